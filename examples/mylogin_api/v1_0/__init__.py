@@ -1,0 +1,9 @@
+"""
+Version 1.0 of mylogin_api.
+"""
+
+from shiji import urldispatch
+
+from . import calls
+
+call_router = urldispatch.CallRouter(calls, auto_list_versions=True)

@@ -1,0 +1,234 @@
+"""
+The ``APIError`` hierarchy: every error a client can receive from Shiji.
+
+An error is a class with an ``error_code``, an ``exception_class`` (the
+class's name unless set), an ``exception_text`` (a ``%`` template when the
+class takes arguments) and an ``http_status``. Instances can be raised from a
+handler, returned from it, or returned as ``str(error)``: all three give the
+same response, the envelope::
+
+    {"result": null,
+     "error": {"error_code": 502, "exception_class": "ValueError",
+               "exception_text": "Invalid value for argument 'x'. ..."}}
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Dict
+
+from . import _json
+
+__all__ = [
+    "APIDefinitionError",
+    "APIError",
+    "AccessDeniedError",
+    "CharsetNotUTF8Error",
+    "ContentTypeError",
+    "ErrorText",
+    "ExpiredSecureCookieError",
+    "InvalidAuthenticationError",
+    "InvalidSecureCookieError",
+    "JSONDecodeError",
+    "JSONEncodeError",
+    "MethodNotAllowedError",
+    "RequestNotHashError",
+    "UnexpectedServerError",
+    "UnknownAPICallError",
+    "UnknownAPIError",
+    "UnknownAPIVersionError",
+    "ValueError",
+]
+
+_ECHO_LIMIT = 200
+
+
+def clip(text: str) -> str:
+    """
+    Shorten client-supplied text before it is echoed in an error message.
+    """
+    if len(text) <= _ECHO_LIMIT:
+        return text
+    return text[:_ECHO_LIMIT] + "..."
+
+
+class APIDefinitionError(Exception):
+    """
+    An API package, version map or call class is malformed.
+
+    Raised while routers are built, so a broken API stops start-up with a
+    message naming what is wrong instead of failing on its first request.
+    """
+
+
+class ErrorText(str):
+    """
+    The JSON envelope of an :class:`APIError`, as ``str(error)`` returns it.
+
+    It is an ordinary string that also remembers its error, so that a handler
+    returning ``str(error)`` gets the error's HTTP status and headers.
+    """
+
+    error: APIError
+
+
+class APIError(Exception):
+    """
+    Base class of every error sent to a client as a JSON envelope.
+
+    Subclass it to define an API's own errors::
+
+        class SampleAdvancedError(APIError):
+            error_code = 101
+            exception_text = "A sample error. Extra Arg Value: %s"
+
+    :param request: the request being answered (kept as ``self.request``).
+    :param text_args: values for the ``%s`` placeholders of
+        ``exception_text``; without them the text is used as it stands.
+    """
+
+    error_code: ClassVar[int] = 500
+    exception_class: ClassVar[str] = "APIError"
+    exception_text: str = "An error has occurred processing the API call."
+    #: The HTTP status of the response; 409 (Conflict) unless a class says
+    #: otherwise.
+    http_status: ClassVar[int] = 409
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "exception_class" not in cls.__dict__:
+            cls.exception_class = cls.__name__
+
+    def __init__(self, request: Any = None, *text_args: object) -> None:
+        if text_args:
+            self.exception_text = type(self).exception_text % text_args
+        self.request = request
+        #: Extra response headers sent with this error (e.g. ``Allow``).
+        self.headers: Dict[str, str] = {}
+        super().__init__(self.exception_text)
+
+    def envelope(self) -> Dict[str, Any]:
+        """
+        The error as the JSON-ready envelope sent to clients.
+        """
+        return {
+            "result": None,
+            "error": {
+                "error_code": self.error_code,
+                "exception_class": self.exception_class,
+                "exception_text": self.exception_text,
+            },
+        }
+
+    def __str__(self) -> str:
+        text = ErrorText(_json.dumps(self.envelope()).decode("utf-8"))
+        text.error = self
+        return text
+
+    def __repr__(self) -> str:
+        return (
+            f"<{type(self).__name__} {self.error_code} "
+            f"http={self.http_status} {self.exception_text!r}>"
+        )
+
+
+class UnknownAPICallError(APIError):
+    error_code = 203
+    exception_text = "The requested API call '%s' is unknown."
+    http_status = 404
+
+
+class JSONEncodeError(APIError):
+    error_code = 204
+    exception_text = (
+        "An unrecoverable error has occurred JSON-encoding the API call result."
+    )
+    http_status = 500
+
+
+class JSONDecodeError(APIError):
+    error_code = 205
+    exception_text = (
+        "Arguments passed in API call request are not validly formed JSON."
+    )
+
+
+class RequestNotHashError(APIError):
+    error_code = 206
+    exception_text = "Request body must be a JSON-encoded hash table/dictionary."
+
+
+class UnknownAPIVersionError(APIError):
+    error_code = 207
+    exception_text = (
+        "API version '%s' is invalid or specifies an API/version that does "
+        "not exist."
+    )
+    http_status = 406
+
+
+class UnknownAPIError(APIError):
+    error_code = 208
+    exception_text = "The requested API '%s' is unknown."
+    http_status = 404
+
+
+class MethodNotAllowedError(APIError):
+    error_code = 209
+    exception_text = "The HTTP method '%s' is not allowed for this API call."
+    http_status = 405
+
+
+class AccessDeniedError(APIError):
+    error_code = 501
+    exception_text = "Insufficient permission to perform the requested action."
+    http_status = 403
+
+
+class ValueError(APIError):  # noqa: A001 - the spec's public name
+    error_code = 502
+    exception_text = "Invalid value for argument '%s'. %s"
+
+
+class ContentTypeError(APIError):
+    error_code = 503
+    exception_text = (
+        "The Content-Type of the API request was not of the expected "
+        "format...or the API/version requested does not exist."
+    )
+    http_status = 406
+
+
+class CharsetNotUTF8Error(APIError):
+    error_code = 504
+    exception_text = (
+        "The Content-Type of the API request did not specify a charset, or "
+        "the charset specified was not UTF-8."
+    )
+    http_status = 406
+
+
+class UnexpectedServerError(APIError):
+    error_code = 505
+    exception_text = (
+        "An unexpected error has occurred processing the request. Error: '%s'"
+    )
+    http_status = 500
+
+
+class InvalidAuthenticationError(APIError):
+    error_code = 506
+    exception_text = (
+        "Authentication information is invalidly formed and/or missing "
+        "required elements."
+    )
+    http_status = 401
+
+
+class InvalidSecureCookieError(APIError):
+    error_code = 507
+    exception_text = "Secure cookie '%s' signature '%s' is invalid."
+
+
+class ExpiredSecureCookieError(APIError):
+    error_code = 508
+    exception_text = "Secure cookie '%s' is expired."

@@ -1,0 +1,63 @@
+"""
+The request as Shiji's handlers see it.
+"""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional
+
+from twisted.python.failure import Failure
+from twisted.web import server
+
+from ._response import write_failure
+from .metrics import Metrics, NullMetrics
+
+if TYPE_CHECKING:
+    from .urldispatch import APIRouter, VersionRouter
+
+__all__ = ["APIRequest"]
+
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
+class APIRequest(server.Request):
+    """
+    A ``twisted.web`` request with the attributes :class:`APIRouter` sets.
+
+    ``APIRouter`` sets these attributes on whatever request class a site
+    uses; this class declares them (for type checkers and readers) and gives
+    them defaults. The Shiji daemon and ``shiji.testing`` use it as their
+    ``requestFactory``.
+    """
+
+    #: The ``api_name`` of the API package serving the request.
+    api_name: str = ""
+    #: The version asked for in the version header, e.g. ``"1.0"``.
+    api_version: str = ""
+    #: The mode asked for in the version header: ``"prod"`` or ``"test"``.
+    api_mode: str = ""
+    #: Every API's validated configuration, keyed by API name.
+    api_config: Mapping[str, Any] = _EMPTY
+    #: Where handlers ship metrics; see :mod:`shiji.metrics`.
+    metrics: Metrics = NullMetrics()
+    #: Named groups of the call route, percent-decoded.
+    url_matches: Mapping[str, str] = _EMPTY
+    #: The router that dispatched the request.
+    api_router: Optional[APIRouter] = None
+    #: The version router of the API serving the request.
+    version_router: Optional[VersionRouter] = None
+    #: Query arguments, ``str`` names to lists of ``str`` values (``page`` and
+    #: ``page_len`` hold ints after ``paged_results``).
+    args: Dict[str, List[Any]]
+    #: The JSON body's arguments, set by ``json_arguments``.
+    jsonArgs: Dict[str, Any]
+    #: The user name that ``auth_http_basic`` authenticated.
+    auth_user: Optional[str] = None
+
+    def processingFailed(self, reason: Failure) -> None:
+        """
+        Answer a failure that escaped the resource with a JSON
+        ``UnexpectedServerError`` instead of Twisted's HTML error page.
+        """
+        write_failure(self, reason)

@@ -1,0 +1,177 @@
+"""
+The one place where handler results, errors and failures become responses.
+
+A handler's outcome may be a value, a ``Deferred``, a coroutine or an
+exception; :func:`render_call` resolves it and hands the final result to
+:func:`write_result` or the failure to :func:`write_failure`, which turn it
+into exactly one response.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any, Callable
+
+from twisted.internet.defer import Deferred, ensureDeferred
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from twisted.web.server import NOT_DONE_YET
+
+from . import _json
+from ._errors import (
+    APIError,
+    ErrorText,
+    JSONEncodeError,
+    UnexpectedServerError,
+)
+
+if TYPE_CHECKING:
+    from ._request import APIRequest
+
+__all__ = ["render_call", "write_error", "write_failure", "write_json", "write_result"]
+
+log = Logger()
+
+JSON_CONTENT_TYPE = [b"application/json; charset=utf-8"]
+
+
+def _closed(request: APIRequest) -> bool:
+    # _disconnected is documented on twisted.web.http.Request: True once the
+    # connection is gone, after which finish() raises.
+    return bool(request.finished or request._disconnected)
+
+
+def _send(request: APIRequest, body: bytes) -> None:
+    headers = request.responseHeaders
+    if not headers.hasHeader(b"content-type"):
+        headers.setRawHeaders(b"content-type", JSON_CONTENT_TYPE)
+    headers.setRawHeaders(b"content-length", [b"%d" % len(body)])
+    request.write(body)
+    request.finish()
+
+
+def write_json(request: APIRequest, obj: Any) -> None:
+    """
+    Send ``obj`` encoded as JSON as the response, and finish the request.
+
+    The status is left as the handler set it (200 unless changed). An object
+    JSON cannot represent gives ``JSONEncodeError`` (HTTP 500) instead.
+    Calling it on a request that is already finished, or whose client has
+    gone, does nothing.
+    """
+    if _closed(request):
+        return
+    try:
+        body = _json.dumps(obj)
+    except (TypeError, ValueError):
+        log.failure(
+            "Cannot JSON-encode the result of {method} {uri}",
+            method=_text(request.method),
+            uri=_text(request.uri),
+        )
+        write_error(request, JSONEncodeError(request))
+        return
+    _send(request, body)
+
+
+def write_error(request: APIRequest, error: APIError) -> None:
+    """
+    Send ``error`` as the JSON envelope with its HTTP status and headers.
+    """
+    if _closed(request):
+        return
+    request.setResponseCode(error.http_status)
+    headers = request.responseHeaders
+    for name, value in error.headers.items():
+        headers.setRawHeaders(name, [value])
+    headers.setRawHeaders(b"content-type", JSON_CONTENT_TYPE)
+    _send(request, _json.dumps(error.envelope()))
+
+
+def write_failure(request: APIRequest, reason: Failure) -> None:
+    """
+    Answer a request whose handler failed.
+
+    An ``APIError`` is sent as itself. Anything else is logged with its
+    traceback under a fresh request id and answered with HTTP 500
+    ``UnexpectedServerError`` carrying only that id.
+    """
+    if isinstance(reason.value, APIError):
+        write_error(request, reason.value)
+        return
+    request_id = secrets.token_hex(8)
+    log.failure(
+        "Unexpected error answering {method} {uri} (request id {request_id})",
+        reason,
+        method=_text(request.method),
+        uri=_text(request.uri),
+        request_id=request_id,
+    )
+    error = UnexpectedServerError(request, f"request id {request_id}")
+    error.headers["X-Request-Id"] = request_id
+    write_error(request, error)
+
+
+def write_result(request: APIRequest, result: object) -> None:
+    """
+    Send what a handler returned.
+
+    - ``bytes`` and ``str`` are sent as they are (``str`` as UTF-8), with a
+      JSON content type unless the handler set another;
+    - ``str(error)`` of an ``APIError``, or the error itself, is sent as that
+      error;
+    - ``NOT_DONE_YET`` means the handler finishes the request itself;
+    - ``None`` is fine once the handler has finished the request (e.g. with
+      ``write_json``), and a server error otherwise;
+    - anything else (dicts, lists, numbers...) is encoded as JSON.
+    """
+    if result is NOT_DONE_YET:
+        return
+    if _closed(request):
+        if result is not None and not request._disconnected:
+            log.warn(
+                "{method} {uri}: the handler returned a value after finishing "
+                "the response; the value was dropped",
+                method=_text(request.method),
+                uri=_text(request.uri),
+            )
+        return
+    if isinstance(result, ErrorText):
+        write_error(request, result.error)
+    elif isinstance(result, bytes):
+        _send(request, result)
+    elif isinstance(result, str):
+        _send(request, result.encode("utf-8"))
+    elif isinstance(result, APIError):
+        write_error(request, result)
+    elif result is None:
+        raise RuntimeError(
+            "the handler returned None without finishing the response; "
+            "return the result, or call shiji.webapi.write_json"
+        )
+    else:
+        write_json(request, result)
+
+
+def render_call(request: APIRequest, handler: Callable[[APIRequest], object]) -> None:
+    """
+    Call ``handler`` with ``request`` and answer with whatever it produces,
+    synchronously or once its ``Deferred`` or coroutine completes.
+    """
+    try:
+        result = handler(request)
+        if isinstance(result, Coroutine):
+            result = ensureDeferred(result)
+        if not isinstance(result, Deferred):
+            write_result(request, result)
+            return
+    except Exception:
+        write_failure(request, Failure())
+        return
+    result.addCallback(lambda value: write_result(request, value))
+    result.addErrback(lambda reason: write_failure(request, reason))
+
+
+def _text(value: bytes) -> str:
+    return value.decode("utf-8", "replace")

@@ -1,0 +1,558 @@
+"""
+Routing: from a request to the API call that answers it, in three steps.
+
+1. :class:`APIRouter` matches the first path segment against each API's URL
+   regular expression (a full match, in the order given).
+2. The API's :class:`VersionRouter` matches the version named in the version
+   header (``X-API-Version: myapi-1.0+prod``) against each version's regular
+   expression (a full match, in declaration order: the first that matches
+   wins, so list specific patterns before broad ones such as ``r"1\\..*"``).
+3. The version's :class:`CallRouter` matches the rest of the path against the
+   ``routes`` of its :class:`URLMatchJSONResource` subclasses (a full match,
+   in the order the classes appear in the calls module), and the call's
+   ``render_<METHOD>`` answers.
+
+Routers are built once, when the API packages are imported, and are never
+changed while serving: everything a request learns on its way is stored on
+the request.
+"""
+
+from __future__ import annotations
+
+import re
+from types import ModuleType
+from typing import (
+    Any,
+    ClassVar,
+    Dict,
+    FrozenSet,
+    Iterable,
+    List,
+    Mapping,
+    Optional,
+    Pattern,
+    Sequence,
+    Tuple,
+    Type,
+    Union,
+    cast,
+)
+from urllib.parse import unquote, unquote_plus
+
+from twisted.python.failure import Failure
+from twisted.web import resource
+from twisted.web.iweb import IRequest
+from twisted.web.server import NOT_DONE_YET
+
+from ._errors import (
+    APIDefinitionError,
+    APIError,
+    MethodNotAllowedError,
+    UnknownAPICallError,
+    UnknownAPIError,
+    UnknownAPIVersionError,
+    ValueError,
+    clip,
+)
+from ._request import APIRequest
+from ._response import render_call, write_error, write_failure
+from .metrics import Metrics, NullMetrics
+
+__all__ = [
+    "APIDefinitionError",
+    "APIRouter",
+    "CallRouter",
+    "ListVersionsCall",
+    "URLMatchJSONResource",
+    "VersionRouter",
+    "version_sort_key",
+]
+
+#: The modes a version header may name.
+API_MODES = frozenset({"prod", "test"})
+
+
+def version_sort_key(version: str) -> Tuple[Tuple[int, int, str], ...]:
+    """
+    Sort key that orders version strings as versions: ``"2.0"`` before
+    ``"10.0"``, numeric parts before textual ones.
+    """
+    return tuple(
+        (0, int(part), "") if part.isascii() and part.isdigit() else (1, 0, part)
+        for part in version.split(".")
+    )
+
+
+class URLMatchJSONResource(resource.Resource):
+    """
+    Base class of API calls.
+
+    A subclass in a version's ``calls.py`` declares ``routes``, a regular
+    expression (or a list of them) that must match the whole path after the
+    API's segment, and one ``render_<METHOD>(self, request)`` per HTTP method
+    it answers. Named groups of the matching route are available,
+    percent-decoded, as ``self.url_matches`` (and ``request.url_matches``).
+
+    A handler may return ``bytes`` or ``str`` (sent as they are), a dict,
+    list or other JSON value (encoded), an ``APIError`` or ``str(error)``
+    (sent as the error), ``None`` after :func:`shiji.webapi.write_json`, a
+    ``Deferred`` or a coroutine of any of these; or it may raise an
+    ``APIError``. An instance is made for each request.
+    """
+
+    isLeaf = True
+    #: The route(s) of this call: a regular expression or a list of them.
+    routes: ClassVar[Union[str, Sequence[str], None]] = None
+
+    def __init__(
+        self,
+        request: Optional[APIRequest] = None,
+        url_matches: Optional[Mapping[str, str]] = None,
+    ) -> None:
+        super().__init__()
+        self.request = request
+        self.url_matches: Mapping[str, str] = url_matches or {}
+
+
+class ListVersionsCall(URLMatchJSONResource):
+    """
+    The ``list_versions`` call that ``CallRouter(auto_list_versions=True)``
+    adds to a version.
+    """
+
+    routes = r"list_versions/?"
+
+    def render_GET(self, request: APIRequest) -> Dict[str, Any]:
+        """
+        List every version of this API, sorted as versions, and the version
+        this request asked for.
+
+        Returns ``{"all_versions": ["1.0", "2.0"], "curr_version": "1.0"}``.
+        """
+        router = cast(VersionRouter, request.version_router)
+        return {"all_versions": router.versions(), "curr_version": request.api_version}
+
+
+def allowed_methods(call: Type[URLMatchJSONResource]) -> FrozenSet[str]:
+    """
+    The HTTP methods ``call`` answers: those it has a ``render_<METHOD>``
+    for, ``HEAD`` wherever ``GET`` is, and ``OPTIONS``.
+    """
+    methods = {
+        name[len("render_") :]
+        for name in dir(call)
+        if name.startswith("render_") and callable(getattr(call, name))
+    }
+    methods.discard("")
+    if "GET" in methods:
+        methods.add("HEAD")
+    methods.add("OPTIONS")
+    return frozenset(methods)
+
+
+class CallRouter:
+    """
+    Routes paths within one API version to its calls.
+
+    :param calls: the version's calls module; every
+        :class:`URLMatchJSONResource` subclass in it with ``routes`` is
+        installed, in the order the module defines (or imports) them.
+    :param auto_list_versions: also install :class:`ListVersionsCall` (after
+        the module's own calls).
+    :raises APIDefinitionError: a call's ``routes`` is not a string or list
+        of strings, or is not a valid regular expression.
+    """
+
+    def __init__(self, calls: ModuleType, auto_list_versions: bool = False) -> None:
+        self.calls_module = calls
+        found: List[Type[URLMatchJSONResource]] = []
+        for value in vars(calls).values():
+            if (
+                isinstance(value, type)
+                and issubclass(value, URLMatchJSONResource)
+                and value.routes
+                and value not in found
+            ):
+                found.append(value)
+        if auto_list_versions and ListVersionsCall not in found:
+            found.append(ListVersionsCall)
+        self.calls: Tuple[Type[URLMatchJSONResource], ...] = tuple(found)
+        self._routes: List[Tuple[Pattern[str], Type[URLMatchJSONResource]]] = [
+            (_compile(pattern, f"{calls.__name__}.{call.__name__}.routes"), call)
+            for call in found
+            for pattern in _route_patterns(call)
+        ]
+        self._allowed = {call: allowed_methods(call) for call in found}
+
+    def match(
+        self, path: str
+    ) -> Optional[Tuple[Type[URLMatchJSONResource], Dict[str, Optional[str]]]]:
+        """
+        Find the call whose route matches the whole of ``path``.
+
+        :returns: the call class and the route's named groups (not yet
+            percent-decoded), or ``None``.
+        """
+        for pattern, call in self._routes:
+            found = pattern.fullmatch(path)
+            if found is not None:
+                return call, found.groupdict()
+        return None
+
+    def allowed_methods(self, call: Type[URLMatchJSONResource]) -> FrozenSet[str]:
+        """
+        The HTTP methods ``call`` answers (see :func:`allowed_methods`).
+        """
+        return self._allowed[call]
+
+
+def _route_patterns(call: Type[URLMatchJSONResource]) -> Sequence[str]:
+    routes = call.routes
+    if isinstance(routes, str):
+        return [routes]
+    if isinstance(routes, (list, tuple)) and all(isinstance(r, str) for r in routes):
+        return routes
+    raise APIDefinitionError(
+        f"{call.__module__}.{call.__name__}.routes must be a regular expression "
+        f"string or a list of them, not {routes!r}"
+    )
+
+
+def _compile(pattern: str, where: str) -> Pattern[str]:
+    try:
+        return re.compile(pattern)
+    except re.error as e:
+        raise APIDefinitionError(
+            f"{where}: {pattern!r} is not a valid regular expression: {e}"
+        ) from None
+
+
+class VersionRouter:
+    """
+    Routes a version string to one of an API's versions.
+
+    :param api_versions: ``{"1.0": (r"1\\.0", v1_0), ...}``: for each
+        version, the regular expression that header versions must fully match
+        and the version package, which must have a ``call_router``. Patterns
+        are tried in the order of the mapping.
+    :raises APIDefinitionError: an entry is malformed.
+    """
+
+    def __init__(self, api_versions: Mapping[str, Tuple[str, ModuleType]]) -> None:
+        self.api_versions: Dict[str, Tuple[str, ModuleType]] = dict(api_versions)
+        self._routes: List[Tuple[Pattern[str], str, CallRouter]] = []
+        for key, entry in self.api_versions.items():
+            where = f"api_versions[{key!r}]"
+            if not (isinstance(entry, tuple) and len(entry) == 2):
+                raise APIDefinitionError(
+                    f"{where} must be a (version_regex, version_module) tuple"
+                )
+            pattern, module = entry
+            if not isinstance(pattern, str):
+                raise APIDefinitionError(f"{where}: the version regex must be a string")
+            call_router = getattr(module, "call_router", None)
+            if not isinstance(call_router, CallRouter):
+                raise APIDefinitionError(
+                    f"{where}: {getattr(module, '__name__', module)!r} has no "
+                    "call_router = urldispatch.CallRouter(calls)"
+                )
+            self._routes.append((_compile(pattern, where), key, call_router))
+
+    def resolve(self, version: str) -> Optional[Tuple[str, CallRouter]]:
+        """
+        The first version whose pattern fully matches ``version``.
+
+        :returns: that version's key and call router, or ``None``.
+        """
+        for pattern, key, call_router in self._routes:
+            if pattern.fullmatch(version) is not None:
+                return key, call_router
+        return None
+
+    def versions(self) -> List[str]:
+        """
+        The keys of ``api_versions``, sorted as versions.
+        """
+        return sorted(self.api_versions, key=version_sort_key)
+
+    def call_routers(self) -> List[CallRouter]:
+        """
+        Every version's call router, in declaration order.
+        """
+        return [call_router for _, _, call_router in self._routes]
+
+
+RouteMap = Union[Mapping[str, ModuleType], Iterable[Tuple[str, ModuleType]]]
+
+
+class APIRouter(resource.Resource):
+    """
+    The root resource serving a set of API packages.
+
+    :param route_map: ``{url_regex: api_package}``, or a sequence of such
+        pairs; each package has ``api_name``, ``api_versions`` and
+        ``version_router``. The first segment of a request's path must fully
+        match a URL regex; they are tried in order.
+    :param config: every API's validated configuration, keyed by API name;
+        handlers see it as ``request.api_config``.
+    :param cross_origin_domains: origins allowed to make cross-origin
+        requests: ``"*"`` for any (never with credentials), or a list (or a
+        string separated by commas or spaces) of origins such as
+        ``"https://app.example.com"``, which are echoed back with
+        ``Access-Control-Allow-Credentials: true``.
+    :param inhibit_http_caching: send ``Cache-Control: no-cache`` and
+        ``Pragma: no-cache`` with every response.
+    :param version_header: the request header naming API, version and mode.
+    :param strict_charset: refuse ``application/json`` bodies whose
+        Content-Type names no charset.
+    :param server_ident: the ``Server`` response header.
+    :param metrics: where ``request.metrics`` ships metrics.
+    :raises APIDefinitionError: an API package lacks what routing needs.
+    """
+
+    isLeaf = True
+
+    def __init__(
+        self,
+        route_map: RouteMap,
+        config: Optional[Mapping[str, Any]] = None,
+        cross_origin_domains: Union[str, Sequence[str], None] = None,
+        inhibit_http_caching: bool = False,
+        *,
+        version_header: str = "X-API-Version",
+        strict_charset: bool = False,
+        server_ident: str = "Shiji API Server",
+        metrics: Optional[Metrics] = None,
+    ) -> None:
+        super().__init__()
+        pairs = route_map.items() if isinstance(route_map, Mapping) else route_map
+        self.apis: List[Tuple[Pattern[str], ModuleType]] = [
+            (_compile(regex, f"the URL regex of {_api_label(api)}"), _checked_api(api))
+            for regex, api in pairs
+        ]
+        self.config: Mapping[str, Any] = dict(config or {})
+        self.version_header = version_header
+        self.strict_charset = strict_charset
+        self.metrics: Metrics = metrics if metrics is not None else NullMetrics()
+        self._version_header = version_header.encode("ascii")
+        self._cors = _CORSPolicy.build(cross_origin_domains, version_header)
+        fixed = [(b"server", [server_ident.encode("utf-8")])]
+        if inhibit_http_caching:
+            fixed += [(b"cache-control", [b"no-cache"]), (b"pragma", [b"no-cache"])]
+        self._fixed_headers = fixed
+
+    def render(self, request: IRequest) -> int:
+        """
+        Answer ``request``; the response is always written by Shiji, so this
+        returns ``NOT_DONE_YET``.
+        """
+        api_request = cast(APIRequest, request)
+        headers = api_request.responseHeaders
+        for name, value in self._fixed_headers:
+            headers.setRawHeaders(name, value)
+        if self._cors is not None:
+            self._cors.apply(api_request)
+        try:
+            self._dispatch(api_request)
+        except APIError as error:
+            write_error(api_request, error)
+        except Exception:
+            write_failure(api_request, Failure())
+        return NOT_DONE_YET
+
+    def _dispatch(self, request: APIRequest) -> None:
+        try:
+            path = request.path.decode("utf-8")
+        except UnicodeDecodeError:
+            raise UnknownAPIError(
+                request, clip(request.path.decode("utf-8", "replace"))
+            ) from None
+        segment, _, call_path = path[1:].partition("/")
+        api = self._find_api(unquote(segment))
+        if api is None:
+            raise UnknownAPIError(request, clip(unquote(segment)))
+
+        request.api_name = api.api_name
+        request.api_config = self.config
+        request.metrics = self.metrics
+        request.api_router = self
+        version_router: VersionRouter = api.version_router
+        request.version_router = version_router
+        request.args = _query_arguments(request)
+
+        if request.method == b"OPTIONS":
+            self._answer_options(request, version_router, call_path)
+            return
+
+        call_router = self._route_version(request, api.api_name, version_router)
+        found = call_router.match(call_path)
+        if found is None:
+            raise UnknownAPICallError(request, clip(unquote(call_path)))
+        call_class, groups = found
+        url_matches = _decode_url_matches(request, groups)
+        request.url_matches = url_matches
+        call = call_class(request, url_matches)
+
+        method = request.method.decode("ascii", "replace")
+        handler = getattr(call, "render_" + method, None)
+        if handler is None and method == "HEAD":
+            handler = getattr(call, "render_GET", None)
+        if handler is None:
+            error = MethodNotAllowedError(request, clip(method))
+            error.headers["Allow"] = ", ".join(
+                sorted(call_router.allowed_methods(call_class))
+            )
+            raise error
+        render_call(request, handler)
+
+    def _find_api(self, segment: str) -> Optional[ModuleType]:
+        for pattern, api in self.apis:
+            if pattern.fullmatch(segment) is not None:
+                return api
+        return None
+
+    def _route_version(
+        self, request: APIRequest, api_name: str, version_router: VersionRouter
+    ) -> CallRouter:
+        raw = request.requestHeaders.getRawHeaders(self._version_header)
+        if raw:
+            value = raw[0].decode("utf-8", "replace")
+        else:
+            value = request.args.get(self.version_header, [""])[0]
+        prefix = api_name + "-"
+        version, _, mode = value[len(prefix) :].rpartition("+")
+        resolved = None
+        if value[: len(prefix)].lower() == prefix.lower() and mode in API_MODES:
+            resolved = version_router.resolve(version)
+        if resolved is None:
+            raise UnknownAPIVersionError(request, clip(value))
+        request.api_version = version
+        request.api_mode = mode
+        return resolved[1]
+
+    def _answer_options(
+        self, request: APIRequest, version_router: VersionRouter, call_path: str
+    ) -> None:
+        methods = set()
+        for call_router in version_router.call_routers():
+            found = call_router.match(call_path)
+            if found is not None:
+                methods |= call_router.allowed_methods(found[0])
+        if not methods:
+            raise UnknownAPICallError(request, clip(unquote(call_path)))
+        allow = ", ".join(sorted(methods)).encode("ascii")
+        request.setResponseCode(204)
+        request.responseHeaders.setRawHeaders(b"allow", [allow])
+        if self._cors is not None:
+            self._cors.answer_preflight(request, allow)
+        request.finish()
+
+
+def _api_label(api: object) -> str:
+    return repr(getattr(api, "__name__", api))
+
+
+def _checked_api(api: Any) -> ModuleType:
+    for name in ("api_name", "api_versions", "version_router"):
+        if not hasattr(api, name):
+            raise APIDefinitionError(
+                f"API package {_api_label(api)} has no {name}; an API package "
+                "defines api_name, api_versions and version_router"
+            )
+    if not isinstance(api.api_name, str) or not api.api_name:
+        raise APIDefinitionError(f"{_api_label(api)}.api_name must be a non-empty string")
+    if not isinstance(api.version_router, VersionRouter):
+        raise APIDefinitionError(
+            f"{_api_label(api)}.version_router must be a urldispatch.VersionRouter"
+        )
+    return cast(ModuleType, api)
+
+
+def _query_arguments(request: APIRequest) -> Dict[str, List[Any]]:
+    """
+    The query string as ``{name: [value, ...]}`` with ``str`` names and
+    values, as ``parse_qs`` would give with blank values kept; a name or
+    value that is not percent-encoded UTF-8 is refused.
+    """
+    _, mark, query = request.uri.partition(b"?")
+    args: Dict[str, List[Any]] = {}
+    if not mark:
+        return args
+    for field in query.split(b"&"):
+        if not field:
+            continue
+        raw_name, _, raw_value = field.partition(b"=")
+        try:
+            name = unquote_plus(raw_name.decode("utf-8"), errors="strict")
+            value = unquote_plus(raw_value.decode("utf-8"), errors="strict")
+        except UnicodeDecodeError:
+            raise ValueError(
+                request,
+                clip(unquote_plus(raw_name.decode("utf-8", "replace"))),
+                "Query arguments must be percent-encoded UTF-8.",
+            ) from None
+        args.setdefault(name, []).append(value)
+    return args
+
+
+def _decode_url_matches(
+    request: APIRequest, groups: Mapping[str, Optional[str]]
+) -> Dict[str, str]:
+    matches = {}
+    for name, value in groups.items():
+        if value is None:
+            continue
+        try:
+            matches[name] = unquote(value, errors="strict")
+        except UnicodeDecodeError:
+            raise ValueError(
+                request, name, "Path arguments must be percent-encoded UTF-8."
+            ) from None
+    return matches
+
+
+class _CORSPolicy:
+    """
+    Which origins may call the APIs from a browser, and how to tell them.
+    """
+
+    def __init__(self, any_origin: bool, origins: FrozenSet[bytes], version_header: str):
+        self.any_origin = any_origin
+        self.origins = origins
+        self.allow_headers = (
+            f"Content-Type, Authorization, X-Requested-With, {version_header}"
+        ).encode("ascii")
+
+    @classmethod
+    def build(
+        cls, domains: Union[str, Sequence[str], None], version_header: str
+    ) -> Optional[_CORSPolicy]:
+        if domains is None:
+            return None
+        if isinstance(domains, str):
+            domains = domains.replace(",", " ").split()
+        names = [d.strip() for d in domains if d.strip()]
+        if not names:
+            return None
+        any_origin = "*" in names
+        origins = frozenset(d.rstrip("/").encode("ascii") for d in names if d != "*")
+        return cls(any_origin, origins, version_header)
+
+    def apply(self, request: APIRequest) -> None:
+        headers = request.responseHeaders
+        if self.any_origin:
+            headers.setRawHeaders(b"access-control-allow-origin", [b"*"])
+            return
+        headers.setRawHeaders(b"vary", [b"Origin"])
+        origin = request.requestHeaders.getRawHeaders(b"origin")
+        if origin and origin[0] in self.origins:
+            headers.setRawHeaders(b"access-control-allow-origin", [origin[0]])
+            headers.setRawHeaders(b"access-control-allow-credentials", [b"true"])
+
+    def answer_preflight(self, request: APIRequest, allow: bytes) -> None:
+        headers = request.responseHeaders
+        if not headers.hasHeader(b"access-control-allow-origin"):
+            return
+        headers.setRawHeaders(b"access-control-allow-methods", [allow])
+        headers.setRawHeaders(b"access-control-allow-headers", [self.allow_headers])
+        headers.setRawHeaders(b"access-control-max-age", [b"600"])

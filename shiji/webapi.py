@@ -1,0 +1,418 @@
+"""
+Decorators that validate a call's arguments, the errors they answer with, and
+:func:`write_json`.
+
+Decorate ``render_<METHOD>`` methods; they stack in any order, with each
+other and with ``defer.inlineCallbacks`` or ``async def``::
+
+    @webapi.json_arguments([("client_tz", int),
+                            ("client_id", str),
+                            ("new_client", bool, webapi.ARG_OPTIONAL)])
+    @webapi.url_arguments(["simple_auth_key"])
+    def render_POST(self, request): ...
+
+A decorator that finds a problem raises the matching ``APIError``, so the
+client gets the JSON error envelope and the handler is never called. What
+each decorator declares is kept on the function (see :func:`declarations`)
+for the documentation generator.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import functools
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from typing import (
+    Any,
+    Callable,
+    Dict,
+    List,
+    Optional,
+    Sequence,
+    Tuple,
+    Type,
+    TypeVar,
+    Union,
+    cast,
+)
+
+from twisted.internet.defer import Deferred, ensureDeferred, maybeDeferred
+
+from . import _json
+from ._errors import (
+    AccessDeniedError,
+    APIError,
+    CharsetNotUTF8Error,
+    ContentTypeError,
+    ExpiredSecureCookieError,
+    InvalidAuthenticationError,
+    InvalidSecureCookieError,
+    JSONDecodeError,
+    JSONEncodeError,
+    MethodNotAllowedError,
+    RequestNotHashError,
+    UnexpectedServerError,
+    UnknownAPICallError,
+    UnknownAPIError,
+    UnknownAPIVersionError,
+    ValueError,
+)
+from ._request import APIRequest
+from ._response import write_json
+
+__all__ = [
+    "ARG_OPTIONAL",
+    "ARG_REQUIRED",
+    "APIError",
+    "AccessDeniedError",
+    "CallDeclarations",
+    "CharsetNotUTF8Error",
+    "ContentTypeError",
+    "ExpiredSecureCookieError",
+    "InvalidAuthenticationError",
+    "InvalidSecureCookieError",
+    "JSONArgument",
+    "JSONDecodeError",
+    "JSONEncodeError",
+    "MethodNotAllowedError",
+    "PagingDeclaration",
+    "RequestNotHashError",
+    "UnexpectedServerError",
+    "UnknownAPICallError",
+    "UnknownAPIError",
+    "UnknownAPIVersionError",
+    "ValueError",
+    "auth_http_basic",
+    "declarations",
+    "json_arguments",
+    "paged_results",
+    "url_arguments",
+    "write_json",
+]
+
+#: Third item of a ``json_arguments`` entry: the argument may be left out.
+ARG_OPTIONAL = "optional"
+#: Third item of a ``json_arguments`` entry: the argument must be present
+#: (the default).
+ARG_REQUIRED = "required"
+
+Handler = TypeVar("Handler", bound=Callable[..., Any])
+TypeSpec = Union[type, Tuple[type, ...]]
+
+
+@dataclass(frozen=True)
+class JSONArgument:
+    """
+    One argument declared by :func:`json_arguments`.
+    """
+
+    name: str
+    types: Tuple[type, ...]
+    optional: bool
+
+    @property
+    def type_names(self) -> str:
+        """The accepted types as written in error messages: ``int or str``."""
+        return " or ".join(t.__name__ for t in self.types)
+
+
+@dataclass(frozen=True)
+class PagingDeclaration:
+    """
+    The paging bounds declared by :func:`paged_results`.
+    """
+
+    default_page: int
+    default_page_len: int
+    max_page_len: int
+
+
+@dataclass(frozen=True)
+class CallDeclarations:
+    """
+    Everything the decorators of one handler declare.
+    """
+
+    json_arguments: Tuple[JSONArgument, ...] = ()
+    json_content_type: Optional[str] = None
+    url_arguments: Tuple[str, ...] = ()
+    paged_results: Optional[PagingDeclaration] = None
+    http_basic_realm: Optional[str] = None
+
+
+def declarations(handler: Callable[..., Any]) -> CallDeclarations:
+    """
+    What the Shiji decorators on ``handler`` declare.
+    """
+    found: Optional[CallDeclarations] = getattr(handler, "_shiji_declarations", None)
+    return found if found is not None else CallDeclarations()
+
+
+def _declare(wrapper: Handler, handler: Callable[..., Any], **changes: Any) -> Handler:
+    # functools.wraps copied the inner handler's attributes to the wrapper;
+    # replace the declarations with a new object so the inner one is unchanged.
+    current = declarations(handler)
+    fields = {**current.__dict__, **changes}
+    wrapper._shiji_declarations = CallDeclarations(**fields)  # type: ignore[attr-defined]
+    return wrapper
+
+
+def _normalise_json_argument(entry: Sequence[Any]) -> JSONArgument:
+    if not isinstance(entry, (tuple, list)) or len(entry) not in (2, 3):
+        raise TypeError(
+            f"json_arguments entries are (name, type[, ARG_OPTIONAL]), not {entry!r}"
+        )
+    name, types = entry[0], entry[1]
+    flag = entry[2] if len(entry) == 3 else ARG_REQUIRED
+    if not isinstance(name, str):
+        raise TypeError(f"json_arguments: argument name {name!r} is not a string")
+    if isinstance(types, type):
+        types = (types,)
+    if not (
+        isinstance(types, tuple) and types and all(isinstance(t, type) for t in types)
+    ):
+        raise TypeError(
+            f"json_arguments: the type of {name!r} must be a type or a tuple of types"
+        )
+    if flag not in (ARG_OPTIONAL, ARG_REQUIRED):
+        raise TypeError(
+            f"json_arguments: the flag of {name!r} must be ARG_OPTIONAL or ARG_REQUIRED"
+        )
+    return JSONArgument(name, types, flag == ARG_OPTIONAL)
+
+
+def _media_type(header: Optional[bytes]) -> Tuple[str, Optional[str]]:
+    """
+    The media type (lower case) and charset (lower case, or None) of a
+    Content-Type header value.
+    """
+    if header is None:
+        return "", None
+    media, *params = header.decode("latin-1").split(";")
+    charset = None
+    for param in params:
+        key, _, value = param.partition("=")
+        if key.strip().lower() == "charset":
+            charset = value.strip().strip('"').lower()
+    return media.strip().lower(), charset
+
+
+def _check_value(request: APIRequest, argument: JSONArgument, value: Any) -> Any:
+    """
+    ``value`` as ``argument`` accepts it: booleans are not numbers, and an
+    integer is accepted (as a float) where a float is asked for.
+    """
+    types = argument.types
+    if isinstance(value, bool):
+        if bool in types:
+            return value
+    elif isinstance(value, types):
+        return value
+    elif isinstance(value, int) and float in types:
+        try:
+            return float(value)
+        except OverflowError:
+            pass
+    raise ValueError(request, argument.name, f"Must be of type {argument.type_names}")
+
+
+def json_arguments(
+    arguments: Sequence[Sequence[Any]], content_type: str = "application/json"
+) -> Callable[[Handler], Handler]:
+    """
+    Require a JSON object body holding the declared arguments.
+
+    :param arguments: ``(name, type)`` or ``(name, type, ARG_OPTIONAL)``
+        entries; ``type`` may be a tuple of types. Required arguments must be
+        present; every argument present must be of its type.
+    :param content_type: the media type the body must be sent with. A charset
+        parameter, if given, must be UTF-8 (and must be given at all when the
+        router's ``strict_charset`` is on).
+
+    The parsed object (with integers given for float arguments converted)
+    becomes ``request.jsonArgs``. Errors: ``ContentTypeError`` (HTTP 406),
+    ``CharsetNotUTF8Error`` (406), ``JSONDecodeError`` (409) for a body that
+    is not UTF-8 JSON, ``RequestNotHashError`` (409) for JSON that is not an
+    object, and ``ValueError`` (409) for a missing or mistyped argument.
+    """
+    declared = tuple(_normalise_json_argument(entry) for entry in arguments)
+    expected_media = content_type.lower()
+
+    def decorator(handler: Handler) -> Handler:
+        @functools.wraps(handler)
+        def wrapper(self: Any, request: APIRequest, *args: Any, **kwargs: Any) -> Any:
+            media, charset = _media_type(request.getHeader(b"content-type"))
+            if media != expected_media:
+                raise ContentTypeError(request)
+            if charset is None:
+                router = getattr(request, "api_router", None)
+                if router is not None and router.strict_charset:
+                    raise CharsetNotUTF8Error(request)
+            elif charset not in ("utf-8", "utf8"):
+                raise CharsetNotUTF8Error(request)
+            request.content.seek(0)
+            try:
+                body = _json.loads(request.content.read())
+            except _json.JSONBodyError:
+                raise JSONDecodeError(request) from None
+            if not isinstance(body, dict):
+                raise RequestNotHashError(request)
+            for argument in declared:
+                if argument.name in body:
+                    body[argument.name] = _check_value(
+                        request, argument, body[argument.name]
+                    )
+                elif not argument.optional:
+                    raise ValueError(request, argument.name, "Argument is missing.")
+            request.jsonArgs = body
+            return handler(self, request, *args, **kwargs)
+
+        return _declare(
+            cast(Handler, wrapper),
+            handler,
+            json_arguments=declared,
+            json_content_type=content_type,
+        )
+
+    return decorator
+
+
+def url_arguments(names: Sequence[str]) -> Callable[[Handler], Handler]:
+    """
+    Require the named query-string arguments to be present (their values are
+    not checked). A missing one gives ``ValueError`` (HTTP 409): ``Invalid
+    value for argument 'name'. Argument is missing.``
+    """
+    if isinstance(names, str):
+        raise TypeError("url_arguments takes a list of names, not a string")
+    declared = tuple(names)
+
+    def decorator(handler: Handler) -> Handler:
+        @functools.wraps(handler)
+        def wrapper(self: Any, request: APIRequest, *args: Any, **kwargs: Any) -> Any:
+            for name in declared:
+                if name not in request.args:
+                    raise ValueError(request, name, "Argument is missing.")
+            return handler(self, request, *args, **kwargs)
+
+        return _declare(cast(Handler, wrapper), handler, url_arguments=declared)
+
+    return decorator
+
+
+def _page_number(request: APIRequest, name: str, default: int) -> int:
+    values = request.args.get(name)
+    if not values:
+        return default
+    text = values[0]
+    digits = text[1:] if text[:1] == "-" else text
+    if not (digits.isascii() and digits.isdigit()):
+        raise ValueError(request, name, "Must be of type int")
+    return int(text)
+
+
+def paged_results(
+    default_page: int = 0, default_page_len: int = 50, max_page_len: int = 100
+) -> Callable[[Handler], Handler]:
+    """
+    Validate the paging arguments ``page`` and ``page_len`` of the query
+    string, filling in defaults.
+
+    ``page`` must be an integer ≥ 0 and ``page_len`` an integer from 1 to
+    ``max_page_len``; otherwise ``ValueError`` (HTTP 409). The handler then
+    finds both as ints in ``request.args["page"][0]`` and
+    ``request.args["page_len"][0]``.
+    """
+    if not 0 <= default_page:
+        raise TypeError("paged_results: default_page must be >= 0")
+    if not 1 <= default_page_len <= max_page_len:
+        raise TypeError(
+            "paged_results: default_page_len must be between 1 and max_page_len"
+        )
+    paging = PagingDeclaration(default_page, default_page_len, max_page_len)
+
+    def decorator(handler: Handler) -> Handler:
+        @functools.wraps(handler)
+        def wrapper(self: Any, request: APIRequest, *args: Any, **kwargs: Any) -> Any:
+            page = _page_number(request, "page", default_page)
+            if page < 0:
+                raise ValueError(request, "page", "Must be greater than or equal to 0.")
+            page_len = _page_number(request, "page_len", default_page_len)
+            if not 1 <= page_len <= max_page_len:
+                raise ValueError(
+                    request, "page_len", f"Must be between 1 and {max_page_len}."
+                )
+            request.args["page"] = [page]
+            request.args["page_len"] = [page_len]
+            return handler(self, request, *args, **kwargs)
+
+        return _declare(cast(Handler, wrapper), handler, paged_results=paging)
+
+    return decorator
+
+
+def _basic_credentials(request: APIRequest) -> Optional[Tuple[str, str]]:
+    header = request.getHeader(b"authorization")
+    if header is None:
+        return None
+    scheme, _, encoded = header.partition(b" ")
+    if scheme.lower() != b"basic":
+        return None
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    username, colon, password = decoded.partition(":")
+    if not colon:
+        return None
+    return username, password
+
+
+AuthFunc = Callable[[str, str], Union[bool, "Deferred[bool]"]]
+
+
+def auth_http_basic(auth_func: AuthFunc, realm: str) -> Callable[[Handler], Handler]:
+    """
+    Require HTTP Basic credentials that ``auth_func(username, password)``
+    accepts; it returns a bool, or a ``Deferred`` or coroutine of one.
+
+    Missing, malformed or refused credentials give
+    ``InvalidAuthenticationError`` (HTTP 401) with a ``WWW-Authenticate``
+    challenge for ``realm``. On success the user name is
+    ``request.auth_user``.
+    """
+    quoted_realm = realm.replace("\\", "\\\\").replace('"', '\\"')
+    challenge = f'Basic realm="{quoted_realm}", charset="UTF-8"'
+
+    def refuse(request: APIRequest) -> InvalidAuthenticationError:
+        error = InvalidAuthenticationError(request)
+        error.headers["WWW-Authenticate"] = challenge
+        return error
+
+    def decorator(handler: Handler) -> Handler:
+        @functools.wraps(handler)
+        def wrapper(self: Any, request: APIRequest, *args: Any, **kwargs: Any) -> Any:
+            credentials = _basic_credentials(request)
+            if credentials is None:
+                raise refuse(request)
+
+            def proceed(accepted: object) -> Any:
+                if not accepted:
+                    raise refuse(request)
+                request.auth_user = credentials[0]
+                return handler(self, request, *args, **kwargs)
+
+            verdict = auth_func(*credentials)
+            if isinstance(verdict, Coroutine):
+                verdict = ensureDeferred(verdict)
+            if isinstance(verdict, Deferred):
+                return verdict.addCallback(
+                    lambda accepted: maybeDeferred(proceed, accepted)
+                )
+            return proceed(verdict)
+
+        return _declare(cast(Handler, wrapper), handler, http_basic_realm=realm)
+
+    return decorator
