@@ -55,7 +55,7 @@ class _Latest:
 LATEST: Any = _Latest()
 _UNCHECKED: Any = object()
 
-HeaderValue = Union[str, bytes]
+HeaderValue = Union[str, bytes, None]
 Headers = Union[Mapping[str, HeaderValue], Iterable[Tuple[str, HeaderValue]]]
 
 
@@ -131,7 +131,7 @@ def _parse(data: bytes, method: str) -> TestResponse:
     return TestResponse(parsed.status, parsed.getheaders(), parsed.read())
 
 
-def _header_bytes(value: HeaderValue) -> bytes:
+def _header_bytes(value: Union[str, bytes]) -> bytes:
     return value if isinstance(value, bytes) else value.encode("utf-8")
 
 
@@ -145,6 +145,8 @@ class TestClient:
         ``APIRouter`` (``config``, ``version_header``,
         ``cross_origin_domains``...).
     :param client_address: the address requests come from.
+    :param timeout: seconds to wait for each response before failing with
+        ``twisted.internet.defer.TimeoutError``.
     """
 
     __test__ = False
@@ -154,6 +156,7 @@ class TestClient:
         apis: Union[APIRouter, RouteMap],
         *,
         client_address: str = "127.0.0.1",
+        timeout: float = 30.0,
         **router_options: Any,
     ) -> None:
         if isinstance(apis, APIRouter):
@@ -162,9 +165,15 @@ class TestClient:
             self.router = apis
         else:
             self.router = APIRouter(apis, **router_options)
-        self.site = Site(self.router, requestFactory=self._make_request, timeout=None)
+        self.site = Site(
+            self.router,
+            requestFactory=self._make_request,
+            timeout=None,
+            parsePOSTFormSubmission=False,
+        )
         self._peer = IPv4Address("TCP", client_address, 49152)
         self._made: List[APIRequest] = []
+        self.timeout = timeout
 
     def _make_request(self, *args: Any, **kwargs: Any) -> APIRequest:
         request = APIRequest(*args, **kwargs)
@@ -206,7 +215,8 @@ class TestClient:
         :param json: an object to send as the JSON body (``None``: no body).
         :param body: raw body bytes, instead of ``json``.
         :param headers: extra headers, as a mapping or a list of pairs; they
-            replace the defaults of the same name.
+            replace the defaults of the same name, and a value of ``None``
+            removes the default.
         :param version: the version to ask for in the version header;
             ``LATEST`` for the API's newest, ``None`` for no header.
         :param mode: the mode of the version header.
@@ -240,6 +250,7 @@ class TestClient:
         raw += b"".join(
             b"%s: %s\r\n" % (name.encode("ascii"), _header_bytes(value))
             for name, value in fields
+            if value is not None
         )
         raw += b"\r\n" + (body or b"")
         return self._exchange(raw, method)
@@ -259,10 +270,14 @@ class TestClient:
             channel.connectionLost(Failure(ConnectionDone()))
             return _parse(transport.value(), method)
 
-        if not made or made[0].finished:
-            # Done already, or refused by the HTTP layer before any request.
+        if not made or made[0].finished or transport.disconnecting:
+            # Done already, or refused by the HTTP layer (which then closes the
+            # connection without finishing the request).
             return succeed(parse())
+        from twisted.internet import reactor
+
         finished: Deferred[None] = made[0].notifyFinish()
+        finished.addTimeout(self.timeout, reactor)  # type: ignore[arg-type]
         return finished.addCallback(parse)
 
     def get(self, path: Union[str, bytes], **options: Any) -> Deferred[TestResponse]:

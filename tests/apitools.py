@@ -1,0 +1,46 @@
+"""
+Build API packages in memory, for tests that need routing set-ups the example
+API does not have.
+"""
+
+from types import ModuleType
+
+from shiji.urldispatch import CallRouter, VersionRouter
+
+
+def make_version(name, calls, auto_list_versions=True):
+    """A version package whose calls module holds ``calls``, in order."""
+    calls_module = ModuleType(f"{name}.calls")
+    for call in calls:
+        setattr(calls_module, call.__name__, call)
+    version = ModuleType(name)
+    version.calls = calls_module
+    version.call_router = CallRouter(calls_module, auto_list_versions=auto_list_versions)
+    return version
+
+
+def make_api(api_name, versions):
+    """
+    An API package; ``versions`` is a list of ``(key, pattern, calls)``.
+    """
+    api = ModuleType(api_name)
+    api.api_name = api_name
+    api.api_versions = {
+        key: (pattern, make_version(f"{api_name}.v{key}", calls))
+        for key, pattern, calls in versions
+    }
+    api.version_router = VersionRouter(api.api_versions)
+    return api
+
+
+def without_date(headers):
+    """Response headers less Date, which changes every second."""
+    return {name: value for name, value in headers.items() if name != "date"}
+
+
+def envelope(error_class, code, text):
+    """The JSON error envelope."""
+    return {
+        "result": None,
+        "error": {"error_code": code, "exception_class": error_class, "exception_text": text},
+    }

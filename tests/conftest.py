@@ -1,0 +1,10 @@
+import pytest
+
+import mylogin_api
+from shiji.testing import TestClient
+
+
+@pytest.fixture
+def client():
+    """A client of the example API, mounted at /myloginapi."""
+    return TestClient({"myloginapi": mylogin_api})

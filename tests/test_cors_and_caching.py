@@ -1,0 +1,166 @@
+"""
+CORS (preflights, origins, credentials) and cache inhibition.
+"""
+
+import pytest
+import pytest_twisted
+from apitools import make_api, without_date
+
+from shiji.testing import TestClient
+from shiji.urldispatch import URLMatchJSONResource
+
+
+class Things(URLMatchJSONResource):
+    routes = r"things"
+
+    def render_GET(self, request):
+        return []
+
+    def render_POST(self, request):
+        return {}
+
+
+class OnlyInTwo(URLMatchJSONResource):
+    routes = r"things"
+
+    def render_DELETE(self, request):
+        return {}
+
+
+def client(**options):
+    api = make_api("c_api", [("1.0", r"1\.0", [Things]), ("2.0", r"2\.0", [OnlyInTwo])])
+    return TestClient({"c": api}, **options)
+
+
+ORIGIN = "https://app.example.com"
+
+
+@pytest_twisted.ensureDeferred
+async def test_preflight_needs_no_version_header_and_lists_every_versions_methods():
+    response = await client(cross_origin_domains=[ORIGIN]).options(
+        "/c/things",
+        version=None,
+        headers={
+            "Origin": ORIGIN,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "content-type, x-api-version",
+        },
+    )
+    assert response.status == 204
+    assert response.body == b""
+    assert without_date(response.headers) == {
+        "server": "Shiji API Server",
+        "vary": "Origin",
+        "access-control-allow-origin": ORIGIN,
+        "access-control-allow-credentials": "true",
+        "allow": "DELETE, GET, HEAD, OPTIONS, POST",
+        "access-control-allow-methods": "DELETE, GET, HEAD, OPTIONS, POST",
+        "access-control-allow-headers": (
+            "Content-Type, Authorization, X-Requested-With, X-API-Version"
+        ),
+        "access-control-max-age": "600",
+    }
+
+
+@pytest_twisted.ensureDeferred
+async def test_preflight_from_an_origin_not_listed_gets_no_cors_grant():
+    response = await client(cross_origin_domains=ORIGIN).options(
+        "/c/things", version=None, headers={"Origin": "https://evil.example.net"}
+    )
+    assert response.status == 204
+    assert without_date(response.headers) == {
+        "server": "Shiji API Server",
+        "vary": "Origin",
+        "allow": "DELETE, GET, HEAD, OPTIONS, POST",
+    }
+
+
+@pytest_twisted.ensureDeferred
+async def test_options_without_cors_configured_answers_allow():
+    response = await client().options("/c/things", version=None)
+    assert response.status == 204
+    assert without_date(response.headers) == {
+        "server": "Shiji API Server",
+        "allow": "DELETE, GET, HEAD, OPTIONS, POST",
+    }
+
+
+@pytest_twisted.ensureDeferred
+async def test_options_for_unknown_calls_and_apis_are_404():
+    response = await client().options("/c/nothing", version=None)
+    assert response.status == 404
+    assert response.error["exception_class"] == "UnknownAPICallError"
+    response = await client().options("/nothing/things", version=None)
+    assert response.status == 404
+    assert response.error["exception_class"] == "UnknownAPIError"
+
+
+@pytest_twisted.ensureDeferred
+async def test_wildcard_origin_never_sends_credentials():
+    wildcard = client(cross_origin_domains="*")
+    for response in (
+        await wildcard.get("/c/things", headers={"Origin": ORIGIN}),
+        await wildcard.options("/c/things", version=None, headers={"Origin": ORIGIN}),
+        await wildcard.get("/c/nothing", headers={"Origin": ORIGIN}),
+    ):
+        assert response.headers["access-control-allow-origin"] == "*"
+        assert "access-control-allow-credentials" not in response.headers
+        assert "vary" not in response.headers
+    # "*" among named origins still means any origin, without credentials
+    mixed = client(cross_origin_domains=[ORIGIN, "*"])
+    response = await mixed.get("/c/things", headers={"Origin": ORIGIN})
+    assert response.headers["access-control-allow-origin"] == "*"
+    assert "access-control-allow-credentials" not in response.headers
+
+
+@pytest.mark.parametrize(
+    "domains",
+    [
+        f"{ORIGIN}, https://other.example.com",
+        f"https://other.example.com {ORIGIN}/",
+        [ORIGIN, "https://other.example.com"],
+    ],
+)
+@pytest_twisted.ensureDeferred
+async def test_listed_origins_are_echoed_on_every_response(domains):
+    listed = client(cross_origin_domains=domains)
+    for path, status in (("/c/things", 200), ("/c/nothing", 404), ("/nope", 404)):
+        response = await listed.get(path, headers={"Origin": ORIGIN}, version="1.0")
+        assert response.status == status
+        assert response.headers["access-control-allow-origin"] == ORIGIN
+        assert response.headers["access-control-allow-credentials"] == "true"
+        assert response.headers["vary"] == "Origin"
+    response = await listed.get("/c/things", headers={"Origin": "https://app.example.com.evil.net"})
+    assert "access-control-allow-origin" not in response.headers
+    assert "access-control-allow-credentials" not in response.headers
+    response = await listed.get("/c/things")
+    assert "access-control-allow-origin" not in response.headers
+
+
+@pytest.mark.parametrize("domains", [None, "", [], " , "])
+@pytest_twisted.ensureDeferred
+async def test_no_cors_headers_when_no_origins_are_configured(domains):
+    response = await client(cross_origin_domains=domains).get("/c/things", headers={"Origin": ORIGIN})
+    assert not [name for name in response.headers if name.startswith("access-control")]
+
+
+@pytest_twisted.ensureDeferred
+async def test_inhibit_http_caching_on_every_response():
+    no_cache = client(inhibit_http_caching=True)
+    for response in (
+        await no_cache.get("/c/things"),
+        await no_cache.get("/c/nothing"),
+        await no_cache.get("/c/things", version="9.9"),
+        await no_cache.options("/c/things", version=None),
+    ):
+        assert response.headers["cache-control"] == "no-cache"
+        assert response.headers["pragma"] == "no-cache"
+    response = await client().get("/c/things")
+    assert "cache-control" not in response.headers
+    assert "pragma" not in response.headers
+
+
+@pytest_twisted.ensureDeferred
+async def test_server_header_is_configurable():
+    response = await client(server_ident="Acme").get("/c/things")
+    assert response.headers["server"] == "Acme"
