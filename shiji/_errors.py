@@ -132,12 +132,20 @@ class APIError(Exception):
 
 
 class UnknownAPICallError(APIError):
+    """
+    No call of the requested version matches the path (HTTP 404).
+    """
+
     error_code = 203
     exception_text = "The requested API call '%s' is unknown."
     http_status = 404
 
 
 class JSONEncodeError(APIError):
+    """
+    A handler's result cannot be encoded as JSON (HTTP 500).
+    """
+
     error_code = 204
     exception_text = (
         "An unrecoverable error has occurred JSON-encoding the API call result."
@@ -146,50 +154,83 @@ class JSONEncodeError(APIError):
 
 
 class JSONDecodeError(APIError):
+    """
+    The request body is not UTF-8 JSON (HTTP 409).
+    """
+
     error_code = 205
-    exception_text = (
-        "Arguments passed in API call request are not validly formed JSON."
-    )
+    exception_text = "Arguments passed in API call request are not validly formed JSON."
 
 
 class RequestNotHashError(APIError):
+    """
+    The request body is JSON but not an object (HTTP 409).
+    """
+
     error_code = 206
     exception_text = "Request body must be a JSON-encoded hash table/dictionary."
 
 
 class UnknownAPIVersionError(APIError):
+    """
+    The version header is missing, malformed, names another API, an unknown
+    version or a mode other than ``prod`` and ``test`` (HTTP 406).
+    """
+
     error_code = 207
     exception_text = (
-        "API version '%s' is invalid or specifies an API/version that does "
-        "not exist."
+        "API version '%s' is invalid or specifies an API/version that does not exist."
     )
     http_status = 406
 
 
 class UnknownAPIError(APIError):
+    """
+    No API's URL regex matches the first path segment (HTTP 404).
+    """
+
     error_code = 208
     exception_text = "The requested API '%s' is unknown."
     http_status = 404
 
 
 class MethodNotAllowedError(APIError):
+    """
+    The call has no handler for the request's method (HTTP 405, with
+    ``Allow``).
+    """
+
     error_code = 209
     exception_text = "The HTTP method '%s' is not allowed for this API call."
     http_status = 405
 
 
 class AccessDeniedError(APIError):
+    """
+    The caller lacks the permission the call requires (HTTP 403).
+    """
+
     error_code = 501
     exception_text = "Insufficient permission to perform the requested action."
     http_status = 403
 
 
-class ValueError(APIError):  # noqa: A001 - the spec's public name
+class ValueError(APIError):
+    """
+    An argument is missing or has an invalid value (HTTP 409). It shadows the
+    built-in ``ValueError`` on purpose: the name is part of every client's
+    error contract.
+    """
+
     error_code = 502
     exception_text = "Invalid value for argument '%s'. %s"
 
 
 class ContentTypeError(APIError):
+    """
+    The request body is not of the media type the call expects (HTTP 406).
+    """
+
     error_code = 503
     exception_text = (
         "The Content-Type of the API request was not of the expected "
@@ -199,6 +240,11 @@ class ContentTypeError(APIError):
 
 
 class CharsetNotUTF8Error(APIError):
+    """
+    The Content-Type names a charset other than UTF-8, or none where one is
+    required (HTTP 406).
+    """
+
     error_code = 504
     exception_text = (
         "The Content-Type of the API request did not specify a charset, or "
@@ -208,6 +254,11 @@ class CharsetNotUTF8Error(APIError):
 
 
 class UnexpectedServerError(APIError):
+    """
+    A handler failed unexpectedly; the text carries only a request id, under
+    which the traceback is logged (HTTP 500).
+    """
+
     error_code = 505
     exception_text = (
         "An unexpected error has occurred processing the request. Error: '%s'"
@@ -216,6 +267,10 @@ class UnexpectedServerError(APIError):
 
 
 class InvalidAuthenticationError(APIError):
+    """
+    Credentials are missing, malformed or refused (HTTP 401).
+    """
+
     error_code = 506
     exception_text = (
         "Authentication information is invalidly formed and/or missing "
@@ -225,10 +280,18 @@ class InvalidAuthenticationError(APIError):
 
 
 class InvalidSecureCookieError(APIError):
+    """
+    A secure cookie's signature does not verify (HTTP 409).
+    """
+
     error_code = 507
     exception_text = "Secure cookie '%s' signature '%s' is invalid."
 
 
 class ExpiredSecureCookieError(APIError):
+    """
+    A secure cookie is past its expiry (HTTP 409).
+    """
+
     error_code = 508
     exception_text = "Secure cookie '%s' is expired."

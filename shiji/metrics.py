@@ -48,4 +48,3 @@ class NullMetrics:
 
     def timing(self, name: str, milliseconds: float, sample_rate: float = 1.0) -> None:
         pass
-

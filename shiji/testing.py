@@ -237,7 +237,9 @@ class TestClient:
             if value is not None:
                 fields.append((self.router.version_header, value))
         if body is not None:
-            fields.append(("Content-Type", content_type or "application/json; charset=utf-8"))
+            fields.append(
+                ("Content-Type", content_type or "application/json; charset=utf-8")
+            )
             fields.append(("Content-Length", str(len(body))))
         elif content_type is not None:
             fields.append(("Content-Type", content_type))
@@ -274,10 +276,11 @@ class TestClient:
             # Done already, or refused by the HTTP layer (which then closes the
             # connection without finishing the request).
             return succeed(parse())
+        # Imported here so that importing this module installs no reactor.
         from twisted.internet import reactor
 
         finished: Deferred[None] = made[0].notifyFinish()
-        finished.addTimeout(self.timeout, reactor)  # type: ignore[arg-type]
+        finished.addTimeout(self.timeout, reactor)
         return finished.addCallback(parse)
 
     def get(self, path: Union[str, bytes], **options: Any) -> Deferred[TestResponse]:
@@ -304,7 +307,9 @@ class TestClient:
         """Send a HEAD; see :meth:`request` for the options."""
         return self.request("HEAD", path, **options)
 
-    def options(self, path: Union[str, bytes], **options: Any) -> Deferred[TestResponse]:
+    def options(
+        self, path: Union[str, bytes], **options: Any
+    ) -> Deferred[TestResponse]:
         """Send an OPTIONS; see :meth:`request` for the options."""
         return self.request("OPTIONS", path, **options)
 

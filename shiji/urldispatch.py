@@ -32,6 +32,7 @@ from typing import (
     Optional,
     Pattern,
     Sequence,
+    Set,
     Tuple,
     Type,
     Union,
@@ -433,7 +434,7 @@ class APIRouter(resource.Resource):
     def _answer_options(
         self, request: APIRequest, version_router: VersionRouter, call_path: str
     ) -> None:
-        methods = set()
+        methods: Set[str] = set()
         for call_router in version_router.call_routers():
             found = call_router.match(call_path)
             if found is not None:
@@ -460,7 +461,9 @@ def _checked_api(api: Any) -> ModuleType:
                 "defines api_name, api_versions and version_router"
             )
     if not isinstance(api.api_name, str) or not api.api_name:
-        raise APIDefinitionError(f"{_api_label(api)}.api_name must be a non-empty string")
+        raise APIDefinitionError(
+            f"{_api_label(api)}.api_name must be a non-empty string"
+        )
     if not isinstance(api.version_router, VersionRouter):
         raise APIDefinitionError(
             f"{_api_label(api)}.version_router must be a urldispatch.VersionRouter"
@@ -516,7 +519,9 @@ class _CORSPolicy:
     Which origins may call the APIs from a browser, and how to tell them.
     """
 
-    def __init__(self, any_origin: bool, origins: FrozenSet[bytes], version_header: str):
+    def __init__(
+        self, any_origin: bool, origins: FrozenSet[bytes], version_header: str
+    ):
         self.any_origin = any_origin
         self.origins = origins
         self.allow_headers = (

@@ -22,17 +22,15 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
+import re
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import (
     Any,
     Callable,
-    Dict,
-    List,
     Optional,
     Sequence,
     Tuple,
-    Type,
     TypeVar,
     Union,
     cast,
@@ -252,9 +250,12 @@ def json_arguments(
                     raise CharsetNotUTF8Error(request)
             elif charset not in ("utf-8", "utf8"):
                 raise CharsetNotUTF8Error(request)
-            request.content.seek(0)
+            content = request.content
+            if content is None:  # the connection is gone
+                raise JSONDecodeError(request)
+            content.seek(0)
             try:
-                body = _json.loads(request.content.read())
+                body = _json.loads(content.read())
             except _json.JSONBodyError:
                 raise JSONDecodeError(request) from None
             if not isinstance(body, dict):
@@ -325,7 +326,7 @@ def paged_results(
     finds both as ints in ``request.args["page"][0]`` and
     ``request.args["page_len"][0]``.
     """
-    if not 0 <= default_page:
+    if not default_page >= 0:
         raise TypeError("paged_results: default_page must be >= 0")
     if not 1 <= default_page_len <= max_page_len:
         raise TypeError(
@@ -353,15 +354,20 @@ def paged_results(
     return decorator
 
 
+# Strict base64 (RFC 4648 section 4): interpreters differ on excess padding.
+_BASE64 = re.compile(rb"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?")
+
+
 def _basic_credentials(request: APIRequest) -> Optional[Tuple[str, str]]:
     header = request.getHeader(b"authorization")
     if header is None:
         return None
     scheme, _, encoded = header.partition(b" ")
-    if scheme.lower() != b"basic":
+    encoded = encoded.strip()
+    if scheme.lower() != b"basic" or _BASE64.fullmatch(encoded) is None:
         return None
     try:
-        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+        decoded = base64.b64decode(encoded, validate=True).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError):
         return None
     username, colon, password = decoded.partition(":")

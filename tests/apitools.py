@@ -15,7 +15,9 @@ def make_version(name, calls, auto_list_versions=True):
         setattr(calls_module, call.__name__, call)
     version = ModuleType(name)
     version.calls = calls_module
-    version.call_router = CallRouter(calls_module, auto_list_versions=auto_list_versions)
+    version.call_router = CallRouter(
+        calls_module, auto_list_versions=auto_list_versions
+    )
     return version
 
 
@@ -42,5 +44,9 @@ def envelope(error_class, code, text):
     """The JSON error envelope."""
     return {
         "result": None,
-        "error": {"error_code": code, "exception_class": error_class, "exception_text": text},
+        "error": {
+            "error_code": code,
+            "exception_class": error_class,
+            "exception_text": text,
+        },
     }

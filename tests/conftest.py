@@ -1,6 +1,6 @@
+import mylogin_api
 import pytest
 
-import mylogin_api
 from shiji.testing import TestClient
 
 

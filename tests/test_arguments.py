@@ -44,7 +44,11 @@ class Spec(URLMatchJSONResource):
     routes = r"spec"
 
     @webapi.json_arguments(
-        [("client_tz", int), ("client_id", str), ("new_client", bool, webapi.ARG_OPTIONAL)]
+        [
+            ("client_tz", int),
+            ("client_id", str),
+            ("new_client", bool, webapi.ARG_OPTIONAL),
+        ]
     )
     @webapi.url_arguments(["simple_auth_key"])
     @defer.inlineCallbacks
@@ -74,7 +78,11 @@ class Paged(URLMatchJSONResource):
         page = request.args["page"][0]
         page_len = request.args["page_len"][0]
         entries = list(range(200))
-        return {"page": page, "page_len": page_len, "entries": entries[page * page_len :][:page_len]}
+        return {
+            "page": page,
+            "page_len": page_len,
+            "entries": entries[page * page_len :][:page_len],
+        }
 
 
 def client(**options):
@@ -221,7 +229,11 @@ async def test_missing_content_type_is_406():
 
 @pytest.mark.parametrize(
     "content_type",
-    ["application/json; charset=latin-1", "application/json; charset=utf-16", "application/json; charset="],
+    [
+        "application/json; charset=latin-1",
+        "application/json; charset=utf-16",
+        "application/json; charset=",
+    ],
 )
 @pytest_twisted.ensureDeferred
 async def test_other_charsets_are_406(content_type):
@@ -233,23 +245,31 @@ async def test_other_charsets_are_406(content_type):
 @pytest_twisted.ensureDeferred
 async def test_strict_charset_requires_the_charset_parameter():
     strict = client(strict_charset=True)
-    response = await strict.post("/a/typed", json=VALID, content_type="application/json")
+    response = await strict.post(
+        "/a/typed", json=VALID, content_type="application/json"
+    )
     assert response.status == 406
     assert response.json == CHARSET_ERROR
-    response = await strict.post("/a/typed", json=VALID, content_type="application/json; charset=utf-8")
+    response = await strict.post(
+        "/a/typed", json=VALID, content_type="application/json; charset=utf-8"
+    )
     assert response.status == 200
 
 
 @pytest_twisted.ensureDeferred
 async def test_declared_content_type():
-    response = await client().put("/a/typed", json={"count": 1}, content_type="application/vnd.shiji+json")
+    response = await client().put(
+        "/a/typed", json={"count": 1}, content_type="application/vnd.shiji+json"
+    )
     assert response.json == {"count": 1}
     response = await client().put("/a/typed", json={"count": 1})
     assert response.status == 406
 
 
 JSON_DECODE_ERROR = envelope(
-    "JSONDecodeError", 205, "Arguments passed in API call request are not validly formed JSON."
+    "JSONDecodeError",
+    205,
+    "Arguments passed in API call request are not validly formed JSON.",
 )
 
 
@@ -263,7 +283,7 @@ JSON_DECODE_ERROR = envelope(
         b'{"count": 1,}',
         b'{"count": 01}',
         b'{"name": "caf\xe9"}',
-        b'\xff\xfe{\x00}\x00',
+        b"\xff\xfe{\x00}\x00",
         b'\xef\xbb\xbf{"count": 1}',
         b'{"ratio": NaN}',
         b'{"ratio": Infinity}',
@@ -283,20 +303,25 @@ async def test_bodies_that_are_not_strict_utf8_json_are_205(body):
     assert response.json == JSON_DECODE_ERROR
 
 
-@pytest.mark.parametrize("body", [b"[]", b'[{"count": 1}]', b'"text"', b"1", b"null", b"true"])
+@pytest.mark.parametrize(
+    "body", [b"[]", b'[{"count": 1}]', b'"text"', b"1", b"null", b"true"]
+)
 @pytest_twisted.ensureDeferred
 async def test_json_that_is_not_an_object_is_206(body):
     response = await client().post("/a/typed", body=body)
     assert response.status == 409
     assert response.json == envelope(
-        "RequestNotHashError", 206, "Request body must be a JSON-encoded hash table/dictionary."
+        "RequestNotHashError",
+        206,
+        "Request body must be a JSON-encoded hash table/dictionary.",
     )
 
 
 @pytest_twisted.ensureDeferred
 async def test_duplicate_keys_keep_the_last_value():
     response = await client().post(
-        "/a/typed", body=b'{"count": "x", "ratio": 1.0, "name": "n", "flag": true, "id": 1, "count": 2}'
+        "/a/typed",
+        body=b'{"count": "x", "ratio": 1.0, "name": "n", "flag": true, "id": 1, "count": 2}',
     )
     assert response.json["jsonArgs"]["count"] == 2
 
@@ -315,20 +340,26 @@ async def test_spec_decorator_stacks_with_inline_callbacks_and_async(method):
 @pytest.mark.parametrize("method", ["POST", "PUT", "PATCH"])
 @pytest_twisted.ensureDeferred
 async def test_missing_url_argument_in_every_stacking_order(method):
-    response = await client().request(method, "/a/spec", json={"client_tz": -7, "client_id": "c"})
+    response = await client().request(
+        method, "/a/spec", json={"client_tz": -7, "client_id": "c"}
+    )
     assert response.status == 409
     assert response.json == value_error("simple_auth_key", "Argument is missing.")
 
 
 @pytest_twisted.ensureDeferred
 async def test_blank_url_argument_is_present():
-    response = await client().post("/a/spec?simple_auth_key=", json={"client_tz": 1, "client_id": "c"})
+    response = await client().post(
+        "/a/spec?simple_auth_key=", json={"client_tz": 1, "client_id": "c"}
+    )
     assert response.json["key"] == ""
 
 
 @pytest_twisted.ensureDeferred
 async def test_url_argument_in_the_body_does_not_count():
-    response = await client().post("/a/spec", json={"client_tz": 1, "client_id": "c", "simple_auth_key": "abc"})
+    response = await client().post(
+        "/a/spec", json={"client_tz": 1, "client_id": "c", "simple_auth_key": "abc"}
+    )
     assert response.json == value_error("simple_auth_key", "Argument is missing.")
 
 
@@ -396,7 +427,10 @@ def test_decorators_keep_the_handler_name_and_docstring_and_record_declarations(
     assert declared.paged_results is None
     paging = webapi.declarations(Paged.render_GET).paged_results
     assert paging == webapi.PagingDeclaration(0, 50, 75)
-    assert webapi.declarations(Typed.render_PUT).json_content_type == "application/vnd.shiji+json"
+    assert (
+        webapi.declarations(Typed.render_PUT).json_content_type
+        == "application/vnd.shiji+json"
+    )
     assert webapi.declarations(lambda self, request: None) == webapi.CallDeclarations()
 
 
@@ -432,7 +466,9 @@ def test_malformed_declarations_fail_at_import_time(entries, message):
 def test_malformed_paging_and_url_declarations_fail_at_import_time():
     with pytest.raises(TypeError, match="default_page must be >= 0"):
         webapi.paged_results(-1, 10, 20)
-    with pytest.raises(TypeError, match="default_page_len must be between 1 and max_page_len"):
+    with pytest.raises(
+        TypeError, match="default_page_len must be between 1 and max_page_len"
+    ):
         webapi.paged_results(0, 30, 20)
     with pytest.raises(TypeError, match="list of names, not a string"):
         webapi.url_arguments("simple_auth_key")

@@ -73,13 +73,21 @@ INVALID = envelope(
     "method, realm, options",
     [
         ("GET", 'Basic realm="Sync realm", charset="UTF-8"', {}),
-        ("POST", 'Basic realm="Deferred \\"quoted\\" realm", charset="UTF-8"', {"json": {"n": 1}}),
+        (
+            "POST",
+            'Basic realm="Deferred \\"quoted\\" realm", charset="UTF-8"',
+            {"json": {"n": 1}},
+        ),
         ("PUT", 'Basic realm="Async realm", charset="UTF-8"', {}),
     ],
 )
-@pytest.mark.parametrize("user, password", [("alice", "wonder land"), ("bob", "p:a:s:s"), ("zoë", "ünïcode")])
+@pytest.mark.parametrize(
+    "user, password", [("alice", "wonder land"), ("bob", "p:a:s:s"), ("zoë", "ünïcode")]
+)
 @pytest_twisted.ensureDeferred
-async def test_good_credentials_pass_and_set_auth_user(method, realm, options, user, password):
+async def test_good_credentials_pass_and_set_auth_user(
+    method, realm, options, user, password
+):
     response = await client().request(
         method, "/p/sync", headers={"Authorization": basic(user, password)}, **options
     )
@@ -91,7 +99,11 @@ async def test_good_credentials_pass_and_set_auth_user(method, realm, options, u
     "method, realm, options",
     [
         ("GET", 'Basic realm="Sync realm", charset="UTF-8"', {}),
-        ("POST", 'Basic realm="Deferred \\"quoted\\" realm", charset="UTF-8"', {"json": {"n": 1}}),
+        (
+            "POST",
+            'Basic realm="Deferred \\"quoted\\" realm", charset="UTF-8"',
+            {"json": {"n": 1}},
+        ),
         ("PUT", 'Basic realm="Async realm", charset="UTF-8"', {}),
     ],
 )
@@ -112,9 +124,13 @@ async def test_good_credentials_pass_and_set_auth_user(method, realm, options, u
     ],
 )
 @pytest_twisted.ensureDeferred
-async def test_missing_malformed_or_refused_credentials_are_401(method, realm, options, authorization):
+async def test_missing_malformed_or_refused_credentials_are_401(
+    method, realm, options, authorization
+):
     headers = {} if authorization is None else {"Authorization": authorization}
-    response = await client().request(method, "/p/x".replace("x", "sync"), headers=headers, **options)
+    response = await client().request(
+        method, "/p/x".replace("x", "sync"), headers=headers, **options
+    )
     assert response.status == 401
     assert response.headers["www-authenticate"] == realm
     assert response.json == INVALID
@@ -123,7 +139,10 @@ async def test_missing_malformed_or_refused_credentials_are_401(method, realm, o
 @pytest_twisted.ensureDeferred
 async def test_scheme_is_case_insensitive():
     response = await client().get(
-        "/p/sync", headers={"Authorization": basic("alice", "wonder land").replace("Basic", "bAsIc")}
+        "/p/sync",
+        headers={
+            "Authorization": basic("alice", "wonder land").replace("Basic", "bAsIc")
+        },
     )
     assert response.status == 200
 
@@ -133,14 +152,18 @@ async def test_arguments_are_checked_only_after_authentication():
     response = await client().post("/p/sync", json={"n": "x"})
     assert response.status == 401
     response = await client().post(
-        "/p/sync", json={"n": "x"}, headers={"Authorization": basic("alice", "wonder land")}
+        "/p/sync",
+        json={"n": "x"},
+        headers={"Authorization": basic("alice", "wonder land")},
     )
     assert response.status == 409
 
 
 @pytest_twisted.ensureDeferred
 async def test_a_failing_auth_function_is_a_500_not_a_pass():
-    response = await client().delete("/p/sync", headers={"Authorization": basic("alice", "wonder land")})
+    response = await client().delete(
+        "/p/sync", headers={"Authorization": basic("alice", "wonder land")}
+    )
     assert response.status == 500
     assert response.error["exception_class"] == "UnexpectedServerError"
 

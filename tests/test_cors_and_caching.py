@@ -130,7 +130,9 @@ async def test_listed_origins_are_echoed_on_every_response(domains):
         assert response.headers["access-control-allow-origin"] == ORIGIN
         assert response.headers["access-control-allow-credentials"] == "true"
         assert response.headers["vary"] == "Origin"
-    response = await listed.get("/c/things", headers={"Origin": "https://app.example.com.evil.net"})
+    response = await listed.get(
+        "/c/things", headers={"Origin": "https://app.example.com.evil.net"}
+    )
     assert "access-control-allow-origin" not in response.headers
     assert "access-control-allow-credentials" not in response.headers
     response = await listed.get("/c/things")
@@ -140,7 +142,9 @@ async def test_listed_origins_are_echoed_on_every_response(domains):
 @pytest.mark.parametrize("domains", [None, "", [], " , "])
 @pytest_twisted.ensureDeferred
 async def test_no_cors_headers_when_no_origins_are_configured(domains):
-    response = await client(cross_origin_domains=domains).get("/c/things", headers={"Origin": ORIGIN})
+    response = await client(cross_origin_domains=domains).get(
+        "/c/things", headers={"Origin": ORIGIN}
+    )
     assert not [name for name in response.headers if name.startswith("access-control")]
 
 

@@ -15,9 +15,24 @@ from shiji.urldispatch import URLMatchJSONResource
 
 BUILT_IN = [
     ("UnknownAPICallError", 203, "The requested API call '%s' is unknown.", 404),
-    ("JSONEncodeError", 204, "An unrecoverable error has occurred JSON-encoding the API call result.", 500),
-    ("JSONDecodeError", 205, "Arguments passed in API call request are not validly formed JSON.", 409),
-    ("RequestNotHashError", 206, "Request body must be a JSON-encoded hash table/dictionary.", 409),
+    (
+        "JSONEncodeError",
+        204,
+        "An unrecoverable error has occurred JSON-encoding the API call result.",
+        500,
+    ),
+    (
+        "JSONDecodeError",
+        205,
+        "Arguments passed in API call request are not validly formed JSON.",
+        409,
+    ),
+    (
+        "RequestNotHashError",
+        206,
+        "Request body must be a JSON-encoded hash table/dictionary.",
+        409,
+    ),
     (
         "UnknownAPIVersionError",
         207,
@@ -25,8 +40,18 @@ BUILT_IN = [
         406,
     ),
     ("UnknownAPIError", 208, "The requested API '%s' is unknown.", 404),
-    ("MethodNotAllowedError", 209, "The HTTP method '%s' is not allowed for this API call.", 405),
-    ("AccessDeniedError", 501, "Insufficient permission to perform the requested action.", 403),
+    (
+        "MethodNotAllowedError",
+        209,
+        "The HTTP method '%s' is not allowed for this API call.",
+        405,
+    ),
+    (
+        "AccessDeniedError",
+        501,
+        "Insufficient permission to perform the requested action.",
+        403,
+    ),
     ("ValueError", 502, "Invalid value for argument '%s'. %s", 409),
     (
         "ContentTypeError",
@@ -54,7 +79,12 @@ BUILT_IN = [
         "Authentication information is invalidly formed and/or missing required elements.",
         401,
     ),
-    ("InvalidSecureCookieError", 507, "Secure cookie '%s' signature '%s' is invalid.", 409),
+    (
+        "InvalidSecureCookieError",
+        507,
+        "Secure cookie '%s' signature '%s' is invalid.",
+        409,
+    ),
     ("ExpiredSecureCookieError", 508, "Secure cookie '%s' is expired.", 409),
 ]
 
@@ -83,9 +113,14 @@ def test_the_built_in_table_is_complete():
 
 def test_texts_are_formatted_with_arguments_only_when_given():
     error = webapi.ValueError(None, "client_tz", "Must be of type int")
-    assert error.exception_text == "Invalid value for argument 'client_tz'. Must be of type int"
+    assert (
+        error.exception_text
+        == "Invalid value for argument 'client_tz'. Must be of type int"
+    )
     assert webapi.ValueError.exception_text == "Invalid value for argument '%s'. %s"
-    assert webapi.UnknownAPIError().exception_text == "The requested API '%s' is unknown."
+    assert (
+        webapi.UnknownAPIError().exception_text == "The requested API '%s' is unknown."
+    )
 
 
 def test_str_is_the_json_envelope():
@@ -99,7 +134,11 @@ def test_str_is_the_json_envelope():
             "exception_text": "Secure cookie 'username' signature '1c5d' is invalid.",
         },
     }
-    assert list(json.loads(str(error))["error"]) == ["error_code", "exception_class", "exception_text"]
+    assert list(json.loads(str(error))["error"]) == [
+        "error_code",
+        "exception_class",
+        "exception_text",
+    ]
     assert repr(error) == (
         "<InvalidSecureCookieError 507 http=409 "
         "\"Secure cookie 'username' signature '1c5d' is invalid.\">"
@@ -109,7 +148,9 @@ def test_str_is_the_json_envelope():
 class SampleNormalError(webapi.APIError):
     error_code = 100
     exception_class = "SampleNormalError"
-    exception_text = "A sample normal error that doesn't take arguments except for 'request'."
+    exception_text = (
+        "A sample normal error that doesn't take arguments except for 'request'."
+    )
 
 
 class SampleAdvancedError(webapi.APIError):
@@ -172,7 +213,11 @@ async def test_custom_errors(which, status, code, exception_class, text):
     assert response.headers["content-type"] == "application/json; charset=utf-8"
     assert response.json == {
         "result": None,
-        "error": {"error_code": code, "exception_class": exception_class, "exception_text": text},
+        "error": {
+            "error_code": code,
+            "exception_class": exception_class,
+            "exception_text": text,
+        },
     }
 
 

@@ -153,7 +153,13 @@ class Attributes(URLMatchJSONResource):
 def client(**options):
     api = make_api(
         "h_api",
-        [("1.0", r"1\.0", [Returns, Deferreds, InlineCallbacks, Coroutines, Errors, Attributes])],
+        [
+            (
+                "1.0",
+                r"1\.0",
+                [Returns, Deferreds, InlineCallbacks, Coroutines, Errors, Attributes],
+            )
+        ],
     )
     return TestClient({"h": api}, **options)
 
@@ -204,7 +210,9 @@ async def test_a_full_response_exactly():
 @pytest_twisted.ensureDeferred
 async def test_value_returned_after_finishing_is_dropped_with_a_warning(logged):
     await client().get("/h/returns/after_finish")
-    warnings = [e for e in logged if "after finishing the response" in e.get("log_format", "")]
+    warnings = [
+        e for e in logged if "after finishing the response" in e.get("log_format", "")
+    ]
     assert len(warnings) == 1
 
 
@@ -258,7 +266,7 @@ async def test_raised_returned_and_stringified_errors_give_the_same_response(how
     assert response.body == (
         b'{"result":null,"error":{"error_code":502,"exception_class":"ValueError",'
         b'"exception_text":"Invalid value for argument \'simple_auth_key\'. '
-        b'Key isn\'t valid!"}}'
+        b"Key isn't valid!\"}}"
     )
 
 
@@ -364,7 +372,9 @@ async def test_query_arguments_that_are_not_utf8_are_refused():
     )
     response = await client().get("/h/attributes/x?name=%C3")
     assert response.status == 409
-    assert response.error["exception_text"].startswith("Invalid value for argument 'name'.")
+    assert response.error["exception_text"].startswith(
+        "Invalid value for argument 'name'."
+    )
 
 
 @pytest_twisted.ensureDeferred
@@ -411,7 +421,9 @@ async def test_a_client_that_disconnects_before_the_answer_causes_no_error(logge
     assert request.finished == 0
     with pytest.raises(Exception, match="gone"):
         await pending
-    assert not [e for e in logged if e.get("log_level") and e["log_level"].name == "critical"]
+    assert not [
+        e for e in logged if e.get("log_level") and e["log_level"].name == "critical"
+    ]
 
 
 @pytest_twisted.ensureDeferred

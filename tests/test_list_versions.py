@@ -22,7 +22,8 @@ def versioned_api(keys):
     api = ModuleType("many")
     api.api_name = "many"
     api.api_versions = {
-        key: (key.replace(".", r"\."), make_version(f"many.{key}", [Ping])) for key in keys
+        key: (key.replace(".", r"\."), make_version(f"many.{key}", [Ping]))
+        for key in keys
     }
     api.version_router = VersionRouter(api.api_versions)
     return api
@@ -47,7 +48,9 @@ async def test_list_versions_only_where_asked_for():
 
     api = ModuleType("few")
     api.api_name = "few"
-    api.api_versions = {"1.0": (r"1\.0", make_version("few.1.0", [Ping], auto_list_versions=False))}
+    api.api_versions = {
+        "1.0": (r"1\.0", make_version("few.1.0", [Ping], auto_list_versions=False))
+    }
     api.version_router = VersionRouter(api.api_versions)
     response = await TestClient({"few": api}).get("/few/list_versions")
     assert response.status == 404

@@ -6,11 +6,11 @@ contract; routers unchanged while serving.
 import copy
 from types import ModuleType
 
+import mylogin_api
 import pytest
 import pytest_twisted
 from apitools import envelope, make_api, make_version, without_date
 
-import mylogin_api
 from shiji import urldispatch
 from shiji.testing import TestClient
 from shiji.urldispatch import (
@@ -54,7 +54,9 @@ def zoo_api():
 
 
 def zoo_client(**options):
-    return TestClient({r"zoo": zoo_api(), r"zoo-(?P<region>[a-z]+)": zoo_api()}, **options)
+    return TestClient(
+        {r"zoo": zoo_api(), r"zoo-(?P<region>[a-z]+)": zoo_api()}, **options
+    )
 
 
 @pytest_twisted.ensureDeferred
@@ -104,7 +106,9 @@ async def test_apis_are_tried_in_order():
     first = make_api("first", [("1.0", r"1\.0", [Echo])])
     second = make_api("second", [("1.0", r"1\.0", [Items])])
     client = TestClient([(r"api.*", first), (r"api", second)])
-    response = await client.get("/api/echo", headers={"X-API-Version": "first-1.0+prod"})
+    response = await client.get(
+        "/api/echo", headers={"X-API-Version": "first-1.0+prod"}
+    )
     assert response.json["call"] == "echo"
 
 
@@ -175,7 +179,9 @@ async def test_echoed_client_text_is_clipped():
     response = await zoo_client().get("/zoo/" + "a" * 5000)
     assert response.status == 404
     assert response.json == envelope(
-        "UnknownAPICallError", 203, f"The requested API call '{'a' * 200}...' is unknown."
+        "UnknownAPICallError",
+        203,
+        f"The requested API call '{'a' * 200}...' is unknown.",
     )
 
 
@@ -188,7 +194,8 @@ class Versioned(URLMatchJSONResource):
 
 def versions_client(order):
     calls = {
-        key: type(f"V{key.replace('.', '_')}", (Versioned,), {"tag": key}) for key, _ in order
+        key: type(f"V{key.replace('.', '_')}", (Versioned,), {"tag": key})
+        for key, _ in order
     }
     for key, call in calls.items():
         call.render_GET = lambda self, request, key=key: {
@@ -201,7 +208,13 @@ def versions_client(order):
 
 @pytest.mark.parametrize(
     "asked, served_by",
-    [("1.0", "1.0"), ("10.0", "10.0"), ("1.5", "1.x"), ("1.0.1", "1.x"), ("100.0", None)],
+    [
+        ("1.0", "1.0"),
+        ("10.0", "10.0"),
+        ("1.5", "1.x"),
+        ("1.0.1", "1.x"),
+        ("100.0", None),
+    ],
 )
 @pytest_twisted.ensureDeferred
 async def test_versions_are_tried_in_declaration_order(asked, served_by):
@@ -276,7 +289,9 @@ def test_call_router_skips_classes_without_routes():
         def render_GET(self, request):
             return {}
 
-    version = make_version("v", [Base, URLMatchJSONResource, Real], auto_list_versions=False)
+    version = make_version(
+        "v", [Base, URLMatchJSONResource, Real], auto_list_versions=False
+    )
     assert version.call_router.calls == (Real,)
     assert version.call_router.match("real") == (Real, {})
     assert version.call_router.match("list_versions") is None
@@ -314,13 +329,23 @@ def test_malformed_api_packages_are_refused():
     for missing in ("api_name", "api_versions", "version_router"):
         broken = ModuleType("broken")
         broken.__dict__.update(
-            {k: v for k, v in vars(api).items() if k != missing and not k.startswith("__")}
+            {
+                k: v
+                for k, v in vars(api).items()
+                if k != missing and not k.startswith("__")
+            }
         )
         with pytest.raises(APIDefinitionError, match=f"'broken' has no {missing}"):
             APIRouter({"b": broken})
     broken = ModuleType("broken")
-    broken.api_name, broken.api_versions, broken.version_router = "b", api.api_versions, {}
-    with pytest.raises(APIDefinitionError, match="must be a urldispatch.VersionRouter"):
+    broken.api_name, broken.api_versions, broken.version_router = (
+        "b",
+        api.api_versions,
+        {},
+    )
+    with pytest.raises(
+        APIDefinitionError, match=r"must be a urldispatch\.VersionRouter"
+    ):
         APIRouter({"b": broken})
     with pytest.raises(APIDefinitionError, match="URL regex of 'zoo'"):
         APIRouter({"zoo(": api})

@@ -2,11 +2,11 @@
 The version header: <api>-<version>+<mode>, configurable name, query fallback.
 """
 
+import mylogin_api
 import pytest
 import pytest_twisted
 from apitools import envelope, make_api
 
-import mylogin_api
 from shiji.testing import TestClient
 from shiji.urldispatch import URLMatchJSONResource
 
@@ -94,7 +94,9 @@ async def test_missing_version_header_is_406():
 async def test_version_header_name_is_configurable():
     digitar = client(version_header="X-DigiTar-API-Version")
     response = await digitar.get(
-        "/who/whoami", headers={"X-DigiTar-API-Version": "who_api-2.0+prod"}, version=None
+        "/who/whoami",
+        headers={"X-DigiTar-API-Version": "who_api-2.0+prod"},
+        version=None,
     )
     assert response.json["api_version"] == "2.0"
     response = await digitar.get(
@@ -105,7 +107,9 @@ async def test_version_header_name_is_configurable():
 
 @pytest_twisted.ensureDeferred
 async def test_the_spec_example_with_the_digitar_header():
-    spec = TestClient({"myloginapi": mylogin_api}, version_header="X-DigiTar-API-Version")
+    spec = TestClient(
+        {"myloginapi": mylogin_api}, version_header="X-DigiTar-API-Version"
+    )
     response = await spec.get(
         "/myloginapi/ping/123",
         headers={
@@ -142,7 +146,9 @@ async def test_header_wins_over_query_argument():
 
 @pytest_twisted.ensureDeferred
 async def test_invalid_query_argument_is_406():
-    response = await client().get("/who/whoami?X-API-Version=who_api-9.0%2Bprod", version=None)
+    response = await client().get(
+        "/who/whoami?X-API-Version=who_api-9.0%2Bprod", version=None
+    )
     assert response.status == 406
     assert response.json == version_error("who_api-9.0+prod")
 
@@ -171,6 +177,8 @@ async def test_version_is_checked_before_the_call():
 
 @pytest_twisted.ensureDeferred
 async def test_header_value_that_is_not_utf8_is_406():
-    response = await client().get("/who/whoami", headers={"X-API-Version": b"who_api-\xff+prod"})
+    response = await client().get(
+        "/who/whoami", headers={"X-API-Version": b"who_api-\xff+prod"}
+    )
     assert response.status == 406
     assert response.json == version_error("who_api-\ufffd+prod")

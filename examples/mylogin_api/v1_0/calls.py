@@ -73,7 +73,9 @@ class PingCall(urldispatch.URLMatchJSONResource):
         """
         auth_key = request.args["simple_auth_key"][0]
         if auth_key != "abc":
-            return str(webapi.ValueError(request, "simple_auth_key", "Key isn't valid!"))
+            return str(
+                webapi.ValueError(request, "simple_auth_key", "Key isn't valid!")
+            )
 
         start_time = time.monotonic()
         yield threads.deferToThread(time.monotonic)

@@ -8,7 +8,9 @@ from shiji.webapi import APIError
 class SampleNormalError(APIError):
     error_code = 100
     exception_class = "SampleNormalError"
-    exception_text = "A sample normal error that doesn't take arguments except for 'request'."
+    exception_text = (
+        "A sample normal error that doesn't take arguments except for 'request'."
+    )
 
 
 class SampleAdvancedError(APIError):
