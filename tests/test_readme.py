@@ -1,0 +1,83 @@
+"""
+The README's promises: its set-up commands, CI running its test command, and
+a tour that works when pasted.
+"""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text()
+
+
+def code_blocks(section):
+    body = README.split(f"## {section}\n", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```(\w*)\n(.*?)```", body, re.S)
+
+
+def test_setup_has_exactly_two_commands_each_making_its_own_virtualenv():
+    commands = [code.strip() for _, code in code_blocks("Set-up")]
+    assert len(commands) == 2
+    for command in commands:
+        assert "\n" not in command
+        assert command.startswith("python3 -m venv .venv && .venv/bin/pip install")
+
+
+def test_ci_runs_exactly_the_readme_test_command():
+    test_command = code_blocks("Set-up")[1][1].strip()
+    ci_lines = (ROOT / ".ci" / "run").read_text().splitlines()
+    commands = [line for line in ci_lines if line and not line.startswith("#")]
+    assert commands == ["set -euo pipefail", 'cd "$(dirname "$0")/.."', test_command]
+
+
+def test_the_example_command_runs_the_demo():
+    example_command = code_blocks("Set-up")[0][1].strip()
+    assert example_command.endswith(".venv/bin/python examples/demo.py")
+    result = subprocess.run(
+        [sys.executable, "examples/demo.py"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert (
+        "HTTP 200\n\"PONG! Right back at ya. I'm production baby! (Timestamp Val: 1438732412)"
+        in (result.stdout)
+    )
+    assert re.findall(r"^HTTP (\d+)$", result.stdout, re.M) == [
+        "200",
+        "200",
+        "409",
+        "409",
+        "200",
+        "409",
+        "404",
+        "405",
+    ]
+
+
+@pytest.mark.slow
+def test_the_tour_works_when_pasted(tmp_path):
+    [(language, script)] = code_blocks("A short tour")
+    assert language == "sh"
+    environment = dict(
+        os.environ,
+        PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+    )
+    environment.pop("PYTHONPATH", None)
+    result = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script],
+        cwd=tmp_path,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "2 passed" in result.stdout
