@@ -348,12 +348,12 @@ class APIRouter(resource.Resource):
         returns ``NOT_DONE_YET``.
         """
         api_request = cast(APIRequest, request)
-        headers = api_request.responseHeaders
-        for name, value in self._fixed_headers:
-            headers.setRawHeaders(name, value)
-        if self._cors is not None:
-            self._cors.apply(api_request)
         try:
+            headers = api_request.responseHeaders
+            for name, value in self._fixed_headers:
+                headers.setRawHeaders(name, value)
+            if self._cors is not None:
+                self._cors.apply(api_request)
             self._dispatch(api_request)
         except APIError as error:
             write_error(api_request, error)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import functools
 import re
 from collections.abc import Coroutine
@@ -149,11 +150,10 @@ def declarations(handler: Callable[..., Any]) -> CallDeclarations:
 
 
 def _declare(wrapper: Handler, handler: Callable[..., Any], **changes: Any) -> Handler:
-    # functools.wraps copied the inner handler's attributes to the wrapper;
-    # replace the declarations with a new object so the inner one is unchanged.
-    current = declarations(handler)
-    fields = {**current.__dict__, **changes}
-    wrapper._shiji_declarations = CallDeclarations(**fields)  # type: ignore[attr-defined]
+    # functools.wraps copied the inner handler's declarations to the wrapper;
+    # the wrapper gets a new object holding those and its own.
+    declared = dataclasses.replace(declarations(handler), **changes)
+    wrapper._shiji_declarations = declared  # type: ignore[attr-defined]
     return wrapper
 
 
