@@ -34,7 +34,7 @@ def check_broken(username, password):
 
 
 class Protected(URLMatchJSONResource):
-    routes = r"(?P<how>sync|deferred|async|broken)"
+    routes = r"protected"
 
     @webapi.auth_http_basic(check_sync, "Sync realm")
     def render_GET(self, request):
@@ -62,6 +62,16 @@ def basic(username, password):
     return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
 
 
+METHODS = [
+    ("GET", 'Basic realm="Sync realm", charset="UTF-8"', {}),
+    (
+        "POST",
+        'Basic realm="Deferred \\"quoted\\" realm", charset="UTF-8"',
+        {"json": {"n": 1}},
+    ),
+    ("PUT", 'Basic realm="Async realm", charset="UTF-8"', {}),
+]
+
 INVALID = envelope(
     "InvalidAuthenticationError",
     506,
@@ -69,18 +79,7 @@ INVALID = envelope(
 )
 
 
-@pytest.mark.parametrize(
-    "method, realm, options",
-    [
-        ("GET", 'Basic realm="Sync realm", charset="UTF-8"', {}),
-        (
-            "POST",
-            'Basic realm="Deferred \\"quoted\\" realm", charset="UTF-8"',
-            {"json": {"n": 1}},
-        ),
-        ("PUT", 'Basic realm="Async realm", charset="UTF-8"', {}),
-    ],
-)
+@pytest.mark.parametrize("method, realm, options", METHODS)
 @pytest.mark.parametrize(
     "user, password", [("alice", "wonder land"), ("bob", "p:a:s:s"), ("zoë", "ünïcode")]
 )
@@ -89,24 +88,16 @@ async def test_good_credentials_pass_and_set_auth_user(
     method, realm, options, user, password
 ):
     response = await client().request(
-        method, "/p/sync", headers={"Authorization": basic(user, password)}, **options
+        method,
+        "/p/protected",
+        headers={"Authorization": basic(user, password)},
+        **options,
     )
     assert response.status == 200
     assert response.json["user"] == user
 
 
-@pytest.mark.parametrize(
-    "method, realm, options",
-    [
-        ("GET", 'Basic realm="Sync realm", charset="UTF-8"', {}),
-        (
-            "POST",
-            'Basic realm="Deferred \\"quoted\\" realm", charset="UTF-8"',
-            {"json": {"n": 1}},
-        ),
-        ("PUT", 'Basic realm="Async realm", charset="UTF-8"', {}),
-    ],
-)
+@pytest.mark.parametrize("method, realm, options", METHODS)
 @pytest.mark.parametrize(
     "authorization",
     [
@@ -129,7 +120,7 @@ async def test_missing_malformed_or_refused_credentials_are_401(
 ):
     headers = {} if authorization is None else {"Authorization": authorization}
     response = await client().request(
-        method, "/p/x".replace("x", "sync"), headers=headers, **options
+        method, "/p/protected", headers=headers, **options
     )
     assert response.status == 401
     assert response.headers["www-authenticate"] == realm
@@ -139,7 +130,7 @@ async def test_missing_malformed_or_refused_credentials_are_401(
 @pytest_twisted.ensureDeferred
 async def test_scheme_is_case_insensitive():
     response = await client().get(
-        "/p/sync",
+        "/p/protected",
         headers={
             "Authorization": basic("alice", "wonder land").replace("Basic", "bAsIc")
         },
@@ -149,10 +140,10 @@ async def test_scheme_is_case_insensitive():
 
 @pytest_twisted.ensureDeferred
 async def test_arguments_are_checked_only_after_authentication():
-    response = await client().post("/p/sync", json={"n": "x"})
+    response = await client().post("/p/protected", json={"n": "x"})
     assert response.status == 401
     response = await client().post(
-        "/p/sync",
+        "/p/protected",
         json={"n": "x"},
         headers={"Authorization": basic("alice", "wonder land")},
     )
@@ -162,7 +153,7 @@ async def test_arguments_are_checked_only_after_authentication():
 @pytest_twisted.ensureDeferred
 async def test_a_failing_auth_function_is_a_500_not_a_pass():
     response = await client().delete(
-        "/p/sync", headers={"Authorization": basic("alice", "wonder land")}
+        "/p/protected", headers={"Authorization": basic("alice", "wonder land")}
     )
     assert response.status == 500
     assert response.error["exception_class"] == "UnexpectedServerError"
