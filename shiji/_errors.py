@@ -32,6 +32,8 @@ __all__ = [
     "JSONEncodeError",
     "MethodNotAllowedError",
     "RequestNotHashError",
+    "RequestTimeoutError",
+    "RequestTooLargeError",
     "UnexpectedServerError",
     "UnknownAPICallError",
     "UnknownAPIError",
@@ -203,6 +205,28 @@ class MethodNotAllowedError(APIError):
     error_code = 209
     exception_text = "The HTTP method '%s' is not allowed for this API call."
     http_status = 405
+
+
+class RequestTooLargeError(APIError):
+    """
+    The request body is larger than the server accepts (HTTP 413); the
+    connection is closed without reading the rest.
+    """
+
+    error_code = 210
+    exception_text = "The request body is larger than the %s bytes this server accepts."
+    http_status = 413
+
+
+class RequestTimeoutError(APIError):
+    """
+    The call did not answer within the server's request timeout and was
+    cancelled (HTTP 503).
+    """
+
+    error_code = 211
+    exception_text = "The API call did not complete within %s seconds."
+    http_status = 503
 
 
 class AccessDeniedError(APIError):

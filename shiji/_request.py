@@ -52,6 +52,10 @@ class APIRequest(server.Request):
     args: Dict[str, List[Any]]
     #: The JSON body's arguments, set by ``json_arguments``.
     jsonArgs: Dict[str, Any]
+    #: The class name of the call that answers the request.
+    api_call: str = ""
+    #: The id under which an unexpected error was logged, if any.
+    request_id: Optional[str] = None
     #: The user name that ``auth_http_basic`` authenticated.
     auth_user: Optional[str] = None
 

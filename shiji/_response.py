@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Coroutine
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.logger import Logger
@@ -23,13 +23,21 @@ from ._errors import (
     APIError,
     ErrorText,
     JSONEncodeError,
+    RequestTimeoutError,
     UnexpectedServerError,
 )
 
 if TYPE_CHECKING:
     from ._request import APIRequest
 
-__all__ = ["render_call", "write_error", "write_failure", "write_json", "write_result"]
+__all__ = [
+    "prepare_error",
+    "render_call",
+    "write_error",
+    "write_failure",
+    "write_json",
+    "write_result",
+]
 
 log = Logger()
 
@@ -66,13 +74,28 @@ def write_json(request: APIRequest, obj: Any) -> None:
         body = _json.dumps(obj)
     except (TypeError, ValueError):
         log.failure(
-            "Cannot JSON-encode the result of {method} {uri}",
+            "Cannot JSON-encode the result of {method} {path}",
             method=_text(request.method),
-            uri=_text(request.uri),
+            path=_text(request.path),
         )
         write_error(request, JSONEncodeError(request))
         return
     _send(request, body)
+
+
+def prepare_error(request: APIRequest, error: APIError) -> bytes:
+    """
+    Set the status and headers of ``error`` on ``request`` and return the
+    body to send: the JSON envelope.
+    """
+    request.setResponseCode(error.http_status)
+    headers = request.responseHeaders
+    for name, value in error.headers.items():
+        headers.setRawHeaders(name, [value])
+    headers.setRawHeaders(b"content-type", JSON_CONTENT_TYPE)
+    if request.api_name:
+        request.metrics.increment(f"{request.api_name}.error.{error.exception_class}")
+    return _json.dumps(error.envelope())
 
 
 def write_error(request: APIRequest, error: APIError) -> None:
@@ -81,12 +104,7 @@ def write_error(request: APIRequest, error: APIError) -> None:
     """
     if _closed(request):
         return
-    request.setResponseCode(error.http_status)
-    headers = request.responseHeaders
-    for name, value in error.headers.items():
-        headers.setRawHeaders(name, [value])
-    headers.setRawHeaders(b"content-type", JSON_CONTENT_TYPE)
-    _send(request, _json.dumps(error.envelope()))
+    _send(request, prepare_error(request, error))
 
 
 def write_failure(request: APIRequest, reason: Failure) -> None:
@@ -101,11 +119,12 @@ def write_failure(request: APIRequest, reason: Failure) -> None:
         write_error(request, reason.value)
         return
     request_id = secrets.token_hex(8)
+    request.request_id = request_id
     log.failure(
-        "Unexpected error answering {method} {uri} (request id {request_id})",
+        "Unexpected error answering {method} {path} (request id {request_id})",
         reason,
         method=_text(request.method),
-        uri=_text(request.uri),
+        path=_text(request.path),
         request_id=request_id,
     )
     error = UnexpectedServerError(request, f"request id {request_id}")
@@ -131,10 +150,10 @@ def write_result(request: APIRequest, result: object) -> None:
     if _closed(request):
         if result is not None and not request._disconnected:
             log.warn(
-                "{method} {uri}: the handler returned a value after finishing "
+                "{method} {path}: the handler returned a value after finishing "
                 "the response; the value was dropped",
                 method=_text(request.method),
-                uri=_text(request.uri),
+                path=_text(request.path),
             )
         return
     if isinstance(result, ErrorText):
@@ -154,10 +173,17 @@ def write_result(request: APIRequest, result: object) -> None:
         write_json(request, result)
 
 
-def render_call(request: APIRequest, handler: Callable[[APIRequest], object]) -> None:
+def render_call(
+    request: APIRequest,
+    handler: Callable[[APIRequest], object],
+    timeout: Optional[float] = None,
+) -> None:
     """
     Call ``handler`` with ``request`` and answer with whatever it produces,
     synchronously or once its ``Deferred`` or coroutine completes.
+
+    A ``Deferred`` or coroutine still running after ``timeout`` seconds is
+    cancelled and answered with ``RequestTimeoutError`` (HTTP 503).
     """
     try:
         result = handler(request)
@@ -169,6 +195,14 @@ def render_call(request: APIRequest, handler: Callable[[APIRequest], object]) ->
     except Exception:
         write_failure(request, Failure())
         return
+    if timeout is not None:
+        # Imported here so that importing Shiji installs no reactor.
+        from twisted.internet import reactor
+
+        def timed_out(value: object, seconds: float) -> Failure:
+            return Failure(RequestTimeoutError(request, f"{seconds:g}"))
+
+        result.addTimeout(timeout, reactor, onTimeoutCancel=timed_out)
     result.addCallback(lambda value: write_result(request, value))
     result.addErrback(lambda reason: write_failure(request, reason))
 

@@ -8,7 +8,9 @@ given, so handler code never has to check whether metrics are enabled.
 
 from __future__ import annotations
 
-from typing import Protocol
+import time
+from contextlib import contextmanager
+from typing import ContextManager, Iterator, Protocol
 
 __all__ = ["Metrics", "NullMetrics"]
 
@@ -31,6 +33,30 @@ class Metrics(Protocol):
     def timing(self, name: str, milliseconds: float, sample_rate: float = 1.0) -> None:
         """Record a duration for the timer ``name``."""
 
+    def timer(self, name: str) -> TimerContext:
+        """
+        A context manager that records how long its block took::
+
+            with request.metrics.timer("myapi.db.lookup"):
+                ...
+        """
+
+
+TimerContext = ContextManager[None]
+
+
+@contextmanager
+def time_block(metrics: Metrics, name: str) -> Iterator[None]:
+    """
+    Time the ``with`` block and record it as ``metrics.timing(name, ...)``;
+    backends use it to implement :meth:`Metrics.timer`.
+    """
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        metrics.timing(name, (time.perf_counter() - start) * 1000.0)
+
 
 class NullMetrics:
     """
@@ -48,3 +74,6 @@ class NullMetrics:
 
     def timing(self, name: str, milliseconds: float, sample_rate: float = 1.0) -> None:
         pass
+
+    def timer(self, name: str) -> TimerContext:
+        return time_block(self, name)

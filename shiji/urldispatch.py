@@ -308,6 +308,9 @@ class APIRouter(resource.Resource):
         Content-Type names no charset.
     :param server_ident: the ``Server`` response header.
     :param metrics: where ``request.metrics`` ships metrics.
+    :param request_timeout: seconds a call's ``Deferred`` or coroutine may run
+        before it is cancelled and answered with ``RequestTimeoutError``
+        (HTTP 503); ``None`` for no limit.
     :raises APIDefinitionError: an API package lacks what routing needs.
     """
 
@@ -324,6 +327,7 @@ class APIRouter(resource.Resource):
         strict_charset: bool = False,
         server_ident: str = "Shiji API Server",
         metrics: Optional[Metrics] = None,
+        request_timeout: Optional[float] = None,
     ) -> None:
         super().__init__()
         pairs = route_map.items() if isinstance(route_map, Mapping) else route_map
@@ -335,6 +339,7 @@ class APIRouter(resource.Resource):
         self.version_header = version_header
         self.strict_charset = strict_charset
         self.metrics: Metrics = metrics if metrics is not None else NullMetrics()
+        self.request_timeout = request_timeout
         self._version_header = version_header.encode("ascii")
         self._cors = _CORSPolicy.build(cross_origin_domains, version_header)
         fixed = [(b"server", [server_ident.encode("utf-8")])]
@@ -392,6 +397,7 @@ class APIRouter(resource.Resource):
         call_class, groups = found
         url_matches = _decode_url_matches(request, groups)
         request.url_matches = url_matches
+        request.api_call = call_class.__name__
         call = call_class(request, url_matches)
 
         method = request.method.decode("ascii", "replace")
@@ -404,7 +410,7 @@ class APIRouter(resource.Resource):
                 sorted(call_router.allowed_methods(call_class))
             )
             raise error
-        render_call(request, handler)
+        render_call(request, handler, self.request_timeout)
 
     def _find_api(self, segment: str) -> Optional[ModuleType]:
         for pattern, api in self.apis:

@@ -42,6 +42,8 @@ PUBLIC = {
         "MethodNotAllowedError",
         "PagingDeclaration",
         "RequestNotHashError",
+        "RequestTimeoutError",
+        "RequestTooLargeError",
         "UnexpectedServerError",
         "UnknownAPICallError",
         "UnknownAPIError",

@@ -47,6 +47,18 @@ BUILT_IN = [
         405,
     ),
     (
+        "RequestTooLargeError",
+        210,
+        "The request body is larger than the %s bytes this server accepts.",
+        413,
+    ),
+    (
+        "RequestTimeoutError",
+        211,
+        "The API call did not complete within %s seconds.",
+        503,
+    ),
+    (
         "AccessDeniedError",
         501,
         "Insufficient permission to perform the requested action.",

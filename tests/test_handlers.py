@@ -304,7 +304,7 @@ async def test_unexpected_exceptions_are_500_with_a_request_id_and_no_traceback(
     failures = [e for e in logged if e.get("request_id") == request_id]
     assert len(failures) == 1
     assert detail in failures[0]["log_failure"].getTraceback()
-    assert failures[0]["uri"] == path
+    assert failures[0]["path"] == path
 
 
 @pytest.mark.parametrize("kind", ["unserialisable", "nan"])
@@ -438,3 +438,37 @@ async def test_async_handlers_may_use_asyncio_style_coroutines_over_deferreds():
 
     test_client = TestClient({"p": make_api("p", [("1.0", r"1\.0", [Plain])])})
     assert (await test_client.get("/p/plain")).json == {"plain": True}
+
+
+class Hangs(URLMatchJSONResource):
+    routes = r"hangs/(?P<how>[a-z]+)"
+
+    def render_GET(self, request):
+        how = self.url_matches["how"]
+        if how == "deferred":
+            cancelled = []
+            d = defer.Deferred(lambda d: cancelled.append(True))
+            Hangs.cancelled = cancelled
+            return d
+        if how == "quick":
+            return task.deferLater(reactor, 0, lambda: {"quick": True})
+        raise AssertionError(how)
+
+    async def render_POST(self, request):
+        await defer.Deferred()
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+@pytest_twisted.ensureDeferred
+async def test_calls_running_past_the_request_timeout_are_cancelled_with_503(method):
+    api = make_api("slow_api", [("1.0", r"1\.0", [Hangs])])
+    test_client = TestClient({"s": api}, request_timeout=0.05)
+    response = await test_client.request(method, "/s/hangs/deferred")
+    assert response.status == 503
+    assert response.json == envelope(
+        "RequestTimeoutError", 211, "The API call did not complete within 0.05 seconds."
+    )
+    if method == "GET":
+        assert Hangs.cancelled == [True]
+    response = await test_client.get("/s/hangs/quick")
+    assert response.json == {"quick": True}

@@ -1,0 +1,399 @@
+"""
+shijid's configuration: an INI file validated, in one place, into typed
+objects.
+
+:func:`load_config` reads the file and returns a :class:`ShijiConfig`, or
+raises :class:`ConfigError` naming the file, section and option at fault in
+one line. Every option has a default (see ``conf/shijid.conf.example``);
+only ``[apis]`` must list at least one API.
+"""
+
+from __future__ import annotations
+
+import configparser
+import dataclasses
+import difflib
+import ipaddress
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
+
+__all__ = [
+    "REACTORS",
+    "AuthConfig",
+    "ConfigError",
+    "GeneralConfig",
+    "LoggingConfig",
+    "ShijiConfig",
+    "StatsdConfig",
+    "load_config",
+]
+
+#: Values of ``[general] reactor``; ``default`` is the platform's best.
+REACTORS = ("default", "select", "poll", "epoll", "kqueue")
+
+Network = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
+
+
+class ConfigError(Exception):
+    """
+    The configuration is unusable; ``str()`` is one line naming the file,
+    section and option.
+    """
+
+    def __init__(
+        self,
+        path: Union[str, Path],
+        message: str,
+        section: Optional[str] = None,
+        option: Optional[str] = None,
+    ) -> None:
+        self.path = str(path)
+        self.section = section
+        self.option = option
+        self.message = message
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        where = self.path
+        if self.section is not None:
+            where += f": [{self.section}]"
+            if self.option is not None:
+                where += f" {self.option}"
+        return f"{where}: {self.message}"
+
+
+@dataclass(frozen=True)
+class GeneralConfig:
+    """The ``[general]`` section: the server."""
+
+    listen_ip: str = "127.0.0.1"
+    listen_port: int = 9990
+    reactor: str = "default"
+    server_ident: str = "Shiji API Server"
+    base_path: Optional[Path] = None
+    cross_origin_domains: Tuple[str, ...] = ()
+    inhibit_http_caching: bool = False
+    thread_pool_size: int = 10
+    honor_x_realip: bool = False
+    version_header: str = "X-API-Version"
+    strict_charset: bool = False
+    max_body_bytes: int = 1048576
+    request_timeout: float = 30.0
+    idle_timeout: float = 60.0
+    shutdown_grace: float = 10.0
+    slow_request_ms: int = 1000
+    workers: int = 1
+    listen_backlog: int = 1024
+    trusted_proxies: Tuple[Network, ...] = ()
+
+
+@dataclass(frozen=True)
+class LoggingConfig:
+    """The ``[logging]`` section."""
+
+    #: A path, ``-`` for standard output, or ``None`` for syslog.
+    log_file: Optional[str] = None
+    syslog_prefix: str = "shiji"
+    access_log: bool = True
+    #: Query and JSON argument names whose values never reach a log.
+    redacted_arguments: Tuple[str, ...] = (
+        "password",
+        "passwd",
+        "pwd",
+        "token",
+        "secret",
+    )
+
+
+@dataclass(frozen=True)
+class AuthConfig:
+    """The ``[auth]`` section."""
+
+    secure_cookies_secrets: Tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class StatsdConfig:
+    """The ``[statsd]`` section; no ``host`` means no metrics."""
+
+    host: Optional[str] = None
+    port: int = 8125
+    scheme: str = "shiji"
+
+
+@dataclass(frozen=True)
+class ShijiConfig:
+    """A whole, validated configuration file."""
+
+    path: Path
+    general: GeneralConfig = field(default_factory=GeneralConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
+    auth: AuthConfig = field(default_factory=AuthConfig)
+    statsd: StatsdConfig = field(default_factory=StatsdConfig)
+    #: ``(module_name, url_regex)`` for each API, in file order.
+    apis: Tuple[Tuple[str, str], ...] = ()
+    #: The raw options of each ``[config_<module_name>]`` section.
+    api_options: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+
+
+# Option parsers take the raw text and return the value or raise ValueError
+# with a message that completes "must be ...".
+
+Parser = Callable[[str], Any]
+
+
+def _text(raw: str) -> str:
+    if len(raw) >= 2 and raw[0] == raw[-1] and raw[0] in "\"'":
+        return raw[1:-1]
+    return raw
+
+
+def _optional_text(raw: str) -> Optional[str]:
+    return _text(raw) or None
+
+
+def _boolean(raw: str) -> bool:
+    value = raw.lower()
+    if value in ("true", "yes", "on", "1"):
+        return True
+    if value in ("false", "no", "off", "0"):
+        return False
+    raise ValueError("true or false")
+
+
+def _integer(low: int, high: Optional[int] = None) -> Parser:
+    def parse(raw: str) -> int:
+        if (
+            not re.fullmatch(r"[0-9]+", raw)
+            or int(raw) < low
+            or (high is not None and int(raw) > high)
+        ):
+            bound = (
+                f"from {low} to {high}" if high is not None else f"of at least {low}"
+            )
+            raise ValueError(f"a whole number {bound}")
+        return int(raw)
+
+    return parse
+
+
+def _seconds(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not (value > 0 and value < float("inf")):
+        raise ValueError("a number of seconds greater than 0")
+    return value
+
+
+def _choice(*choices: str) -> Parser:
+    def parse(raw: str) -> str:
+        if raw not in choices:
+            raise ValueError("one of " + ", ".join(choices))
+        return raw
+
+    return parse
+
+
+def _ip_address(raw: str) -> str:
+    try:
+        return str(ipaddress.ip_address(raw))
+    except ValueError:
+        raise ValueError("an IP address such as 127.0.0.1") from None
+
+
+def _names(raw: str) -> Tuple[str, ...]:
+    return tuple(part for part in re.split(r"[\s,]+", _text(raw)) if part)
+
+
+def _networks(raw: str) -> Tuple[Network, ...]:
+    try:
+        return tuple(ipaddress.ip_network(part, strict=False) for part in _names(raw))
+    except ValueError:
+        raise ValueError("IP addresses or networks such as 10.0.0.0/8") from None
+
+
+def _header_name(raw: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9!#$%&'*+.^_`|~-]+", raw):
+        raise ValueError("an HTTP header name such as X-API-Version")
+    return raw
+
+
+def _json_strings(raw: str) -> Tuple[str, ...]:
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        value = None
+    if not (isinstance(value, list) and all(isinstance(item, str) for item in value)):
+        raise ValueError('a JSON list of strings such as ["secret one", "secret two"]')
+    return tuple(value)
+
+
+SCHEMA: Dict[str, Dict[str, Parser]] = {
+    "general": {
+        "listen_ip": _ip_address,
+        "listen_port": _integer(0, 65535),
+        "reactor": _choice(*REACTORS),
+        "server_ident": _text,
+        "base_path": _optional_text,
+        "cross_origin_domains": _names,
+        "inhibit_http_caching": _boolean,
+        "thread_pool_size": _integer(1, 1024),
+        "honor_x_realip": _boolean,
+        "version_header": _header_name,
+        "strict_charset": _boolean,
+        "max_body_bytes": _integer(0),
+        "request_timeout": _seconds,
+        "idle_timeout": _seconds,
+        "shutdown_grace": _seconds,
+        "slow_request_ms": _integer(0),
+        "workers": _integer(1, 256),
+        "listen_backlog": _integer(1, 65535),
+        "trusted_proxies": _networks,
+    },
+    "logging": {
+        "log_file": _optional_text,
+        "syslog_prefix": _text,
+        "access_log": _boolean,
+        "redacted_arguments": _names,
+    },
+    "auth": {"secure_cookies_secrets": _json_strings},
+    "statsd": {
+        "host": _optional_text,
+        "port": _integer(1, 65535),
+        "scheme": _text,
+    },
+}
+
+_MODULE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
+
+
+def _did_you_mean(name: str, candidates: List[str]) -> str:
+    close = difflib.get_close_matches(name, candidates, n=1)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _read(path: Path) -> configparser.ConfigParser:
+    parser = configparser.ConfigParser(interpolation=None, default_section="\0")
+    parser.optionxform = str  # type: ignore[assignment,method-assign]
+    try:
+        with path.open(encoding="utf-8") as config_file:
+            parser.read_file(config_file)
+    except FileNotFoundError:
+        raise ConfigError(path, "no such file") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(path, f"cannot be read: {e}") from None
+    except configparser.DuplicateSectionError as e:
+        raise ConfigError(
+            path, f"line {e.lineno}: repeated section", e.section
+        ) from None
+    except configparser.DuplicateOptionError as e:
+        raise ConfigError(
+            path, f"line {e.lineno}: repeated option", e.section, e.option
+        ) from None
+    except configparser.MissingSectionHeaderError as e:
+        raise ConfigError(
+            path, f"line {e.lineno}: options must follow a [section] header"
+        ) from None
+    except configparser.ParsingError as e:
+        line = e.errors[0][0] if e.errors else "?"
+        raise ConfigError(path, f"line {line}: not an option or a section") from None
+    return parser
+
+
+def _section(
+    path: Path, parser: configparser.ConfigParser, name: str, cls: Any, **extra: Any
+) -> Any:
+    values: Dict[str, Any] = dict(extra)
+    if parser.has_section(name):
+        schema = SCHEMA[name]
+        for option, raw in parser.items(name):
+            if option not in schema:
+                raise ConfigError(
+                    path,
+                    "unknown option" + _did_you_mean(option, list(schema)),
+                    name,
+                    option,
+                )
+            try:
+                values[option] = schema[option](raw.strip())
+            except ValueError as e:
+                raise ConfigError(
+                    path, f"must be {e}, not {raw.strip()!r}", name, option
+                ) from None
+    return cls(**values)
+
+
+def load_config(path: Union[str, Path]) -> ShijiConfig:
+    """
+    Read and validate the configuration file at ``path``.
+
+    ``base_path`` is resolved against the file's directory.
+
+    :raises ConfigError: anything is wrong, with the file, section and option.
+    """
+    path = Path(path)
+    parser = _read(path)
+
+    known = [*SCHEMA, "apis"]
+    for section in parser.sections():
+        if section not in known and not section.startswith("config_"):
+            raise ConfigError(
+                path, "unknown section" + _did_you_mean(section, known), section
+            )
+
+    general = _section(path, parser, "general", GeneralConfig)
+    if general.base_path is not None:
+        general = dataclasses.replace(
+            general, base_path=(path.parent / general.base_path).resolve()
+        )
+
+    if not parser.has_section("apis") or not parser.items("apis"):
+        raise ConfigError(
+            path, "list at least one API as module_name: url_regex", "apis"
+        )
+    apis = []
+    for module, regex in parser.items("apis"):
+        if not _MODULE_NAME.fullmatch(module):
+            raise ConfigError(path, "is not a Python module name", "apis", module)
+        regex = _text(regex.strip())
+        try:
+            re.compile(regex)
+        except re.error as e:
+            raise ConfigError(
+                path,
+                f"{regex!r} is not a valid regular expression: {e}",
+                "apis",
+                module,
+            ) from None
+        apis.append((module, regex))
+
+    modules = [module for module, _ in apis]
+    api_options = {}
+    for section in parser.sections():
+        if section.startswith("config_"):
+            module = section[len("config_") :]
+            if module not in modules:
+                raise ConfigError(
+                    path,
+                    "configures an API not listed in [apis]"
+                    + _did_you_mean(module, modules),
+                    section,
+                )
+            api_options[module] = {
+                name: _text(value.strip()) for name, value in parser.items(section)
+            }
+
+    return ShijiConfig(
+        path=path,
+        general=general,
+        logging=_section(path, parser, "logging", LoggingConfig),
+        auth=_section(path, parser, "auth", AuthConfig),
+        statsd=_section(path, parser, "statsd", StatsdConfig),
+        apis=tuple(apis),
+        api_options=api_options,
+    )
