@@ -1,0 +1,340 @@
+"""
+The HTTP site shijid serves: body limits, client addresses, access logging,
+per-request metrics and graceful draining, around an ``APIRouter``.
+"""
+
+from __future__ import annotations
+
+import io
+import ipaddress
+import time
+import weakref
+from typing import Any, List, Optional, Sequence, Set
+from urllib.parse import unquote_plus
+
+from twisted.internet import defer
+from twisted.internet.interfaces import IHalfCloseableDescriptor
+from twisted.logger import Logger
+from twisted.web import server
+from twisted.web.http import datetimeToString
+
+from ._errors import RequestTooLargeError
+from ._request import APIRequest
+from ._response import prepare_error
+from .config import Network
+from .metrics import Metrics, NullMetrics
+from .urldispatch import APIRouter
+
+__all__ = ["ShijiRequest", "ShijiSite"]
+
+access_log = Logger(namespace="shiji.access")
+log = Logger(namespace="shiji.site")
+
+# How long a refused upload may keep sending before its connection is cut.
+_LINGER_SECONDS = 2.0
+
+
+def _discard(*args: object) -> None:
+    """Swallow what a refused client goes on sending."""
+
+
+class ShijiRequest(APIRequest):
+    """
+    A request of :class:`ShijiSite`: its body is held in memory up to the
+    site's limit, and refused with HTTP 413 past it.
+    """
+
+    site: ShijiSite
+    _refused = False
+    _body_bytes = 0
+
+    def __init__(self, channel: Any, *args: Any, **kwargs: Any) -> None:
+        super().__init__(channel, *args, **kwargs)
+        self.site = channel.site
+        self.started = time.monotonic()
+        self._limit: int = self.site.max_body_bytes
+        self._client_ip: Optional[str] = None
+        self.site.in_flight.add(self)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            self.site.done(self)
+
+    def connectionLost(self, reason: Any) -> None:
+        super().connectionLost(reason)
+        self.site.done(self)
+
+    @property
+    def client_ip(self) -> str:
+        """
+        The client's address: the peer's, or the one a trusted proxy names in
+        ``X-Real-IP`` or ``X-Forwarded-For`` when the site honours them.
+        """
+        if self._client_ip is None:
+            self._client_ip = self.site.client_ip(self) if self.channel else "-"
+        return self._client_ip
+
+    def gotLength(self, length: Optional[int]) -> None:
+        if length is not None and length > self._limit:
+            self._refuse_body()
+            return
+        self.content = io.BytesIO()
+
+    def handleContentChunk(self, data: bytes) -> None:
+        if self._refused:
+            return
+        self._body_bytes += len(data)
+        if self._body_bytes > self._limit:
+            self._refuse_body()
+            return
+        content: Any = self.content
+        content.write(data)
+
+    def requestReceived(self, command: bytes, path: bytes, version: bytes) -> None:
+        if not self._refused:
+            super().requestReceived(command, path, version)
+
+    def _refuse_body(self) -> None:
+        """
+        Answer 413 before the body is read, discard whatever else the client
+        sends, and close the connection once the answer is out.
+        """
+        self._refused = True
+        self.content = io.BytesIO()
+        channel: Any = self.channel
+        channel.persistent = False
+        for name in ("dataReceived", "rawDataReceived", "lineReceived"):
+            setattr(channel, name, _discard)
+        # Not yet parsed: the request line is all the access log has.
+        self.method, self.uri = channel._command, channel._path
+        self.path = self.uri.split(b"?", 1)[0]
+        self.clientproto = channel._version
+        self.setHeader(b"server", self.site.server_ident)
+        self.setHeader(b"date", datetimeToString())
+        self.setHeader(b"connection", b"close")
+        body = prepare_error(self, RequestTooLargeError(self, self._limit))
+        self.setHeader(b"content-length", b"%d" % len(body))
+        self.write(body)
+        self.site.log(self)
+        transport: Any = channel.transport
+        reactor: Any = self.site.reactor
+        # Half-close so the answer arrives before the unread body makes the
+        # client's side reset the connection; cut it if the client lingers.
+        if IHalfCloseableDescriptor.providedBy(transport):
+            transport.loseWriteConnection()
+        else:
+            transport.loseConnection()
+        reactor.callLater(_LINGER_SECONDS, transport.abortConnection)
+
+    def write(self, data: bytes) -> None:
+        if not self.startedWriting and self.site.draining and self.channel is not None:
+            # Shutting down: this connection serves no further request.
+            self.channel.persistent = False
+            self.setHeader(b"connection", b"close")
+        super().write(data)
+
+
+class ShijiSite(server.Site):
+    """
+    The site shijid serves.
+
+    :param router: the ``APIRouter`` to serve.
+    :param max_body_bytes: larger request bodies are refused with HTTP 413.
+    :param idle_timeout: seconds an idle connection is kept open.
+    :param honor_x_realip: believe ``X-Real-IP`` and ``X-Forwarded-For``...
+    :param trusted_proxies: ...from these peers only.
+    :param access_log: log a line per request.
+    :param slow_request_ms: warn about requests slower than this.
+    :param redacted_arguments: query argument names whose values are logged
+        as ``***``.
+    :param metrics: receives a counter, a timer and a status counter per
+        request.
+    :param reactor: the reactor (for timers); the global one by default.
+    """
+
+    requestFactory = ShijiRequest
+    noisy = False
+
+    def __init__(
+        self,
+        router: APIRouter,
+        *,
+        max_body_bytes: int = 1048576,
+        idle_timeout: float = 60.0,
+        honor_x_realip: bool = False,
+        trusted_proxies: Sequence[Network] = (),
+        access_log: bool = True,
+        slow_request_ms: int = 1000,
+        redacted_arguments: Sequence[str] = (),
+        metrics: Optional[Metrics] = None,
+        server_ident: str = "Shiji API Server",
+        reactor: Any = None,
+    ) -> None:
+        super().__init__(
+            router, timeout=idle_timeout, parsePOSTFormSubmission=False, reactor=reactor
+        )
+        self.router = router
+        self.max_body_bytes = max_body_bytes
+        self.honor_x_realip = honor_x_realip
+        self.trusted_proxies = tuple(trusted_proxies)
+        self.access_log = access_log
+        self.slow_request_ms = slow_request_ms
+        self.redacted = frozenset(name.lower() for name in redacted_arguments)
+        self.metrics: Metrics = metrics if metrics is not None else NullMetrics()
+        self.server_ident = server_ident.encode("utf-8")
+        self.draining = False
+        self.in_flight: Set[ShijiRequest] = set()
+        self._channels: weakref.WeakSet[Any] = weakref.WeakSet()
+        self._idle: List[defer.Deferred[None]] = []
+
+    # Connections and requests in flight
+
+    def buildProtocol(self, addr: Any) -> Any:
+        channel = super().buildProtocol(addr)
+        self._channels.add(channel)
+        return channel
+
+    def done(self, request: ShijiRequest) -> None:
+        """``request`` is no longer in flight: answered, or its client gone."""
+        self.in_flight.discard(request)
+        if not self.in_flight:
+            waiting, self._idle = self._idle, []
+            for waiter in waiting:
+                waiter.callback(None)
+
+    def drain(self, grace: float) -> defer.Deferred[None]:
+        """
+        Stop serving: close idle connections now, let requests in flight
+        finish (each connection closing after its answer), and after
+        ``grace`` seconds close whatever is left.
+        """
+        self.draining = True
+        busy = {request.channel for request in self.in_flight}
+        for channel in list(self._channels):
+            inner = getattr(channel, "_channel", channel)
+            if channel.transport is not None and inner not in busy:
+                channel.transport.loseConnection()
+        if not self.in_flight:
+            return defer.succeed(None)
+        idle: defer.Deferred[None] = defer.Deferred()
+        self._idle.append(idle)
+
+        def give_up(value: object, seconds: float) -> None:
+            log.warn(
+                "{count} request(s) still running after {grace}s; closing them",
+                count=len(self.in_flight),
+                grace=seconds,
+            )
+            for channel in list(self._channels):
+                if channel.transport is not None:
+                    channel.transport.abortConnection()
+
+        idle.addTimeout(grace, self.reactor, onTimeoutCancel=give_up)
+        return idle
+
+    # Client addresses
+
+    def client_ip(self, request: ShijiRequest) -> str:
+        """
+        The address of the client behind ``request`` (see
+        :attr:`ShijiRequest.client_ip`).
+        """
+        peer = request.getClientAddress()
+        host: str = getattr(peer, "host", "-")
+        if not self.honor_x_realip or not self._trusted(host):
+            return host
+        real_ip = request.getHeader(b"x-real-ip")
+        if real_ip:
+            candidate = real_ip.decode("latin-1").strip()
+            return candidate if _is_ip(candidate) else host
+        forwarded = request.getHeader(b"x-forwarded-for")
+        if forwarded:
+            # The nearest address not of a trusted proxy is the client.
+            hops = [hop.strip() for hop in forwarded.decode("latin-1").split(",")]
+            for hop in reversed(hops):
+                if not _is_ip(hop):
+                    return host
+                if not self._trusted(hop):
+                    return hop
+        return host
+
+    def _trusted(self, host: str) -> bool:
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            return False
+        return any(address in network for network in self.trusted_proxies)
+
+    # Access log and metrics
+
+    def log(self, request: Any) -> None:
+        """
+        Log ``request`` (called by Twisted as each request finishes) and
+        send its metrics.
+        """
+        duration_ms = (time.monotonic() - request.started) * 1000.0
+        status = request.code
+        if self.access_log:
+            access_log.info(
+                '{client} "{method} {path}" {status} {bytes} {duration_ms:.1f}ms '
+                "api={api} version={version} call={call}{request_id}",
+                client=request.client_ip,
+                method=request.method.decode("latin-1"),
+                path=self.redact(request.uri),
+                status=status,
+                bytes=request.sentLength,
+                duration_ms=duration_ms,
+                api=request.api_name or "-",
+                version=request.api_version or "-",
+                call=request.api_call or "-",
+                request_id=f" id={request.request_id}" if request.request_id else "",
+            )
+        if duration_ms > self.slow_request_ms:
+            log.warn(
+                'Slow request: "{method} {path}" took {duration_ms:.0f}ms',
+                method=request.method.decode("latin-1"),
+                path=self.redact(request.uri),
+                duration_ms=duration_ms,
+            )
+        self._send_metrics(request, status, duration_ms)
+
+    def _send_metrics(self, request: Any, status: int, duration_ms: float) -> None:
+        metrics = self.metrics
+        if request.api_call:
+            version = request.api_version.replace(".", "_")
+            method = request.method.decode("latin-1")
+            name = f"{request.api_name}.{version}.{request.api_call}.{method}"
+        elif request.api_name:
+            name = f"{request.api_name}.unrouted"
+        else:
+            name = "unrouted"
+        metrics.increment(name)
+        metrics.timing(name, duration_ms)
+        metrics.increment(f"{name}.{status // 100}xx")
+
+    def redact(self, uri: bytes) -> str:
+        """
+        ``uri`` as text, with the values of redacted query arguments replaced
+        by ``***``.
+        """
+        text = uri.decode("latin-1")
+        path, mark, query = text.partition("?")
+        if not mark or not self.redacted:
+            return text
+        fields: List[str] = []
+        for field in query.split("&"):
+            name, equals, _ = field.partition("=")
+            if equals and unquote_plus(name).lower() in self.redacted:
+                field = f"{name}=***"
+            fields.append(field)
+        return f"{path}?{'&'.join(fields)}"
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True

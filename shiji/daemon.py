@@ -1,0 +1,544 @@
+"""
+shijid: serve every API a configuration file lists, on one port.
+
+``shijid -c shijid.conf -p shijid.pid`` runs in the foreground until SIGTERM
+or SIGINT, then stops accepting connections, lets requests in flight finish
+(up to ``shutdown_grace`` seconds) and exits 0. ``SHIJI_CONFIG`` in the
+environment overrides ``-c``; ``--check`` validates the configuration (API
+packages and their ``validate_config`` included) and exits.
+
+The daemon is a ``twisted.application`` service tree built by
+:func:`makeService`, which ``twistd shiji`` uses as well. With
+``workers = N`` above 1 the process binds the port and runs N worker
+processes that share it, restarting any that dies.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import os
+import signal
+import socket
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+
+from twisted.application import service
+from twisted.internet import defer, error, protocol
+from twisted.logger import Logger
+from twisted.python import usage
+
+from ._pidfile import PIDFile, PIDFileError
+from ._site import ShijiSite
+from .config import ConfigError, ShijiConfig, load_config
+from .metrics import Metrics, NullMetrics
+from .statsd import StatsdClient
+from .urldispatch import APIDefinitionError, APIRouter
+
+__all__ = ["HTTPService", "Options", "WorkerPool", "load_apis", "main", "makeService"]
+
+log = Logger(namespace="shiji.daemon")
+
+REACTOR_MODULES = {
+    "select": "twisted.internet.selectreactor",
+    "poll": "twisted.internet.pollreactor",
+    "epoll": "twisted.internet.epollreactor",
+    "kqueue": "twisted.internet.kqreactor",
+    "default": "twisted.internet.default",
+}
+
+
+class Options(usage.Options):
+    """Command-line options of ``shijid`` and ``twistd shiji``."""
+
+    synopsis = "-c CONFIG [-p PIDFILE] [--check]"
+    optParameters = [
+        ["config", "c", None, "The configuration file (SHIJI_CONFIG overrides it)."],
+        ["pidfile", "p", None, "Write the process id to this file while running."],
+        [
+            "worker-fd",
+            None,
+            None,
+            "Serve the listening socket inherited on this descriptor (internal).",
+        ],
+    ]
+    optFlags = [["check", None, "Validate the configuration and its APIs, then exit."]]
+
+    def postOptions(self) -> None:
+        path = os.environ.get("SHIJI_CONFIG") or self["config"]
+        if not path:
+            raise usage.UsageError("a configuration file is required: -c CONFIG")
+        self["config"] = path
+        if self["worker-fd"] is not None:
+            try:
+                self["worker-fd"] = int(self["worker-fd"])
+            except ValueError:
+                raise usage.UsageError("--worker-fd takes a number") from None
+
+
+def _reactor() -> Any:
+    """
+    The global reactor, imported only when needed (shijid installs the one
+    its configuration names first), typed loosely: its methods come from
+    zope interfaces that mypy cannot follow.
+    """
+    from twisted.internet import reactor
+
+    return reactor
+
+
+def _import_error(config: ShijiConfig, module: str, exc: BaseException) -> ConfigError:
+    where = ""
+    tb = exc.__traceback__
+    while tb is not None:
+        frame_file = tb.tb_frame.f_code.co_filename
+        if "importlib" not in frame_file:
+            where = f" ({frame_file}, line {tb.tb_lineno})"
+        tb = tb.tb_next
+    if isinstance(exc, SyntaxError) and exc.filename:
+        where = f" ({exc.filename}, line {exc.lineno})"
+    return ConfigError(
+        config.path,
+        f"cannot import {module}: {type(exc).__name__}: {exc}{where}",
+        "apis",
+        module,
+    )
+
+
+def _api_config(config: ShijiConfig, module_name: str) -> Dict[str, Any]:
+    section = f"config_{module_name}"
+    options = dict(config.api_options.get(module_name, {}))
+    try:
+        config_module: Optional[ModuleType] = importlib.import_module(
+            f"{module_name}.config"
+        )
+    except ModuleNotFoundError as e:
+        if e.name != f"{module_name}.config":
+            raise _import_error(config, f"{module_name}.config", e) from None
+        config_module = None
+    except Exception as e:
+        raise _import_error(config, f"{module_name}.config", e) from None
+    validate = getattr(config_module, "validate_config", None)
+    if validate is None:
+        if module_name in config.api_options:
+            raise ConfigError(
+                config.path,
+                f"{module_name} has no config.validate_config to accept this section",
+                section,
+            )
+        return options
+    try:
+        result = validate(options)
+    except Exception as e:
+        raise ConfigError(
+            config.path,
+            f"{module_name}.config.validate_config refused it: {e}",
+            section,
+        ) from None
+    if not isinstance(result, dict):
+        raise ConfigError(
+            config.path,
+            f"{module_name}.config.validate_config returned {type(result).__name__}, not a dict",
+            section,
+        )
+    return result
+
+
+def load_apis(
+    config: ShijiConfig,
+) -> Tuple[List[Tuple[str, ModuleType]], Dict[str, Any]]:
+    """
+    Import each API package of ``config`` (from ``base_path``) and validate
+    its configuration section with its ``config.validate_config``.
+
+    :returns: the route map for ``APIRouter`` and every API's validated
+        configuration, keyed by the module name ``[apis]`` lists.
+    :raises ConfigError: an API cannot be imported, or its configuration is
+        refused.
+    """
+    base_path = config.general.base_path
+    if base_path is not None:
+        if not base_path.is_dir():
+            raise ConfigError(
+                config.path, f"{base_path} is not a directory", "general", "base_path"
+            )
+        if str(base_path) not in sys.path:
+            sys.path.insert(0, str(base_path))
+    route_map = []
+    api_config = {}
+    for module_name, regex in config.apis:
+        try:
+            module = importlib.import_module(module_name)
+        except Exception as e:
+            raise _import_error(config, module_name, e) from None
+        route_map.append((regex, module))
+        api_config[module_name] = _api_config(config, module_name)
+    return route_map, api_config
+
+
+def make_metrics(config: ShijiConfig) -> Optional[StatsdClient]:
+    """The statsd client of ``config``, or ``None`` without a statsd host."""
+    statsd = config.statsd
+    if statsd.host is None:
+        return None
+    return StatsdClient(statsd.host, statsd.port, statsd.scheme)
+
+
+def make_site(config: ShijiConfig, metrics: Optional[Metrics] = None) -> ShijiSite:
+    """
+    Import the APIs of ``config`` and build the site that serves them.
+
+    :raises ConfigError: see :func:`load_apis`; also a malformed API package.
+    """
+    general = config.general
+    route_map, api_config = load_apis(config)
+    metrics = metrics if metrics is not None else NullMetrics()
+    try:
+        router = APIRouter(
+            route_map,
+            config=api_config,
+            cross_origin_domains=general.cross_origin_domains,
+            inhibit_http_caching=general.inhibit_http_caching,
+            version_header=general.version_header,
+            strict_charset=general.strict_charset,
+            server_ident=general.server_ident,
+            metrics=metrics,
+            request_timeout=general.request_timeout,
+        )
+    except APIDefinitionError as e:
+        raise ConfigError(config.path, str(e), "apis") from None
+    return ShijiSite(
+        router,
+        max_body_bytes=general.max_body_bytes,
+        idle_timeout=general.idle_timeout,
+        honor_x_realip=general.honor_x_realip,
+        trusted_proxies=general.trusted_proxies,
+        access_log=config.logging.access_log,
+        slow_request_ms=general.slow_request_ms,
+        redacted_arguments=config.logging.redacted_arguments,
+        metrics=metrics,
+        server_ident=general.server_ident,
+    )
+
+
+class HTTPService(service.Service):
+    """
+    Serves a :class:`ShijiSite` on a TCP port it binds, or on a listening
+    socket it inherited (a worker's); on stop, stops listening and drains.
+    """
+
+    def __init__(
+        self,
+        site: ShijiSite,
+        *,
+        interface: str,
+        port: int,
+        backlog: int,
+        shutdown_grace: float,
+        inherited_fd: Optional[int] = None,
+    ) -> None:
+        self.site = site
+        self.interface = interface
+        self.port_number = port
+        self.backlog = backlog
+        self.shutdown_grace = shutdown_grace
+        self.inherited_fd = inherited_fd
+        self.listening: Any = None
+
+    def startService(self) -> None:
+        if self.inherited_fd is not None:
+            family = socket.AF_INET6 if ":" in self.interface else socket.AF_INET
+            self.listening = _reactor().adoptStreamPort(
+                self.inherited_fd, family, self.site
+            )
+            os.close(self.inherited_fd)
+        else:
+            self.listening = _reactor().listenTCP(
+                self.port_number,
+                self.site,
+                backlog=self.backlog,
+                interface=self.interface,
+            )
+        super().startService()
+
+    @property
+    def address(self) -> Tuple[str, int]:
+        """The host and port being served."""
+        host = self.listening.getHost()
+        return host.host, host.port
+
+    def stopService(self) -> defer.Deferred[None]:
+        super().stopService()
+        stopped = defer.maybeDeferred(self.listening.stopListening)
+        stopped.addCallback(lambda _: self.site.drain(self.shutdown_grace))
+        return stopped
+
+
+class _WorkerProtocol(protocol.ProcessProtocol):
+    def __init__(self, pool: WorkerPool, index: int) -> None:
+        self.pool = pool
+        self.index = index
+        self.ended: defer.Deferred[None] = defer.Deferred()
+
+    def processEnded(self, reason: Any) -> None:
+        self.ended.callback(None)
+        self.pool.worker_ended(self, reason)
+
+
+class WorkerPool(service.Service):
+    """
+    Binds the listening socket and keeps ``count`` worker processes serving
+    it; a worker that dies is restarted. On stop, each worker is sent
+    SIGTERM and drains as a single daemon would.
+    """
+
+    def __init__(
+        self, config: ShijiConfig, count: int, extra_args: Sequence[str] = ()
+    ) -> None:
+        self.config = config
+        self.count = count
+        self.extra_args = list(extra_args)
+        self.workers: Dict[int, Any] = {}
+        self._protocols: Dict[int, _WorkerProtocol] = {}
+        self.socket: Optional[socket.socket] = None
+        self.restarts = 0
+
+    def bind(self) -> None:
+        """Bind and listen; errors surface here, before any worker runs."""
+        general = self.config.general
+        family = socket.AF_INET6 if ":" in general.listen_ip else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((general.listen_ip, general.listen_port))
+        except OSError as e:
+            sock.close()
+            raise error.CannotListenError(
+                general.listen_ip, general.listen_port, e
+            ) from None
+        sock.listen(general.listen_backlog)
+        sock.setblocking(False)
+        self.socket = sock
+
+    @property
+    def address(self) -> Tuple[str, int]:
+        """The host and port being served."""
+        assert self.socket is not None
+        host, port = self.socket.getsockname()[:2]
+        return host, port
+
+    def startService(self) -> None:
+        if self.socket is None:
+            self.bind()
+        super().startService()
+        for index in range(self.count):
+            self._spawn(index)
+
+    def _spawn(self, index: int) -> None:
+        assert self.socket is not None
+        fd = self.socket.fileno()
+        args = [
+            sys.executable,
+            "-m",
+            "shiji.daemon",
+            "-c",
+            str(self.config.path),
+            "--worker-fd",
+            "3",
+            *self.extra_args,
+        ]
+        worker = _WorkerProtocol(self, index)
+        self._protocols[index] = worker
+        self.workers[index] = _reactor().spawnProcess(
+            worker,
+            sys.executable,
+            args,
+            env=dict(os.environ),
+            childFDs={0: 0, 1: 1, 2: 2, 3: fd},
+        )
+
+    def worker_ended(self, worker: _WorkerProtocol, reason: Any) -> None:
+        """Restart a worker that ended while the pool is running."""
+        if self._protocols.get(worker.index) is not worker:
+            return
+        del self.workers[worker.index]
+        if self.running:
+            self.restarts += 1
+            log.warn(
+                "Worker {index} ended ({reason}); restarting it",
+                index=worker.index,
+                reason=reason.getErrorMessage(),
+            )
+            self._spawn(worker.index)
+
+    def stopService(self) -> defer.Deferred[Any]:
+        super().stopService()
+        ended = [self._protocols[index].ended for index in self.workers]
+        for process in list(self.workers.values()):
+            with contextlib.suppress(error.ProcessExitedAlready):
+                process.signalProcess("TERM")
+        done = defer.gatherResults(ended)
+
+        def close(result: object) -> object:
+            if self.socket is not None:
+                self.socket.close()
+                self.socket = None
+            return result
+
+        return done.addBoth(close)
+
+
+def makeService(options: Mapping[str, Any]) -> service.MultiService:
+    """
+    Build the daemon's service tree from parsed :class:`Options`: the statsd
+    client (if configured) and the HTTP service (or, with ``workers`` above
+    1 and no inherited socket, the worker pool).
+
+    :raises ConfigError: the configuration or an API is unusable.
+    """
+    config = load_config(options["config"])
+    return build_service(config, options.get("worker-fd"))
+
+
+def build_service(
+    config: ShijiConfig, worker_fd: Optional[int] = None
+) -> service.MultiService:
+    """:func:`makeService` for an already loaded configuration."""
+    top = service.MultiService()
+    general = config.general
+    if general.workers > 1 and worker_fd is None:
+        pool = WorkerPool(config, general.workers)
+        pool.setName("workers")
+        pool.setServiceParent(top)
+        return top
+    metrics = make_metrics(config)
+    if metrics is not None:
+        metrics.setName("statsd")
+        metrics.setServiceParent(top)
+    site = make_site(config, metrics)
+    http = HTTPService(
+        site,
+        interface=general.listen_ip,
+        port=general.listen_port,
+        backlog=general.listen_backlog,
+        shutdown_grace=general.shutdown_grace,
+        inherited_fd=worker_fd,
+    )
+    http.setName("http")
+    http.setServiceParent(top)
+    _reactor().suggestThreadPoolSize(general.thread_pool_size)
+    return top
+
+
+def install_reactor(config: ShijiConfig) -> None:
+    """
+    Install the reactor ``[general] reactor`` names.
+
+    :raises ConfigError: it is not available on this platform.
+    """
+    name = config.general.reactor
+    try:
+        module = importlib.import_module(REACTOR_MODULES[name])
+        module.install()
+    except (ImportError, AttributeError, OSError) as e:
+        raise ConfigError(
+            config.path,
+            f"the {name} reactor is not available here: {e}",
+            "general",
+            "reactor",
+        ) from None
+
+
+def _fail(message: str) -> int:
+    print(f"shijid: error: {message}", file=sys.stderr, flush=True)
+    return 1
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run shijid; returns the exit status."""
+    options = Options()
+    try:
+        options.parseOptions(list(sys.argv[1:] if argv is None else argv))
+    except usage.UsageError as e:
+        print(f"shijid: {e}\n{options}", file=sys.stderr)
+        return 2
+    try:
+        config = load_config(options["config"])
+        if options["check"]:
+            load_apis(config)
+            print(f"{config.path}: OK")
+            return 0
+        install_reactor(config)
+    except ConfigError as e:
+        return _fail(str(e))
+    from ._logging import start_logging
+
+    reactor = _reactor()
+    pidfile = PIDFile(Path(options["pidfile"])) if options["pidfile"] else None
+    worker_fd = options["worker-fd"]
+    try:
+        if pidfile is not None and worker_fd is None:
+            pidfile.acquire()
+        top = build_service(config, worker_fd)
+    except (ConfigError, PIDFileError) as e:
+        return _fail(str(e))
+
+    try:
+        log_file = start_logging(config.logging.log_file, config.logging.syslog_prefix)
+        try:
+            top.startService()
+        except error.CannotListenError as e:
+            general = config.general
+            return _fail(
+                f"{config.path}: [general] listen_port: cannot listen on "
+                f"{general.listen_ip}:{general.listen_port}: {e.socketError}"
+            )
+        if worker_fd is None:
+            serving = top.getServiceNamed(
+                "workers" if config.general.workers > 1 else "http"
+            )
+            host, port = serving.address
+            print(
+                f"shijid: serving {len(config.apis)} API(s) on http://{host}:{port}/",
+                flush=True,
+            )
+            log.info(
+                "Serving {count} API(s) on http://{host}:{port}/",
+                count=len(config.apis),
+                host=host,
+                port=port,
+            )
+
+        stopping: List[int] = []
+
+        def stop(signum: int, frame: Any) -> None:
+            if not stopping:
+                stopping.append(signum)
+                name = signal.Signals(signum).name
+                log.info("Received {signal}: draining and shutting down", signal=name)
+                reactor.callFromThread(reactor.stop)
+
+        def install_signal_handlers() -> None:
+            # Replaces Twisted's own, which stop the reactor again on a
+            # second signal and fail while it is already stopping.
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(signum, stop)
+
+        reactor.callWhenRunning(install_signal_handlers)
+        if log_file is not None:
+            signal.signal(
+                signal.SIGHUP,
+                lambda signum, frame: reactor.callFromThread(log_file.reopen),
+            )
+        reactor.addSystemEventTrigger("before", "shutdown", top.stopService)
+        reactor.run()
+    finally:
+        if pidfile is not None and worker_fd is None:
+            pidfile.release()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
