@@ -12,7 +12,7 @@ import weakref
 from typing import Any, List, Optional, Sequence, Set
 from urllib.parse import unquote_plus
 
-from twisted.internet import defer
+from twisted.internet import defer, task
 from twisted.internet.interfaces import IHalfCloseableDescriptor
 from twisted.logger import Logger
 from twisted.web import server
@@ -187,7 +187,6 @@ class ShijiSite(server.Site):
         self.draining = False
         self.in_flight: Set[ShijiRequest] = set()
         self._channels: weakref.WeakSet[Any] = weakref.WeakSet()
-        self._idle: List[defer.Deferred[None]] = []
 
     # Connections and requests in flight
 
@@ -196,43 +195,57 @@ class ShijiSite(server.Site):
         self._channels.add(channel)
         return channel
 
+    def _open_channels(self) -> List[Any]:
+        # buildProtocol returns a wrapper that picks HTTP/1.1 or HTTP/2; the
+        # HTTP channel, which requests and transports belong to, is inside.
+        channels = [getattr(wrapper, "_channel", wrapper) for wrapper in self._channels]
+        return [
+            channel
+            for channel in channels
+            if channel.transport is not None and channel.transport.connected
+        ]
+
     def done(self, request: ShijiRequest) -> None:
         """``request`` is no longer in flight: answered, or its client gone."""
         self.in_flight.discard(request)
-        if not self.in_flight:
-            waiting, self._idle = self._idle, []
-            for waiter in waiting:
-                waiter.callback(None)
 
     def drain(self, grace: float) -> defer.Deferred[None]:
         """
         Stop serving: close idle connections now, let requests in flight
-        finish (each connection closing after its answer), and after
-        ``grace`` seconds close whatever is left.
+        finish (each connection closing once its answer is sent), and after
+        ``grace`` seconds cut whatever is left. Fires when every connection
+        is closed.
         """
         self.draining = True
         busy = {request.channel for request in self.in_flight}
-        for channel in list(self._channels):
-            inner = getattr(channel, "_channel", channel)
-            if channel.transport is not None and inner not in busy:
+        for channel in self._open_channels():
+            if channel not in busy:
                 channel.transport.loseConnection()
-        if not self.in_flight:
-            return defer.succeed(None)
-        idle: defer.Deferred[None] = defer.Deferred()
-        self._idle.append(idle)
+        drained: defer.Deferred[None] = defer.Deferred()
+        reactor: Any = self.reactor
+        deadline = reactor.seconds() + grace
 
-        def give_up(value: object, seconds: float) -> None:
-            log.warn(
-                "{count} request(s) still running after {grace}s; closing them",
-                count=len(self.in_flight),
-                grace=seconds,
-            )
-            for channel in list(self._channels):
-                if channel.transport is not None:
+        def check() -> None:
+            # Answers still in write buffers count: the connection closes
+            # only once they are sent.
+            open_channels = self._open_channels()
+            if open_channels and reactor.seconds() >= deadline:
+                log.warn(
+                    "{count} request(s) still running after {grace}s; closing them",
+                    count=len(self.in_flight),
+                    grace=grace,
+                )
+                for channel in open_channels:
                     channel.transport.abortConnection()
+                open_channels = []
+            if not open_channels:
+                poll.stop()
+                drained.callback(None)
 
-        idle.addTimeout(grace, self.reactor, onTimeoutCancel=give_up)
-        return idle
+        poll = task.LoopingCall(check)
+        poll.clock = reactor
+        poll.start(0.02, now=True)
+        return drained
 
     # Client addresses
 

@@ -87,7 +87,12 @@ class GeneralConfig:
     slow_request_ms: int = 1000
     workers: int = 1
     listen_backlog: int = 1024
-    trusted_proxies: Tuple[Network, ...] = ()
+    #: Peers whose X-Real-IP / X-Forwarded-For are believed: loopback, where
+    #: a reverse proxy on the same host connects from.
+    trusted_proxies: Tuple[Network, ...] = (
+        ipaddress.ip_network("127.0.0.1/32"),
+        ipaddress.ip_network("::1/128"),
+    )
 
 
 @dataclass(frozen=True)

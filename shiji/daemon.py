@@ -97,11 +97,13 @@ def _import_error(config: ShijiConfig, module: str, exc: BaseException) -> Confi
         if "importlib" not in frame_file:
             where = f" ({frame_file}, line {tb.tb_lineno})"
         tb = tb.tb_next
-    if isinstance(exc, SyntaxError) and exc.filename:
+    text = str(exc)
+    if isinstance(exc, SyntaxError):
+        text = exc.msg
         where = f" ({exc.filename}, line {exc.lineno})"
     return ConfigError(
         config.path,
-        f"cannot import {module}: {type(exc).__name__}: {exc}{where}",
+        f"cannot import {module}: {type(exc).__name__}: {text}{where}",
         "apis",
         module,
     )
@@ -451,6 +453,18 @@ def install_reactor(config: ShijiConfig) -> None:
         ) from None
 
 
+def stop_services(top: service.MultiService) -> defer.Deferred[Any]:
+    """Stop ``top``'s services, logging any that fails to stop cleanly."""
+
+    def report(results: List[Tuple[bool, Any]]) -> None:
+        for succeeded, result in results:
+            if not succeeded:
+                log.failure("A service failed to stop cleanly", result)
+
+    stopping: defer.Deferred[Any] = top.stopService()
+    return stopping.addCallback(report)
+
+
 def _fail(message: str) -> int:
     print(f"shijid: error: {message}", file=sys.stderr, flush=True)
     return 1
@@ -532,7 +546,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 signal.SIGHUP,
                 lambda signum, frame: reactor.callFromThread(log_file.reopen),
             )
-        reactor.addSystemEventTrigger("before", "shutdown", top.stopService)
+        reactor.addSystemEventTrigger("before", "shutdown", stop_services, top)
         reactor.run()
     finally:
         if pidfile is not None and worker_fd is None:

@@ -8,3 +8,22 @@ from shiji.testing import TestClient
 def client():
     """A client of the example API, mounted at /myloginapi."""
     return TestClient({"myloginapi": mylogin_api})
+
+
+@pytest.fixture
+def shijid(tmp_path):
+    """Start shijid daemons (see tests/daemons.py); all are killed afterwards."""
+    from daemons import Daemon
+
+    started = []
+
+    def start(overrides=(), **options):
+        home = tmp_path / f"daemon{len(started)}"
+        home.mkdir()
+        daemon = Daemon(home, overrides, **options)
+        started.append(daemon)
+        return daemon.start()
+
+    yield start
+    for daemon in started:
+        daemon.kill()

@@ -1,0 +1,9 @@
+"""An API that reports on the daemon serving it, for the daemon's tests."""
+
+from shiji import urldispatch
+
+from . import v1_0
+
+api_name = "probe_api"
+api_versions = {"1.0": (r"1\.0", v1_0)}
+version_router = urldispatch.VersionRouter(api_versions)

@@ -1,0 +1,319 @@
+"""
+The configuration file: every option parsed, every mistake named in one line.
+"""
+
+import ipaddress
+import socket
+from pathlib import Path
+
+import pytest
+from daemons import TESTS, merged, run_shijid, write_config
+
+from shiji.config import ConfigError, GeneralConfig, load_config
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def config_file(tmp_path, text):
+    path = tmp_path / "shijid.conf"
+    path.write_text(text)
+    return path
+
+
+def test_defaults_with_only_apis(tmp_path):
+    config = load_config(config_file(tmp_path, "[apis]\nmylogin_api: myloginapi\n"))
+    assert config.general == GeneralConfig()
+    assert config.general.listen_ip == "127.0.0.1"
+    assert config.general.listen_port == 9990
+    assert config.general.max_body_bytes == 1048576
+    assert config.general.listen_backlog == 1024
+    assert config.general.workers == 1
+    assert config.logging.log_file is None
+    assert config.logging.redacted_arguments == (
+        "password",
+        "passwd",
+        "pwd",
+        "token",
+        "secret",
+    )
+    assert config.statsd.host is None
+    assert config.auth.secure_cookies_secrets == ()
+    assert config.apis == (("mylogin_api", "myloginapi"),)
+    assert config.api_options == {}
+
+
+def test_every_option_of_the_shipped_example(tmp_path):
+    config = load_config(ROOT / "conf" / "shijid.conf.example")
+    general = config.general
+    assert general.base_path == (ROOT / "examples").resolve()
+    assert general.trusted_proxies == (
+        ipaddress.ip_network("127.0.0.1/32"),
+        ipaddress.ip_network("::1/128"),
+    )
+    assert config.logging.log_file == "-"
+    assert config.apis == (("mylogin_api", "myloginapi"),)
+
+
+def test_values_are_parsed_into_types(tmp_path):
+    config = load_config(
+        config_file(
+            tmp_path,
+            """
+[general]
+listen_ip = ::1
+listen_port = 0
+reactor = epoll
+server_ident = "Quoted Server"
+base_path = apis
+cross_origin_domains = https://a.example, https://b.example
+inhibit_http_caching = yes
+honor_x_realip = on
+request_timeout = 2.5
+trusted_proxies = 10.0.0.0/8 192.168.1.7
+workers = 4
+[logging]
+log_file:
+syslog_prefix: "Shiji"
+redacted_arguments: password, api_key
+[auth]
+secure_cookies_secrets: ["one", "two"]
+[statsd]
+host: localhost
+port: 8126
+scheme: myco.apis
+[apis]
+pkg.sub_api: sub
+other_api: "other|alias"
+[config_pkg.sub_api]
+db_server = value1
+db_port = "value2"
+""",
+        )
+    )
+    general = config.general
+    assert general.listen_ip == "::1"
+    assert general.listen_port == 0
+    assert general.reactor == "epoll"
+    assert general.server_ident == "Quoted Server"
+    assert general.base_path == (tmp_path / "apis").resolve()
+    assert general.cross_origin_domains == ("https://a.example", "https://b.example")
+    assert general.inhibit_http_caching is True
+    assert general.honor_x_realip is True
+    assert general.request_timeout == 2.5
+    assert general.trusted_proxies == (
+        ipaddress.ip_network("10.0.0.0/8"),
+        ipaddress.ip_network("192.168.1.7/32"),
+    )
+    assert general.workers == 4
+    assert config.logging.log_file is None
+    assert config.logging.syslog_prefix == "Shiji"
+    assert config.logging.redacted_arguments == ("password", "api_key")
+    assert config.auth.secure_cookies_secrets == ("one", "two")
+    assert (config.statsd.host, config.statsd.port, config.statsd.scheme) == (
+        "localhost",
+        8126,
+        "myco.apis",
+    )
+    assert config.apis == (("pkg.sub_api", "sub"), ("other_api", "other|alias"))
+    assert config.api_options == {
+        "pkg.sub_api": {"db_server": "value1", "db_port": "value2"}
+    }
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        (
+            "[general]\nlisten_port: 1\n",
+            "[apis]: list at least one API as module_name: url_regex",
+        ),
+        ("[apis]\n", "[apis]: list at least one API as module_name: url_regex"),
+        (
+            "[generl]\n[apis]\na: b\n",
+            "[generl]: unknown section (did you mean 'general'?)",
+        ),
+        ("[nonsense]\n[apis]\na: b\n", "[nonsense]: unknown section"),
+        (
+            "[general]\nlisten_prot: 1\n[apis]\na: b\n",
+            "[general] listen_prot: unknown option (did you mean 'listen_port'?)",
+        ),
+        (
+            "[general]\nlisten_port: abc\n[apis]\na: b\n",
+            "[general] listen_port: must be a whole number from 0 to 65535, not 'abc'",
+        ),
+        (
+            "[general]\nlisten_port: 70000\n[apis]\na: b\n",
+            "[general] listen_port: must be a whole number from 0 to 65535, not '70000'",
+        ),
+        (
+            "[general]\nlisten_ip: localhost\n[apis]\na: b\n",
+            "[general] listen_ip: must be an IP address such as 127.0.0.1, not 'localhost'",
+        ),
+        (
+            "[general]\nreactor: iocp\n[apis]\na: b\n",
+            "[general] reactor: must be one of default, select, poll, epoll, kqueue, not 'iocp'",
+        ),
+        (
+            "[general]\ninhibit_http_caching: maybe\n[apis]\na: b\n",
+            "[general] inhibit_http_caching: must be true or false, not 'maybe'",
+        ),
+        (
+            "[general]\nrequest_timeout: 0\n[apis]\na: b\n",
+            "[general] request_timeout: must be a number of seconds greater than 0, not '0'",
+        ),
+        (
+            "[general]\nrequest_timeout: nan\n[apis]\na: b\n",
+            "[general] request_timeout: must be a number of seconds greater than 0, not 'nan'",
+        ),
+        (
+            "[general]\nworkers: 0\n[apis]\na: b\n",
+            "[general] workers: must be a whole number from 1 to 256, not '0'",
+        ),
+        (
+            "[general]\nversion_header: X Version\n[apis]\na: b\n",
+            "[general] version_header: must be an HTTP header name such as X-API-Version, not 'X Version'",
+        ),
+        (
+            "[general]\ntrusted_proxies: 10.0.0.0/33\n[apis]\na: b\n",
+            "[general] trusted_proxies: must be IP addresses or networks such as 10.0.0.0/8, not '10.0.0.0/33'",
+        ),
+        (
+            "[auth]\nsecure_cookies_secrets: secret\n[apis]\na: b\n",
+            "[auth] secure_cookies_secrets: must be a JSON list of strings",
+        ),
+        (
+            "[auth]\nsecure_cookies_secrets: [1]\n[apis]\na: b\n",
+            "[auth] secure_cookies_secrets: must be a JSON list of strings",
+        ),
+        (
+            "[statsd]\nport: x\n[apis]\na: b\n",
+            "[statsd] port: must be a whole number from 1 to 65535, not 'x'",
+        ),
+        ("[apis]\nmy-api: x\n", "[apis] my-api: is not a Python module name"),
+        (
+            "[apis]\napi: (unclosed\n",
+            "[apis] api: '(unclosed' is not a valid regular expression",
+        ),
+        (
+            "[apis]\napi: a\n[config_apj]\nx: 1\n",
+            "[config_apj]: configures an API not listed in [apis] (did you mean 'api'?)",
+        ),
+        ("[apis]\napi: a\napi: b\n", "[apis] api: line 3: repeated option"),
+        ("[apis]\napi: a\n[apis]\n", "[apis]: line 3: repeated section"),
+        ("listen_port: 1\n", "line 1: options must follow a [section] header"),
+        ("[apis]\nnot an option line\n", "line 2: not an option or a section"),
+    ],
+)
+def test_mistakes_are_named_with_file_section_and_option(tmp_path, text, message):
+    path = config_file(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(info.value).startswith(f"{path}: {message}")
+    assert "\n" not in str(info.value)
+
+
+def test_missing_and_unreadable_files(tmp_path):
+    with pytest.raises(ConfigError, match=r"nope.conf: no such file$"):
+        load_config(tmp_path / "nope.conf")
+    (tmp_path / "bad.conf").write_bytes(b"[apis]\na: \xff\n")
+    with pytest.raises(ConfigError, match=r"bad.conf: cannot be read: 'utf-8' codec"):
+        load_config(tmp_path / "bad.conf")
+
+
+def failing_run(tmp_path, overrides=None, text=None, args=()):
+    path = tmp_path / "shijid.conf"
+    if text is not None:
+        path.write_text(text)
+    else:
+        write_config(path, merged(overrides or {}))
+    result = run_shijid("-c", str(path), *args)
+    assert result.returncode == 1, result
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    return path, lines[0]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "overrides, expected",
+    [
+        ({"generl": {"x": "1"}}, "[generl]: unknown section (did you mean 'general'?)"),
+        (
+            {"general": {"listen_prot": "1"}},
+            "[general] listen_prot: unknown option (did you mean 'listen_port'?)",
+        ),
+        (
+            {"general": {"workers": "many"}},
+            "[general] workers: must be a whole number from 1 to 256, not 'many'",
+        ),
+        (
+            {"general": {"reactor": "kqueue"}},
+            "[general] reactor: the kqueue reactor is not available here",
+        ),
+        (
+            {"general": {"base_path": "/no/such/dir"}},
+            "[general] base_path: /no/such/dir is not a directory",
+        ),
+        (
+            {"apis": {"no_such_api": "x"}},
+            "[apis] no_such_api: cannot import no_such_api: ModuleNotFoundError: No module named 'no_such_api'",
+        ),
+        (
+            {"apis": {"broken_import_api": "x"}},
+            "[apis] broken_import_api: cannot import broken_import_api: NameError: name 'this' "
+            f"is not defined ({TESTS / 'daemon_apis' / 'broken_import_api' / '__init__.py'}, line 4)",
+        ),
+        (
+            {"apis": {"broken_syntax_api": "x"}},
+            "[apis] broken_syntax_api: cannot import broken_syntax_api: SyntaxError: invalid syntax "
+            f"({TESTS / 'daemon_apis' / 'broken_syntax_api' / '__init__.py'}, line 4)",
+        ),
+        (
+            {"apis": {"no_routes_api": "x"}},
+            "[apis]: API package 'no_routes_api' has no api_versions",
+        ),
+        (
+            {"config_probe_api": {"refuse": "yes"}},
+            "[config_probe_api]: probe_api.config.validate_config refused it: refused: yes",
+        ),
+    ],
+)
+def test_bad_configurations_exit_1_with_one_line(tmp_path, overrides, expected):
+    path, line = failing_run(tmp_path, overrides)
+    assert line.startswith(f"shijid: error: {path}: {expected}"), line
+
+
+@pytest.mark.slow
+def test_a_port_in_use_exits_1_with_one_line(tmp_path):
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen(1)
+    port = taken.getsockname()[1]
+    try:
+        for workers in ("1", "2"):
+            path, line = failing_run(
+                tmp_path, {"general": {"listen_port": str(port), "workers": workers}}
+            )
+            assert line == (
+                f"shijid: error: {path}: [general] listen_port: cannot listen on "
+                f"127.0.0.1:{port}: [Errno 98] Address already in use"
+            )
+    finally:
+        taken.close()
+
+
+@pytest.mark.slow
+def test_a_missing_file_exits_1_with_one_line(tmp_path):
+    result = run_shijid("-c", str(tmp_path / "absent.conf"))
+    assert result.returncode == 1
+    assert result.stderr == f"shijid: error: {tmp_path / 'absent.conf'}: no such file\n"
+
+
+@pytest.mark.slow
+def test_check_reports_what_a_start_would(tmp_path):
+    _, line = failing_run(
+        tmp_path, {"config_probe_api": {"refuse": "yes"}}, args=["--check"]
+    )
+    assert "validate_config refused it" in line

@@ -1,0 +1,452 @@
+"""
+shijid over real sockets: serving, options, pid file, shutdown, limits.
+"""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import threading
+import time
+
+import pytest
+from daemons import ROOT, Daemon, alive, run_shijid, write_config
+
+pytestmark = pytest.mark.slow
+
+
+def test_serves_the_example_with_the_shipped_configuration(tmp_path):
+    shipped = (ROOT / "conf" / "shijid.conf.example").read_text()
+    config = tmp_path / "conf" / "shijid.conf"
+    config.parent.mkdir()
+    shutil.copytree(ROOT / "examples", tmp_path / "examples")
+    log_path = tmp_path / "shijid.log"
+    config.write_text(
+        shipped.replace("listen_port: 9990", "listen_port: 0").replace(
+            "log_file: -", f"log_file: {log_path}"
+        )
+    )
+    daemon = Daemon(tmp_path, config=config).start()
+    try:
+        status, headers, body = daemon.request(
+            "GET",
+            "/myloginapi/ping/123",
+            headers={"X-API-Version": "mylogin_api-1.0+prod"},
+        )
+        assert status == 200
+        assert headers["Server"] == "Shiji API Server"
+        assert headers["Content-Type"] == "application/json; charset=utf-8"
+        assert json.loads(body) == (
+            "PONG! Right back at ya. I'm production baby! (Timestamp Val: 123) "
+            "(API: mylogin_api, Version: 1.0, Mode: prod)"
+        )
+        status, _, body = daemon.request(
+            "POST",
+            "/myloginapi/ping/123?simple_auth_key=abc",
+            body={"client_tz": -7, "client_id": "c"},
+            headers={"X-API-Version": "mylogin_api-1.0+prod"},
+        )
+        assert status == 200
+        assert json.loads(body)["result"]["client_id"] == "c"
+        assert daemon.stop() == 0
+    finally:
+        daemon.kill()
+
+
+def test_options_reach_the_router(shijid):
+    daemon = shijid(
+        {
+            "general": {
+                "server_ident": "Probe Server",
+                "cross_origin_domains": "*",
+                "inhibit_http_caching": "true",
+                "version_header": "X-DigiTar-API-Version",
+                "strict_charset": "true",
+                "thread_pool_size": "3",
+            },
+            "config_probe_api": {"colour": "blue"},
+        }
+    )
+    headers = {"X-DigiTar-API-Version": "probe_api-1.0+prod"}
+    status, response_headers, body = daemon.request(
+        "GET", "/probe/probe", headers=headers
+    )
+    assert status == 200
+    assert response_headers["Server"] == "Probe Server"
+    assert response_headers["Access-Control-Allow-Origin"] == "*"
+    assert response_headers["Cache-Control"] == "no-cache"
+    assert response_headers["Pragma"] == "no-cache"
+    probe = json.loads(body)
+    assert probe["thread_pool_max"] == 3
+    assert probe["api_config"] == {"probe_api": {"colour": "blue", "validated": True}}
+    status, _, _ = daemon.request(
+        "POST",
+        "/probe/probe",
+        body=b'{"n": 1}',
+        headers={**headers, "Content-Type": "application/json"},
+    )
+    assert status == 406
+    status, _, body = daemon.request(
+        "POST",
+        "/probe/probe",
+        body=b'{"n": 1}',
+        headers={**headers, "Content-Type": "application/json; charset=utf-8"},
+    )
+    assert status == 200
+
+
+@pytest.mark.parametrize(
+    "reactor, name",
+    [("select", "SelectReactor"), ("poll", "PollReactor"), ("epoll", "EPollReactor")],
+)
+def test_reactor_option(shijid, reactor, name):
+    daemon = shijid({"general": {"reactor": reactor}})
+    assert json.loads(daemon.request("GET", "/probe/probe")[2])["reactor"] == name
+
+
+def test_shiji_config_overrides_the_command_line(tmp_path, shijid):
+    real = write_config(
+        tmp_path / "real.conf",
+        {
+            "general": {
+                "listen_ip": "127.0.0.1",
+                "listen_port": "0",
+                "base_path": str(ROOT / "tests" / "daemon_apis"),
+                "server_ident": "From SHIJI_CONFIG",
+            },
+            "logging": {"log_file": str(tmp_path / "real.log")},
+            "apis": {"probe_api": "probe"},
+        },
+    )
+    daemon = shijid(env=dict(os.environ, SHIJI_CONFIG=str(real)))
+    assert daemon.request("GET", "/probe/probe")[1]["Server"] == "From SHIJI_CONFIG"
+
+
+def test_pid_file_written_replaced_when_stale_refused_when_held_and_removed(
+    tmp_path, shijid
+):
+    pidfile = tmp_path / "shijid.pid"
+    pidfile.write_text("999999\n")
+    daemon = shijid(args=["-p", str(pidfile)])
+    assert pidfile.read_text() == f"{daemon.process.pid}\n"
+    second = run_shijid("-c", str(daemon.config), "-p", str(pidfile))
+    assert second.returncode == 1
+    assert second.stderr == (
+        f"shijid: error: {pidfile}: shijid is already running as process {daemon.process.pid}\n"
+    )
+    assert daemon.stop() == 0
+    assert not pidfile.exists()
+
+
+def slow_requests(daemon, count, seconds):
+    results = [None] * count
+
+    def call(index):
+        try:
+            results[index] = daemon.request(
+                "GET", f"/probe/sleep/{seconds}", timeout=30
+            )[0]
+        except Exception as e:
+            results[index] = repr(e)
+
+    threads = [threading.Thread(target=call, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    return threads, results
+
+
+def wait_in_flight(daemon, count, timeout=10):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if json.loads(daemon.request("GET", "/probe/in_flight")[2])["others"] >= count:
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"{count} requests never were in flight together")
+
+
+def test_sigterm_lets_requests_in_flight_finish_and_exits_0(shijid):
+    daemon = shijid()
+    idle = daemon.connection()
+    assert daemon.request("GET", "/probe/probe", connection=idle)[0] == 200
+    threads, results = slow_requests(daemon, 8, 1.5)
+    wait_in_flight(daemon, 8)
+    started = time.monotonic()
+    daemon.send(signal.SIGTERM)
+    time.sleep(0.2)
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", daemon.port), timeout=5)
+    assert daemon.process.wait(30) == 0
+    for thread in threads:
+        thread.join(30)
+    assert results == [200] * 8
+    assert time.monotonic() - started < 5
+    # the idle keep-alive connection was closed, not left hanging
+    idle.sock.settimeout(5)
+    assert idle.sock.recv(1) == b""
+    assert "Received SIGTERM: draining and shutting down" in daemon.log_text()
+
+
+def test_sigint_also_drains_and_a_second_signal_is_harmless(shijid):
+    daemon = shijid()
+    threads, results = slow_requests(daemon, 3, 1.0)
+    wait_in_flight(daemon, 3)
+    daemon.send(signal.SIGINT)
+    time.sleep(0.1)
+    daemon.send(signal.SIGTERM)
+    assert daemon.process.wait(30) == 0
+    for thread in threads:
+        thread.join(30)
+    assert results == [200] * 3
+    assert "Traceback" not in daemon.log_text()
+
+
+def test_requests_still_running_after_the_grace_period_are_cut(shijid):
+    daemon = shijid({"general": {"shutdown_grace": "0.5"}})
+    threads, results = slow_requests(daemon, 2, 20)
+    wait_in_flight(daemon, 2)
+    started = time.monotonic()
+    assert daemon.stop() == 0
+    assert time.monotonic() - started < 5
+    for thread in threads:
+        thread.join(10)
+    assert all(result != 200 for result in results)
+    assert "2 request(s) still running after 0.5s; closing them" in daemon.log_text()
+
+
+def test_body_over_max_body_bytes_is_413_without_reading_it(shijid):
+    daemon = shijid({"general": {"max_body_bytes": "1000"}})
+    status, _headers, body = daemon.request(
+        "POST", "/probe/probe", body={"n": 1, "pad": "x" * 900}
+    )
+    assert status == 200
+    assert json.loads(body) == {"n": 1, "bytes": 919}
+
+    # Announce 50 MB, send a little: the answer comes at once.
+    sock = socket.create_connection(("127.0.0.1", daemon.port), timeout=10)
+    sock.sendall(
+        b"POST /probe/probe HTTP/1.1\r\nHost: x\r\nX-API-Version: probe_api-1.0+prod\r\n"
+        b"Content-Type: application/json\r\nContent-Length: 50000000\r\n\r\n"
+        + b"x"
+        * 5000
+    )
+    answer = b""
+    while b"}}" not in answer:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 413 ")
+    assert b"Connection: close" in head
+    assert json.loads(body) == {
+        "result": None,
+        "error": {
+            "error_code": 210,
+            "exception_class": "RequestTooLargeError",
+            "exception_text": "The request body is larger than the 1000 bytes this server accepts.",
+        },
+    }
+    sock.settimeout(10)
+    while sock.recv(65536):
+        pass  # the server closes the connection
+    sock.close()
+
+    # A chunked body is counted as it arrives.
+    sock = socket.create_connection(("127.0.0.1", daemon.port), timeout=10)
+    chunk = b"x" * 600
+    sock.sendall(
+        b"POST /probe/probe HTTP/1.1\r\nHost: x\r\nX-API-Version: probe_api-1.0+prod\r\n"
+        b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+        + (b"%x\r\n%s\r\n" % (len(chunk), chunk))
+        * 2
+    )
+    answer = sock.recv(65536)
+    assert answer.startswith(b"HTTP/1.1 413 ")
+    sock.close()
+    assert daemon.request("GET", "/probe/probe")[0] == 200
+
+
+def test_request_timeout_answers_503_and_the_connection_stays_usable(shijid):
+    daemon = shijid({"general": {"request_timeout": "0.3"}})
+    connection = daemon.connection()
+    status, _, body = daemon.request("GET", "/probe/hang", connection=connection)
+    assert status == 503
+    assert json.loads(body)["error"] == {
+        "error_code": 211,
+        "exception_class": "RequestTimeoutError",
+        "exception_text": "The API call did not complete within 0.3 seconds.",
+    }
+    assert daemon.request("GET", "/probe/probe", connection=connection)[0] == 200
+    connection.close()
+
+
+def test_idle_connections_are_closed_after_idle_timeout(shijid):
+    daemon = shijid({"general": {"idle_timeout": "0.3"}})
+    sock = socket.create_connection(("127.0.0.1", daemon.port), timeout=10)
+    started = time.monotonic()
+    assert sock.recv(1) == b""
+    assert 0.2 < time.monotonic() - started < 5
+    sock.close()
+
+
+@pytest.mark.parametrize(
+    "general, headers, client",
+    [
+        ({}, {"X-Real-IP": "203.0.113.9"}, "127.0.0.1"),
+        ({"honor_x_realip": "true"}, {"X-Real-IP": "203.0.113.9"}, "203.0.113.9"),
+        (
+            {"honor_x_realip": "true"},
+            {"X-Forwarded-For": "198.51.100.1, 203.0.113.9"},
+            "203.0.113.9",
+        ),
+        (
+            {"honor_x_realip": "true", "trusted_proxies": "127.0.0.1, 203.0.113.0/24"},
+            {"X-Forwarded-For": "198.51.100.1, 203.0.113.9"},
+            "198.51.100.1",
+        ),
+        (
+            {"honor_x_realip": "true", "trusted_proxies": "10.0.0.0/8"},
+            {"X-Real-IP": "203.0.113.9"},
+            "127.0.0.1",
+        ),
+        ({"honor_x_realip": "true"}, {"X-Real-IP": "not-an-ip"}, "127.0.0.1"),
+    ],
+)
+def test_client_address_headers_are_believed_only_from_trusted_proxies(
+    shijid, general, headers, client
+):
+    daemon = shijid({"general": general})
+    assert (
+        json.loads(daemon.request("GET", "/probe/probe", headers=headers)[2])[
+            "client_ip"
+        ]
+        == client
+    )
+    daemon.wait_for_log(rf'{client} "GET /probe/probe" 200')
+
+
+def test_access_log_slow_requests_redaction_and_sighup(shijid, tmp_path):
+    daemon = shijid(
+        {
+            "general": {"slow_request_ms": "100"},
+            "logging": {"redacted_arguments": "password, api_key"},
+        }
+    )
+    daemon.request(
+        "GET", "/probe/sleep/0.2?password=hunter2&api_key=k3y&Password=x&page=2"
+    )
+    daemon.request("GET", "/probe/nothing")
+    daemon.wait_for_log(r"call=-")
+    log = daemon.log_text()
+    assert (
+        '127.0.0.1 "GET /probe/sleep/0.2?password=***&api_key=***&Password=***&page=2" 200 13 '
+    ) in log
+    assert "api=probe_api version=1.0 call=Sleep" in log
+    assert '127.0.0.1 "GET /probe/nothing" 404 ' in log
+    assert 'Slow request: "GET /probe/sleep/0.2?password=***' in log
+    assert "hunter2" not in log and "k3y" not in log
+
+    rotated = daemon.log_path.with_suffix(".1")
+    daemon.log_path.rename(rotated)
+    daemon.send(signal.SIGHUP)
+    deadline = time.monotonic() + 10
+    while not daemon.log_path.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    daemon.request("GET", "/probe/probe")
+    daemon.wait_for_log(r'"GET /probe/probe" 200')
+    assert "/probe/probe" not in rotated.read_text()
+
+
+def test_unexpected_errors_are_logged_with_their_request_id(shijid):
+    daemon = shijid()
+    status, headers, body = daemon.request("GET", "/probe/crash")
+    assert status == 500
+    request_id = headers["X-Request-Id"]
+    assert json.loads(body)["error"]["exception_text"] == (
+        "An unexpected error has occurred processing the request. "
+        f"Error: 'request id {request_id}'"
+    )
+    assert b"internal detail" not in body
+    daemon.wait_for_log(rf'"GET /probe/crash" 500 .* id={request_id}')
+    log = daemon.log_text()
+    assert (
+        f"Unexpected error answering GET /probe/crash (request id {request_id})" in log
+    )
+    assert "RuntimeError: internal detail 42" in log
+
+
+def test_workers_share_the_port_and_a_killed_worker_is_replaced(shijid):
+    daemon = shijid({"general": {"workers": "2"}})
+
+    def pids(tries):
+        seen = set()
+        for _ in range(tries):
+            seen.add(json.loads(daemon.request("GET", "/probe/probe")[2])["pid"])
+        return seen
+
+    deadline = time.monotonic() + 20
+    seen = set()
+    while len(seen) < 2 and time.monotonic() < deadline:
+        seen |= pids(20)
+    assert len(seen) == 2
+    assert daemon.process.pid not in seen
+    victim = sorted(seen)[0]
+    os.kill(victim, signal.SIGKILL)
+    deadline = time.monotonic() + 20
+    replaced = set()
+    while time.monotonic() < deadline:
+        try:
+            replaced |= pids(10)
+        except OSError:
+            continue
+        if len(replaced - {victim}) == 2:
+            break
+    assert victim not in replaced - (seen - {victim})
+    assert len(replaced - {victim}) == 2
+    daemon.wait_for_log(r"Worker \d ended .*; restarting it")
+    workers = replaced - {victim}
+    assert daemon.stop() == 0
+    deadline = time.monotonic() + 10
+    while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(alive(pid) for pid in workers)
+
+
+def test_workers_drain_on_sigterm(shijid):
+    daemon = shijid({"general": {"workers": "2"}})
+    threads, results = slow_requests(daemon, 6, 1.0)
+    time.sleep(0.4)
+    assert daemon.stop() == 0
+    for thread in threads:
+        thread.join(30)
+    assert results == [200] * 6
+
+
+def test_check_validates_and_exits(tmp_path):
+    config = write_config(
+        tmp_path / "ok.conf",
+        {
+            "general": {"base_path": str(ROOT / "tests" / "daemon_apis")},
+            "apis": {"probe_api": "probe"},
+        },
+    )
+    result = run_shijid("--check", "-c", str(config))
+    assert (result.returncode, result.stdout, result.stderr) == (
+        0,
+        f"{config}: OK\n",
+        "",
+    )
+
+
+def test_usage_errors(tmp_path):
+    result = run_shijid()
+    assert result.returncode == 2
+    assert result.stderr.startswith(
+        "shijid: a configuration file is required: -c CONFIG\n"
+    )
+    env = dict(os.environ)
+    env.pop("SHIJI_CONFIG", None)
+    result = run_shijid("--bogus", env=env)
+    assert result.returncode == 2
+    assert result.stderr.startswith("shijid: option --bogus not recognized\n")
