@@ -37,7 +37,16 @@ from .metrics import Metrics, NullMetrics
 from .statsd import StatsdClient
 from .urldispatch import APIDefinitionError, APIRouter
 
-__all__ = ["HTTPService", "Options", "WorkerPool", "load_apis", "main", "makeService"]
+__all__ = [
+    "ConfigOptions",
+    "HTTPService",
+    "Options",
+    "WorkerPool",
+    "build_service",
+    "load_apis",
+    "main",
+    "makeService",
+]
 
 log = Logger(namespace="shiji.daemon")
 
@@ -50,12 +59,26 @@ REACTOR_MODULES = {
 }
 
 
-class Options(usage.Options):
-    """Command-line options of ``shijid`` and ``twistd shiji``."""
+class ConfigOptions(usage.Options):
+    """The options ``shijid`` and ``twistd shiji`` share: the configuration."""
+
+    synopsis = "-c CONFIG"
+    optParameters = [
+        ["config", "c", None, "The configuration file (SHIJI_CONFIG overrides it)."],
+    ]
+
+    def postOptions(self) -> None:
+        path = os.environ.get("SHIJI_CONFIG") or self["config"]
+        if not path:
+            raise usage.UsageError("a configuration file is required: -c CONFIG")
+        self["config"] = path
+
+
+class Options(ConfigOptions):
+    """Command-line options of ``shijid``."""
 
     synopsis = "-c CONFIG [-p PIDFILE] [--check]"
     optParameters = [
-        ["config", "c", None, "The configuration file (SHIJI_CONFIG overrides it)."],
         ["pidfile", "p", None, "Write the process id to this file while running."],
         [
             "worker-fd",
@@ -67,10 +90,7 @@ class Options(usage.Options):
     optFlags = [["check", None, "Validate the configuration and its APIs, then exit."]]
 
     def postOptions(self) -> None:
-        path = os.environ.get("SHIJI_CONFIG") or self["config"]
-        if not path:
-            raise usage.UsageError("a configuration file is required: -c CONFIG")
-        self["config"] = path
+        super().postOptions()
         if self["worker-fd"] is not None:
             try:
                 self["worker-fd"] = int(self["worker-fd"])

@@ -35,9 +35,14 @@ def test_ci_runs_exactly_the_readme_test_command():
     assert commands == ["set -euo pipefail", 'cd "$(dirname "$0")/.."', test_command]
 
 
-def test_the_example_command_runs_the_demo():
+def test_the_example_command_starts_shijid_with_the_shipped_configuration():
     example_command = code_blocks("Set-up")[0][1].strip()
-    assert example_command.endswith(".venv/bin/python examples/demo.py")
+    assert example_command.endswith(".venv/bin/shijid -c conf/shijid.conf.example")
+    # tests/test_daemon.py serves the shipped configuration over a socket.
+    assert (ROOT / "conf" / "shijid.conf.example").is_file()
+
+
+def test_the_in_memory_demo_runs():
     result = subprocess.run(
         [sys.executable, "examples/demo.py"],
         cwd=ROOT,
@@ -48,7 +53,7 @@ def test_the_example_command_runs_the_demo():
     assert result.returncode == 0, result.stderr
     assert (
         "HTTP 200\n\"PONG! Right back at ya. I'm production baby! (Timestamp Val: 1438732412)"
-        in (result.stdout)
+        in result.stdout
     )
     assert re.findall(r"^HTTP (\d+)$", result.stdout, re.M) == [
         "200",
