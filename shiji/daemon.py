@@ -21,12 +21,13 @@ import os
 import signal
 import socket
 import sys
+import time
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from twisted.application import service
-from twisted.internet import defer, error, protocol
+from twisted.internet import defer, error, protocol, task
 from twisted.logger import Logger
 from twisted.python import usage
 
@@ -298,13 +299,27 @@ class HTTPService(service.Service):
         return stopped
 
 
+#: The descriptors a worker inherits: the listening socket, and a pipe on
+#: which it reports that it is serving.
+WORKER_SOCKET_FD = 3
+WORKER_READY_FD = 4
+
+
 class _WorkerProtocol(protocol.ProcessProtocol):
     def __init__(self, pool: WorkerPool, index: int) -> None:
         self.pool = pool
         self.index = index
+        self.ready: defer.Deferred[None] = defer.Deferred()
         self.ended: defer.Deferred[None] = defer.Deferred()
+        self.started = 0.0
+
+    def childDataReceived(self, childFD: int, data: bytes) -> None:
+        if childFD == WORKER_READY_FD and not self.ready.called:
+            self.ready.callback(None)
 
     def processEnded(self, reason: Any) -> None:
+        if not self.ready.called:
+            self.ready.errback(reason)
         self.ended.callback(None)
         self.pool.worker_ended(self, reason)
 
@@ -357,6 +372,9 @@ class WorkerPool(service.Service):
         super().startService()
         for index in range(self.count):
             self._spawn(index)
+        self.ready: defer.Deferred[Any] = defer.gatherResults(
+            [worker.ready for worker in self._protocols.values()], consumeErrors=True
+        )
 
     def _spawn(self, index: int) -> None:
         assert self.socket is not None
@@ -368,17 +386,18 @@ class WorkerPool(service.Service):
             "-c",
             str(self.config.path),
             "--worker-fd",
-            "3",
+            str(WORKER_SOCKET_FD),
             *self.extra_args,
         ]
         worker = _WorkerProtocol(self, index)
+        worker.started = time.monotonic()
         self._protocols[index] = worker
         self.workers[index] = _reactor().spawnProcess(
             worker,
             sys.executable,
             args,
             env=dict(os.environ),
-            childFDs={0: 0, 1: 1, 2: 2, 3: fd},
+            childFDs={0: 0, 1: 1, 2: 2, WORKER_SOCKET_FD: fd, WORKER_READY_FD: "r"},
         )
 
     def worker_ended(self, worker: _WorkerProtocol, reason: Any) -> None:
@@ -388,19 +407,30 @@ class WorkerPool(service.Service):
         del self.workers[worker.index]
         if self.running:
             self.restarts += 1
+            # One that dies at once would otherwise be restarted in a loop.
+            delay = 1.0 if time.monotonic() - worker.started < 1.0 else 0.0
             log.warn(
                 "Worker {index} ended ({reason}); restarting it",
                 index=worker.index,
                 reason=reason.getErrorMessage(),
             )
-            self._spawn(worker.index)
+            _reactor().callLater(delay, self._respawn, worker.index)
+
+    def _respawn(self, index: int) -> None:
+        if self.running and index not in self.workers:
+            self._spawn(index)
+            self._protocols[index].ready.addErrback(lambda reason: None)
+
+    def signal_workers(self, name: str) -> None:
+        """Send the signal ``name`` (e.g. ``"HUP"``) to every worker."""
+        for process in list(self.workers.values()):
+            with contextlib.suppress(error.ProcessExitedAlready):
+                process.signalProcess(name)
 
     def stopService(self) -> defer.Deferred[Any]:
         super().stopService()
         ended = [self._protocols[index].ended for index in self.workers]
-        for process in list(self.workers.values()):
-            with contextlib.suppress(error.ProcessExitedAlready):
-                process.signalProcess("TERM")
+        self.signal_workers("TERM")
         done = defer.gatherResults(ended)
 
         def close(result: object) -> object:
@@ -431,6 +461,9 @@ def build_service(
     top = service.MultiService()
     general = config.general
     if general.workers > 1 and worker_fd is None:
+        # The workers import the APIs; doing it here first turns a broken API
+        # into one clear error instead of workers failing over and over.
+        make_site(config)
         pool = WorkerPool(config, general.workers)
         pool.setName("workers")
         pool.setServiceParent(top)
@@ -485,6 +518,18 @@ def stop_services(top: service.MultiService) -> defer.Deferred[Any]:
     return stopping.addCallback(report)
 
 
+def announce(config: ShijiConfig, host: str, port: int) -> None:
+    """Say where shijid serves, once it does."""
+    count = len(config.apis)
+    print(f"shijid: serving {count} API(s) on http://{host}:{port}/", flush=True)
+    log.info(
+        "Serving {count} API(s) on http://{host}:{port}/",
+        count=count,
+        host=host,
+        port=port,
+    )
+
+
 def _fail(message: str) -> int:
     print(f"shijid: error: {message}", file=sys.stderr, flush=True)
     return 1
@@ -529,20 +574,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 f"{config.path}: [general] listen_port: cannot listen on "
                 f"{general.listen_ip}:{general.listen_port}: {e.socketError}"
             )
-        if worker_fd is None:
+        if worker_fd is not None:
+            os.write(WORKER_READY_FD, b"ready\n")
+            os.close(WORKER_READY_FD)
+        else:
             serving = top.getServiceNamed(
                 "workers" if config.general.workers > 1 else "http"
             )
-            host, port = serving.address
-            print(
-                f"shijid: serving {len(config.apis)} API(s) on http://{host}:{port}/",
-                flush=True,
-            )
-            log.info(
-                "Serving {count} API(s) on http://{host}:{port}/",
-                count=len(config.apis),
-                host=host,
-                port=port,
+            ready = getattr(serving, "ready", defer.succeed(None))
+            ready.addCallbacks(
+                lambda _: announce(config, *serving.address),
+                lambda reason: log.failure("A worker failed to start", reason),
             )
 
         stopping: List[int] = []
@@ -561,11 +603,29 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 signal.signal(signum, stop)
 
         reactor.callWhenRunning(install_signal_handlers)
-        if log_file is not None:
-            signal.signal(
-                signal.SIGHUP,
-                lambda signum, frame: reactor.callFromThread(log_file.reopen),
-            )
+        pool = top.namedServices.get("workers")
+
+        def reopen_logs() -> None:
+            if log_file is not None:
+                log_file.reopen()
+            if pool is not None:
+                pool.signal_workers("HUP")
+
+        signal.signal(
+            signal.SIGHUP, lambda signum, frame: reactor.callFromThread(reopen_logs)
+        )
+        if worker_fd is not None:
+            # A worker whose parent is gone (even killed outright) stops too.
+            parent = os.getppid()
+
+            def check_parent() -> None:
+                if os.getppid() != parent:
+                    log.warn("The shijid parent process is gone; stopping")
+                    orphan_check.stop()
+                    reactor.stop()
+
+            orphan_check = task.LoopingCall(check_parent)
+            orphan_check.start(1.0, now=False)
         reactor.addSystemEventTrigger("before", "shutdown", stop_services, top)
         reactor.run()
     finally:

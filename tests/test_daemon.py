@@ -450,3 +450,40 @@ def test_usage_errors(tmp_path):
     result = run_shijid("--bogus", env=env)
     assert result.returncode == 2
     assert result.stderr.startswith("shijid: option --bogus not recognized\n")
+
+
+def worker_pids(daemon, want=2, timeout=20):
+    seen = set()
+    deadline = time.monotonic() + timeout
+    while len(seen) < want and time.monotonic() < deadline:
+        seen.add(json.loads(daemon.request("GET", "/probe/probe")[2])["pid"])
+    assert len(seen) == want
+    return seen
+
+
+def test_sighup_to_the_parent_reopens_every_workers_log(shijid):
+    daemon = shijid({"general": {"workers": "2"}})
+    worker_pids(daemon)
+    rotated = daemon.log_path.with_suffix(".1")
+    daemon.log_path.rename(rotated)
+    daemon.send(signal.SIGHUP)
+    deadline = time.monotonic() + 10
+    while not daemon.log_path.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)  # the workers reopen after the parent
+    rotated_size = rotated.stat().st_size
+    assert len(worker_pids(daemon)) == 2
+    daemon.wait_for_log(r'(?s)"GET /probe/probe" 200.*"GET /probe/probe" 200')
+    assert rotated.stat().st_size == rotated_size
+    assert daemon.stop() == 0
+
+
+def test_workers_stop_when_their_parent_is_killed(shijid):
+    daemon = shijid({"general": {"workers": "2"}})
+    workers = worker_pids(daemon)
+    daemon.process.kill()
+    daemon.process.wait(10)
+    deadline = time.monotonic() + 15
+    while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(alive(pid) for pid in workers)
