@@ -283,6 +283,10 @@ def failing_run(tmp_path, overrides=None, text=None, args=()):
             f"{syntax_error_message(BROKEN_SYNTAX)} ({BROKEN_SYNTAX}, line 4)",
         ),
         (
+            {"general": {"workers": "2"}, "apis": {"no_such_api": "x"}},
+            "[apis] no_such_api: cannot import no_such_api: ModuleNotFoundError: No module named 'no_such_api'",
+        ),
+        (
             {"apis": {"no_routes_api": "x"}},
             "[apis]: API package 'no_routes_api' has no api_versions",
         ),
