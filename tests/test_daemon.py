@@ -7,6 +7,7 @@ import os
 import shutil
 import signal
 import socket
+import subprocess
 import threading
 import time
 
@@ -487,3 +488,25 @@ def test_workers_stop_when_their_parent_is_killed(shijid):
     while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not any(alive(pid) for pid in workers)
+
+
+@pytest.mark.skipif(shutil.which("ss") is None, reason="needs ss (iproute2)")
+@pytest.mark.parametrize("backlog", [None, "77"])
+def test_listen_backlog(shijid, backlog):
+    daemon = shijid({"general": {"listen_backlog": backlog}} if backlog else {})
+    listing = subprocess.run(
+        ["ss", "-ltn", f"sport = :{daemon.port}"],
+        capture_output=True,
+        text=True,
+        timeout=10,
+    ).stdout
+    [line] = [line for line in listing.splitlines() if line.startswith("LISTEN")]
+    assert line.split()[2] == (backlog or "1024")
+
+
+def test_access_log_can_be_turned_off(shijid):
+    daemon = shijid({"logging": {"access_log": "false"}})
+    assert daemon.request("GET", "/probe/probe")[0] == 200
+    assert daemon.request("GET", "/probe/crash")[0] == 500
+    daemon.wait_for_log(r"Unexpected error answering GET /probe/crash")
+    assert "shiji.access" not in daemon.log_text()
