@@ -26,6 +26,7 @@ from ._errors import (
     RequestTimeoutError,
     UnexpectedServerError,
 )
+from ._reactor import global_reactor
 
 if TYPE_CHECKING:
     from ._request import APIRequest
@@ -196,13 +197,11 @@ def render_call(
         write_failure(request, Failure())
         return
     if timeout is not None:
-        # Imported here so that importing Shiji installs no reactor.
-        from twisted.internet import reactor
 
         def timed_out(value: object, seconds: float) -> Failure:
             return Failure(RequestTimeoutError(request, f"{seconds:g}"))
 
-        result.addTimeout(timeout, reactor, onTimeoutCancel=timed_out)
+        result.addTimeout(timeout, global_reactor(), onTimeoutCancel=timed_out)
     result.addCallback(lambda value: write_result(request, value))
     result.addErrback(lambda reason: write_failure(request, reason))
 

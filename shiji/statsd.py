@@ -19,6 +19,7 @@ from twisted.application import service
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from ._reactor import global_reactor
 from .metrics import TimerContext, time_block
 
 __all__ = ["StatsdClient"]
@@ -54,9 +55,7 @@ class StatsdClient(service.Service):
         retry_interval: float = 30.0,
     ) -> None:
         if reactor is None:
-            from twisted.internet import reactor as default_reactor
-
-            reactor = default_reactor
+            reactor = global_reactor()
         self.host = host
         self.port = port
         self.prefix = f"{scheme}." if scheme else ""

@@ -40,6 +40,7 @@ from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
 from twisted.web.server import Site
 
+from ._reactor import global_reactor
 from ._request import APIRequest
 from .urldispatch import APIRouter, RouteMap
 
@@ -276,11 +277,8 @@ class TestClient:
             # Done already, or refused by the HTTP layer (which then closes the
             # connection without finishing the request).
             return succeed(parse())
-        # Imported here so that importing this module installs no reactor.
-        from twisted.internet import reactor
-
         finished: Deferred[None] = made[0].notifyFinish()
-        finished.addTimeout(self.timeout, reactor)
+        finished.addTimeout(self.timeout, global_reactor())
         return finished.addCallback(parse)
 
     def get(self, path: Union[str, bytes], **options: Any) -> Deferred[TestResponse]:

@@ -58,6 +58,28 @@ PUBLIC = {
     ],
     "shiji.testing": ["LATEST", "TestClient", "TestResponse"],
     "shiji.metrics": ["Metrics", "NullMetrics"],
+    "shiji.config": [
+        "REACTORS",
+        "AuthConfig",
+        "ConfigError",
+        "GeneralConfig",
+        "LoggingConfig",
+        "ShijiConfig",
+        "StatsdConfig",
+        "load_config",
+    ],
+    "shiji.statsd": ["StatsdClient"],
+    "shiji.daemon": [
+        "ConfigOptions",
+        "HTTPService",
+        "Options",
+        "WorkerPool",
+        "build_service",
+        "load_apis",
+        "main",
+        "makeService",
+    ],
+    "shiji.tap": ["Options", "makeService"],
 }
 
 
