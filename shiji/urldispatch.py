@@ -104,6 +104,9 @@ class URLMatchJSONResource(resource.Resource):
     isLeaf = True
     #: The route(s) of this call: a regular expression or a list of them.
     routes: ClassVar[Union[str, Sequence[str], None]] = None
+    #: ``Resource`` answers HEAD with ``render_GET`` even where there is none;
+    #: the router does that itself, only for calls that have one.
+    render_HEAD = None  # type: ignore[assignment]
 
     def __init__(
         self,

@@ -306,3 +306,20 @@ async def test_a_failure_outside_the_router_is_answered_in_json(monkeypatch):
     assert response.headers["content-type"] == "application/json; charset=utf-8"
     assert response.error["exception_class"] == "UnexpectedServerError"
     assert b"<html" not in response.body.lower()
+
+
+class PostOnly(URLMatchJSONResource):
+    routes = r"post_only"
+
+    def render_POST(self, request):
+        return {}
+
+
+@pytest_twisted.ensureDeferred
+async def test_head_without_get_is_405_not_a_crash():
+    test_client = TestClient({"p": make_api("p", [("1.0", r"1\.0", [PostOnly])])})
+    response = await test_client.head("/p/post_only")
+    assert response.status == 405
+    assert response.headers["allow"] == "OPTIONS, POST"
+    response = await test_client.options("/p/post_only", version=None)
+    assert response.headers["allow"] == "OPTIONS, POST"
