@@ -29,6 +29,7 @@ from twisted.internet import defer, error, task
 from twisted.logger import Logger
 from twisted.python import usage
 
+from ._imports import import_failure
 from ._pidfile import PIDFile, PIDFileError
 from ._reactor import global_reactor
 from ._site import ShijiSite
@@ -100,23 +101,7 @@ class Options(ConfigOptions):
 
 
 def _import_error(config: ShijiConfig, module: str, exc: BaseException) -> ConfigError:
-    where = ""
-    tb = exc.__traceback__
-    while tb is not None:
-        frame_file = tb.tb_frame.f_code.co_filename
-        if "importlib" not in frame_file:
-            where = f" ({frame_file}, line {tb.tb_lineno})"
-        tb = tb.tb_next
-    text = str(exc)
-    if isinstance(exc, SyntaxError):
-        text = exc.msg
-        where = f" ({exc.filename}, line {exc.lineno})"
-    return ConfigError(
-        config.path,
-        f"cannot import {module}: {type(exc).__name__}: {text}{where}",
-        "apis",
-        module,
-    )
+    return ConfigError(config.path, import_failure(module, exc), "apis", module)
 
 
 def _api_config(config: ShijiConfig, module_name: str) -> Dict[str, Any]:

@@ -1,0 +1,149 @@
+"""
+The ``shiji_admin`` command.
+
+- ``shiji_admin -A mylogin_api -V 1.0`` creates the API package (or adds the
+  version to it);
+- ``shiji_admin -C shijid.conf`` writes a configuration stub;
+- ``shiji_admin -D mylogin_api -T json|html|markdown|fogbugz [-o FILE]``
+  documents an API.
+
+``-p DIR`` is where API packages are created and imported from (the current
+directory by default).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Sequence
+
+from .._imports import import_failure
+from ..urldispatch import APIDefinitionError
+from .html import html_document
+from .model import APIDoc, describe_api
+from .render import json_document, markdown_document
+from .scaffold import ScaffoldError, add_version, create_api
+from .stub import config_stub
+
+__all__ = ["main"]
+
+RENDERERS: Dict[str, Callable[[APIDoc], str]] = {
+    "json": lambda doc: (
+        json.dumps(json_document(doc), indent=2, ensure_ascii=False) + "\n"
+    ),
+    "html": html_document,
+    "fogbugz": html_document,
+    "markdown": markdown_document,
+}
+
+
+class AdminError(Exception):
+    """A request shiji_admin cannot carry out; the message says why."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="shiji_admin",
+        description="Scaffold Shiji APIs, write configuration stubs, document APIs.",
+    )
+    action = parser.add_mutually_exclusive_group(required=True)
+    action.add_argument(
+        "-A", "--api", metavar="NAME", help="create an API, or add -V to it"
+    )
+    action.add_argument(
+        "-C", "--config", metavar="PATH", help="write a configuration stub"
+    )
+    action.add_argument(
+        "-D", "--document", metavar="API", help="document an API package"
+    )
+    parser.add_argument(
+        "-V", "--version", metavar="VERSION", help="the version for -A, e.g. 1.0"
+    )
+    parser.add_argument(
+        "-T",
+        "--template",
+        choices=sorted(RENDERERS),
+        default="json",
+        help="documentation format",
+    )
+    parser.add_argument(
+        "-o", "--output", metavar="FILE", help="write to FILE, not standard output"
+    )
+    parser.add_argument(
+        "-p",
+        "--path",
+        default=".",
+        metavar="DIR",
+        help="where API packages live (default: .)",
+    )
+    return parser
+
+
+def load_api(name: str, path: Path) -> Any:
+    """
+    Import the API package ``name`` from ``path``.
+
+    :raises AdminError: it does not exist or cannot be imported.
+    """
+    if str(path) not in sys.path:
+        sys.path.insert(0, str(path))
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as e:
+        if e.name == name.split(".")[0] or e.name == name:
+            raise AdminError(f"no API package {name!r} in {path}") from None
+        raise AdminError(import_failure(name, e)) from None
+    except Exception as e:
+        raise AdminError(import_failure(name, e)) from None
+
+
+def _write(text: str, output: Optional[str]) -> None:
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        Path(output).write_text(text, encoding="utf-8")
+
+
+def _scaffold(api_name: str, version: Optional[str], path: Path) -> List[Path]:
+    if not version:
+        raise AdminError("-A needs -V VERSION, e.g. -A mylogin_api -V 1.0")
+    package = path / api_name
+    if package.exists():
+        return add_version(package, version)
+    return create_api(path, api_name, version)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run shiji_admin; returns the exit status."""
+    options = _parser().parse_args(argv)
+    path = Path(options.path).resolve()
+    try:
+        if options.api:
+            for written in _scaffold(options.api, options.version, path):
+                print(f"wrote {written}")
+        elif options.config:
+            target = Path(options.config)
+            if target.exists():
+                raise AdminError(f"{target} exists already; not overwriting it")
+            target.write_text(config_stub(), encoding="utf-8")
+            print(f"wrote {target}")
+        else:
+            api = load_api(options.document, path)
+            try:
+                doc = describe_api(api)
+            except (AttributeError, APIDefinitionError) as e:
+                raise AdminError(
+                    f"{options.document} is not a Shiji API package: {e}"
+                ) from None
+            _write(RENDERERS[options.template](doc), options.output)
+    except (AdminError, ScaffoldError, OSError) as e:
+        print(f"shiji_admin: error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

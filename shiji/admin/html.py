@@ -1,0 +1,140 @@
+"""
+API documentation as one self-contained HTML page.
+"""
+
+from __future__ import annotations
+
+import re
+from html import escape
+from typing import List
+
+from .docstrings import to_html
+from .model import APIDoc, CallDoc, MethodDoc, VersionDoc, parameters
+
+__all__ = ["html_document"]
+
+_STYLE = """
+:root { --ink: #1d2430; --muted: #5b6576; --line: #dde3ea; --paper: #fbfcfd;
+  --accent: #2457c5; }
+* { box-sizing: border-box; }
+body { margin: 0; font: 15px/1.55 system-ui, -apple-system, "Segoe UI", sans-serif;
+  color: var(--ink); background: var(--paper); display: flex; }
+nav { width: 260px; flex: none; height: 100vh; position: sticky; top: 0;
+  overflow-y: auto; padding: 24px 18px; border-right: 1px solid var(--line);
+  background: #fff; }
+nav h2 { font-size: 13px; text-transform: uppercase; letter-spacing: .06em;
+  color: var(--muted); margin: 18px 0 6px; }
+nav a { display: block; color: var(--ink); text-decoration: none; padding: 3px 6px;
+  border-radius: 4px; font-size: 14px; overflow: hidden; text-overflow: ellipsis;
+  white-space: nowrap; }
+nav a:hover { background: #eef2f8; }
+main { flex: 1; max-width: 980px; padding: 32px 48px 80px; }
+h1 { margin-top: 0; } h2 { border-bottom: 1px solid var(--line); padding-bottom: 6px;
+  margin-top: 48px; }
+.call { background: #fff; border: 1px solid var(--line); border-radius: 8px;
+  padding: 4px 22px 14px; margin: 22px 0; }
+.route { font: 600 16px/1.4 ui-monospace, SFMono-Regular, Menlo, monospace; }
+.badge { display: inline-block; min-width: 64px; text-align: center; color: #fff;
+  font: 700 12px/22px ui-monospace, monospace; border-radius: 4px; margin-right: 10px;
+  padding: 0 6px; }
+.GET { background: #1f8a4c; } .POST { background: #2457c5; } .PUT { background: #b26a00; }
+.PATCH { background: #7a4fc4; } .DELETE { background: #c23b3b; } .other { background: #596273; }
+table { border-collapse: collapse; width: 100%; margin: 10px 0 18px; font-size: 14px; }
+th, td { text-align: left; padding: 6px 10px; border-bottom: 1px solid var(--line);
+  vertical-align: top; }
+th { color: var(--muted); font-weight: 600; }
+code { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size: 90%;
+  background: #eef2f8; padding: 1px 4px; border-radius: 3px; }
+pre code { display: block; padding: 10px; overflow-x: auto; }
+.muted { color: var(--muted); }
+"""
+
+
+def _anchor(*parts: str) -> str:
+    return "-".join(re.sub(r"[^A-Za-z0-9]+", "-", part).strip("-") for part in parts)
+
+
+def _badge(method: str) -> str:
+    known = method in ("GET", "POST", "PUT", "PATCH", "DELETE")
+    return f'<span class="badge {method if known else "other"}">{escape(method)}</span>'
+
+
+def _method(doc: APIDoc, call: CallDoc, method: MethodDoc) -> List[str]:
+    out = [f"<h4>{_badge(method.method)}{escape(call.readable_routes[0])}</h4>"]
+    if method.docstring:
+        out.append(to_html(method.docstring, doc.docstring_format))
+    rows = parameters(call.routes[0], method)
+    if rows:
+        out.append(
+            "<table><thead><tr><th>Argument</th><th>In</th><th>Type</th>"
+            "<th>Required</th><th>Notes</th></tr></thead><tbody>"
+        )
+        out += [
+            f"<tr><td><code>{escape(p.name)}</code></td><td>{p.location}</td>"
+            f"<td>{escape(' or '.join(p.types))}</td>"
+            f"<td>{'yes' if p.required else 'no'}</td><td>{escape(p.detail)}</td></tr>"
+            for p in rows
+        ]
+        out.append("</tbody></table>")
+    return out
+
+
+def _version(doc: APIDoc, version: VersionDoc) -> List[str]:
+    out = [
+        f'<h2 id="{_anchor("v", version.version)}">Version {escape(version.version)}</h2>',
+        f'<p class="muted">Header: <code>X-API-Version: {escape(doc.api_name)}-'
+        f"{escape(version.version)}+prod</code> (or <code>+test</code>)</p>",
+    ]
+    for call in version.calls:
+        routes = ", ".join(f"{escape(route)}" for route in call.readable_routes)
+        out.append(
+            f'<section class="call" id="{_anchor("v", version.version, call.name)}">'
+            f'<h3 class="route">{routes}</h3>'
+        )
+        if call.description:
+            out.append(to_html(call.description, doc.docstring_format))
+        for method in call.methods:
+            out += _method(doc, call, method)
+        out.append("</section>")
+    out += [
+        f'<h3 id="{_anchor("v", version.version, "errors")}">Errors</h3>',
+        "<table><thead><tr><th>exception_class</th><th>error_code</th><th>HTTP</th>"
+        "<th>exception_text</th></tr></thead><tbody>",
+    ]
+    out += [
+        f'<tr id="{_anchor("v", version.version, "error", error.exception_class)}">'
+        f"<td><code>{escape(error.exception_class)}</code></td><td>{error.error_code}</td>"
+        f"<td>{error.http_status}</td><td>{escape(error.exception_text)}</td></tr>"
+        for error in version.errors
+    ]
+    out.append("</tbody></table>")
+    return out
+
+
+def html_document(doc: APIDoc) -> str:
+    """The whole API's documentation as one HTML page, styles included."""
+    nav = [f"<strong>{escape(doc.api_name)}</strong>"]
+    body = [f"<h1>{escape(doc.api_name)}</h1>"]
+    if doc.description:
+        body.append(to_html(doc.description, doc.docstring_format))
+    body.append(
+        '<p class="muted">Every error is sent as <code>{"result": null, "error": '
+        '{"error_code", "exception_class", "exception_text"}}</code>.</p>'
+    )
+    for version in reversed(doc.versions):
+        nav.append(
+            f'<h2><a href="#{_anchor("v", version.version)}">{escape(version.version)}</a></h2>'
+        )
+        nav += [
+            f'<a href="#{_anchor("v", version.version, call.name)}">'
+            f"{escape(call.readable_routes[0])}</a>"
+            for call in version.calls
+        ]
+        nav.append(f'<a href="#{_anchor("v", version.version, "errors")}">Errors</a>')
+        body += _version(doc, version)
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{escape(doc.api_name)} API</title><style>{_STYLE}</style></head>"
+        f"<body><nav>{''.join(nav)}</nav><main>{''.join(body)}</main></body></html>\n"
+    )

@@ -1,0 +1,120 @@
+"""
+API documentation as JSON (the original Shiji's structure) and as Markdown.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List
+
+from .docstrings import detect_format, to_html
+from .model import APIDoc, CallDoc, MethodDoc, VersionDoc, parameters
+
+__all__ = ["json_document", "markdown_document"]
+
+
+def json_document(doc: APIDoc) -> Dict[str, Any]:
+    """
+    ``{"api_name", "versions": {<version>: {"calls": {<route>: {<VERB>:
+    <docstring as HTML>}}, "error_codes": {<exception_class>:
+    {"error_code", "exception_text"}}}}}``.
+    """
+    versions = {}
+    for version in doc.versions:
+        calls: Dict[str, Dict[str, str]] = {}
+        for call in version.calls:
+            for route in call.readable_routes:
+                calls[route] = {
+                    method.method: to_html(method.docstring, doc.docstring_format)
+                    for method in call.methods
+                }
+        versions[version.version] = {
+            "calls": calls,
+            "error_codes": {
+                error.exception_class: {
+                    "error_code": error.error_code,
+                    "exception_text": error.exception_text,
+                }
+                for error in version.errors
+            },
+        }
+    return {"api_name": doc.api_name, "versions": versions}
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _markdown_docstring(doc: APIDoc, text: str) -> str:
+    docstring_format = doc.docstring_format
+    if docstring_format == "auto":
+        docstring_format = detect_format(text)
+    if docstring_format == "restructuredtext":
+        # Markdown readers show HTML as it is: reST goes in rendered.
+        return to_html(text, "restructuredtext")
+    return text
+
+
+def _markdown_method(doc: APIDoc, call: CallDoc, method: MethodDoc) -> List[str]:
+    lines = [f"#### {method.method}", ""]
+    if method.docstring:
+        lines += [_markdown_docstring(doc, method.docstring), ""]
+    rows = parameters(call.routes[0], method)
+    if rows:
+        lines += [
+            "| Argument | In | Type | Required | Notes |",
+            "| --- | --- | --- | --- | --- |",
+        ]
+        lines += [
+            f"| `{_cell(p.name)}` | {p.location} | {' or '.join(p.types)} | "
+            f"{'yes' if p.required else 'no'} | {_cell(p.detail)} |"
+            for p in rows
+        ]
+        lines.append("")
+    return lines
+
+
+def _markdown_version(doc: APIDoc, version: VersionDoc) -> List[str]:
+    lines = [
+        f"## Version {version.version}",
+        "",
+        f"Ask for it with `X-API-Version: {doc.api_name}-{version.version}+prod` "
+        f"(or `+test`).",
+        "",
+    ]
+    for call in version.calls:
+        routes = ", ".join(f"`{route}`" for route in call.readable_routes)
+        lines += [f"### {routes}", ""]
+        if call.description:
+            lines += [_markdown_docstring(doc, call.description), ""]
+        for method in call.methods:
+            lines += _markdown_method(doc, call, method)
+    lines += [
+        f"### Errors of version {version.version}",
+        "",
+        "| exception_class | error_code | HTTP | exception_text |",
+        "| --- | --- | --- | --- |",
+    ]
+    lines += [
+        f"| {error.exception_class} | {error.error_code} | {error.http_status} | "
+        f"{_cell(error.exception_text)} |"
+        for error in version.errors
+    ]
+    lines.append("")
+    return lines
+
+
+def markdown_document(doc: APIDoc) -> str:
+    """The API's documentation as Markdown, for READMEs and wikis."""
+    lines = [f"# {doc.api_name}", ""]
+    if doc.description:
+        lines += [_markdown_docstring(doc, doc.description), ""]
+    lines += [
+        "Versions: " + ", ".join(version.version for version in doc.versions) + ".",
+        "Every error is sent as "
+        '`{"result": null, "error": {"error_code": ..., "exception_class": ..., '
+        '"exception_text": ...}}`.',
+        "",
+    ]
+    for version in reversed(doc.versions):
+        lines += _markdown_version(doc, version)
+    return "\n".join(lines).rstrip() + "\n"

@@ -1,0 +1,97 @@
+"""
+A configuration stub: every option of shijid, commented out, with its
+default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Dict, List
+
+from ..config import SCHEMA, AuthConfig, GeneralConfig, LoggingConfig, StatsdConfig
+
+__all__ = ["config_stub"]
+
+HELP: Dict[str, str] = {
+    "listen_ip": "Address to listen on.",
+    "listen_port": "TCP port to listen on (0: any free port).",
+    "reactor": "Twisted reactor: default, select, poll, epoll or kqueue.",
+    "server_ident": "The Server response header.",
+    "base_path": "Directory the API packages are imported from (relative to this file).",
+    "cross_origin_domains": '"*" or origins allowed to call from browsers.',
+    "inhibit_http_caching": "Send Cache-Control: no-cache and Pragma: no-cache.",
+    "thread_pool_size": "Threads for blocking work.",
+    "honor_x_realip": "Believe X-Real-IP / X-Forwarded-For from trusted_proxies.",
+    "version_header": "The header naming API, version and mode (myapi-1.0+prod).",
+    "strict_charset": "Refuse JSON bodies whose Content-Type names no charset.",
+    "max_body_bytes": "Larger bodies get HTTP 413 unread; smaller ones are held in memory.",
+    "request_timeout": "Seconds a call may run before it is cancelled with HTTP 503.",
+    "idle_timeout": "Seconds an idle keep-alive connection stays open.",
+    "shutdown_grace": "Seconds requests in flight may take to finish on SIGTERM.",
+    "slow_request_ms": "Requests slower than this are logged as warnings.",
+    "workers": "Processes serving the port.",
+    "listen_backlog": "Pending connections the kernel queues.",
+    "trusted_proxies": "Peers whose client-address headers are believed.",
+    "log_file": 'A path, "-" for standard output, or empty for syslog.',
+    "syslog_prefix": "Prefix of syslog entries.",
+    "access_log": "Log one line per request.",
+    "redacted_arguments": "Query arguments whose values never reach a log.",
+    "secure_cookies_secrets": "JSON list of cookie-signing secrets; the first signs.",
+    "host": "statsd server; empty: no metrics.",
+    "port": "statsd UDP port.",
+    "scheme": "Prefix of every metric name.",
+}
+
+DEFAULTS = {
+    "general": GeneralConfig(),
+    "logging": LoggingConfig(),
+    "auth": AuthConfig(),
+    "statsd": StatsdConfig(),
+}
+
+
+def _value(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, tuple):
+        if value and all(isinstance(item, str) for item in value):
+            return ", ".join(value)
+        return ", ".join(str(item) for item in value) if value else ""
+    return str(value)
+
+
+def config_stub() -> str:
+    """The stub's text."""
+    lines: List[str] = [
+        "; shijid configuration. Every option is shown commented out with its",
+        "; default; uncomment and change what you need.",
+        "",
+    ]
+    for section, options in SCHEMA.items():
+        lines.append(f"[{section}]")
+        defaults = DEFAULTS[section]
+        for option in options:
+            default = getattr(defaults, option)
+            if section == "auth" and option == "secure_cookies_secrets":
+                shown = "[]"
+            else:
+                shown = _value(default)
+            lines.append(f"; {HELP[option]}")
+            lines.append(f";{option}: {shown}".rstrip())
+        lines.append("")
+    lines += [
+        "[apis]",
+        "; module_name: regular expression the first path segment must match",
+        ";mylogin_api: myloginapi",
+        "",
+        "; [config_<module_name>] sections go to that API's config.validate_config().",
+        ";[config_mylogin_api]",
+        ";option: value",
+        "",
+    ]
+    assert all(dataclasses.is_dataclass(d) for d in DEFAULTS.values())
+    return "\n".join(lines)
