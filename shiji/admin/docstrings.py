@@ -27,10 +27,11 @@ def detect_format(docstring: str) -> str:
 
 def _rst_to_html(text: str) -> str:
     from docutils.core import publish_parts
+    from docutils.writers.html5_polyglot import Writer
 
     parts = publish_parts(
         text,
-        writer_name="html5",
+        writer=Writer(),
         settings_overrides={
             "report_level": 5,  # never print warnings
             "halt_level": 5,

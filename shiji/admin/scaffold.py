@@ -149,7 +149,10 @@ def add_version(package: Path, version: str) -> List[Path]:
         last = versions.values[-1]
         assert last.end_lineno is not None and last.end_col_offset is not None
         after_last = _offset(lines, last.end_lineno, last.end_col_offset)
-        comma = "" if "," in source[after_last:close] else ","
+        # Between the last value and the brace there can only be a comma,
+        # space and comments (which may hold commas of their own).
+        between = re.sub(r"#[^\n]*", "", source[after_last:close])
+        comma = "" if "," in between else ","
         indent = " " * versions.keys[0].col_offset  # type: ignore[union-attr]
         line_start = source.rfind("\n", 0, close) + 1
         source = (
