@@ -5,7 +5,10 @@ The ``shiji_admin`` command.
   version to it);
 - ``shiji_admin -C shijid.conf`` writes a configuration stub;
 - ``shiji_admin -D mylogin_api -T json|html|markdown|fogbugz [-o FILE]``
-  documents an API.
+  documents an API;
+- ``shiji_admin -D mylogin_api -T openapi -V 1.0 [-o FILE]`` writes one
+  version's OpenAPI 3.1 document, and ``-T openapi -o DIR`` every version's
+  and an ``index.json``.
 
 ``-p DIR`` is where API packages are created and imported from (the current
 directory by default).
@@ -24,6 +27,7 @@ from .._imports import import_failure
 from ..urldispatch import APIDefinitionError
 from .html import html_document
 from .model import APIDoc, describe_api
+from .openapi import openapi_document, openapi_index
 from .render import json_document, markdown_document
 from .scaffold import ScaffoldError, add_version, create_api
 from .stub import config_stub
@@ -65,9 +69,20 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "-T",
         "--template",
-        choices=sorted(RENDERERS),
+        choices=sorted([*RENDERERS, "openapi"]),
         default="json",
         help="documentation format",
+    )
+    parser.add_argument(
+        "--mount",
+        metavar="PATH",
+        help="the path the API is served under, for OpenAPI (default: /<api_name>)",
+    )
+    parser.add_argument(
+        "--version-header",
+        default="X-API-Version",
+        metavar="NAME",
+        help="the version header, for OpenAPI (default: X-API-Version)",
     )
     parser.add_argument(
         "-o", "--output", metavar="FILE", help="write to FILE, not standard output"
@@ -107,6 +122,42 @@ def _write(text: str, output: Optional[str]) -> None:
         Path(output).write_text(text, encoding="utf-8")
 
 
+def _write_openapi(doc: APIDoc, options: argparse.Namespace) -> None:
+    def document(version: str) -> str:
+        return _json(
+            openapi_document(
+                doc, version, mount=options.mount, version_header=options.version_header
+            )
+        )
+
+    if options.version:
+        try:
+            _write(document(options.version), options.output)
+        except KeyError:
+            known = ", ".join(v.version for v in doc.versions)
+            raise AdminError(
+                f"{doc.api_name} has no version {options.version} (it has {known})"
+            ) from None
+        return
+    if not options.output:
+        raise AdminError(
+            "-T openapi needs -V VERSION, or -o DIRECTORY for every version"
+        )
+    directory = Path(options.output)
+    directory.mkdir(parents=True, exist_ok=True)
+
+    def name(version: str) -> str:
+        return f"{doc.api_name}-{version}.openapi.json"
+
+    for version in doc.versions:
+        (directory / name(version.version)).write_text(document(version.version))
+    (directory / "index.json").write_text(_json(openapi_index(doc, name)))
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, indent=2, ensure_ascii=False) + "\n"
+
+
 def _scaffold(api_name: str, version: Optional[str], path: Path) -> List[Path]:
     if not version:
         raise AdminError("-A needs -V VERSION, e.g. -A mylogin_api -V 1.0")
@@ -138,7 +189,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 raise AdminError(
                     f"{options.document} is not a Shiji API package: {e}"
                 ) from None
-            _write(RENDERERS[options.template](doc), options.output)
+            if options.template == "openapi":
+                _write_openapi(doc, options)
+            else:
+                _write(RENDERERS[options.template](doc), options.output)
     except (AdminError, ScaffoldError, OSError) as e:
         print(f"shiji_admin: error: {e}", file=sys.stderr)
         return 1

@@ -165,7 +165,7 @@ class APIDoc:
         raise KeyError(key)
 
 
-def _strip_group(pattern: str, start: int) -> int:
+def group_end(pattern: str, start: int) -> int:
     """The index just past the group that opens at ``pattern[start]``."""
     depth = 0
     index = start
@@ -210,7 +210,7 @@ def readable_route(route: str) -> str:
         if text.startswith("(?P<", index):
             name_end = text.index(">", index)
             out.append(f"<{text[index + 4 : name_end]}>")
-            index = _strip_group(text, index)
+            index = group_end(text, index)
         else:
             out.append(text[index])
             index += 1
