@@ -15,9 +15,10 @@ from urllib.parse import unquote_plus
 from twisted.internet import defer, task
 from twisted.internet.interfaces import IHalfCloseableDescriptor
 from twisted.logger import Logger
-from twisted.web import server
+from twisted.web import resource, server
 from twisted.web.http import datetimeToString
 
+from ._docs import DOCS_PREFIX
 from ._errors import RequestTooLargeError
 from ._request import APIRequest
 from ._response import prepare_error
@@ -151,6 +152,7 @@ class ShijiSite(server.Site):
         as ``***``.
     :param metrics: receives a counter, a timer and a status counter per
         request.
+    :param docs: the resource serving ``/_docs``, if any.
     :param reactor: the reactor (for timers); the global one by default.
     """
 
@@ -170,12 +172,14 @@ class ShijiSite(server.Site):
         redacted_arguments: Sequence[str] = (),
         metrics: Optional[Metrics] = None,
         server_ident: str = "Shiji API Server",
+        docs: Optional[resource.Resource] = None,
         reactor: Any = None,
     ) -> None:
         super().__init__(
             router, timeout=idle_timeout, parsePOSTFormSubmission=False, reactor=reactor
         )
         self.router = router
+        self.docs = docs
         self.max_body_bytes = max_body_bytes
         self.honor_x_realip = honor_x_realip
         self.trusted_proxies = tuple(trusted_proxies)
@@ -187,6 +191,16 @@ class ShijiSite(server.Site):
         self.draining = False
         self.in_flight: Set[ShijiRequest] = set()
         self._channels: weakref.WeakSet[Any] = weakref.WeakSet()
+
+    def getResourceFor(self, request: Any) -> Any:
+        """The documentation under ``/_docs``, when served; the router
+        otherwise."""
+        if self.docs is not None and (
+            request.path == DOCS_PREFIX or request.path.startswith(DOCS_PREFIX + b"/")
+        ):
+            request.site = self
+            return self.docs
+        return super().getResourceFor(request)
 
     # Connections and requests in flight
 

@@ -89,6 +89,7 @@ class GeneralConfig:
     listen_backlog: int = 1024
     #: Peers whose X-Real-IP / X-Forwarded-For are believed: loopback, where
     #: a reverse proxy on the same host connects from.
+    serve_docs: bool = True
     trusted_proxies: Tuple[Network, ...] = (
         ipaddress.ip_network("127.0.0.1/32"),
         ipaddress.ip_network("::1/128"),
@@ -259,6 +260,7 @@ SCHEMA: Dict[str, Dict[str, Parser]] = {
         "workers": _integer(1, 256),
         "listen_backlog": _integer(1, 65535),
         "trusted_proxies": _networks,
+        "serve_docs": _boolean,
     },
     "logging": {
         "log_file": _optional_text,

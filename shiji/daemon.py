@@ -29,6 +29,7 @@ from twisted.internet import defer, error, task
 from twisted.logger import Logger
 from twisted.python import usage
 
+from ._docs import DocsResource
 from ._imports import import_failure
 from ._pidfile import PIDFile, PIDFileError
 from ._reactor import global_reactor
@@ -206,8 +207,12 @@ def make_site(config: ShijiConfig, metrics: Optional[Metrics] = None) -> ShijiSi
         )
     except APIDefinitionError as e:
         raise ConfigError(config.path, str(e), "apis") from None
+    docs = None
+    if general.serve_docs:
+        docs = DocsResource(route_map, general.version_header, general.server_ident)
     return ShijiSite(
         router,
+        docs=docs,
         max_body_bytes=general.max_body_bytes,
         idle_timeout=general.idle_timeout,
         honor_x_realip=general.honor_x_realip,

@@ -527,3 +527,52 @@ def test_access_log_can_be_turned_off(shijid):
     assert daemon.request("GET", "/probe/crash")[0] == 500
     daemon.wait_for_log(r"Unexpected error answering GET /probe/crash")
     assert "shiji.access" not in daemon.log_text()
+
+
+def test_the_daemon_serves_its_documentation(shijid):
+    from openapi_spec_validator import validate
+
+    daemon = shijid(
+        {"general": {"server_ident": "Docs Server", "version_header": "X-V"}}
+    )
+    status, headers, body = daemon.request("GET", "/_docs/")
+    assert status == 200
+    assert headers["Content-Type"] == "text/html; charset=utf-8"
+    assert headers["Server"] == "Docs Server"
+    assert headers["Content-Security-Policy"] == (
+        "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"
+    )
+    assert b'<a href="/_docs/probe_api/">probe_api</a>' in body
+    status, headers, body = daemon.request("GET", "/_docs/probe_api/")
+    assert status == 200
+    assert body.startswith(b"<!DOCTYPE html>")
+    assert b"in_flight" in body
+    status, headers, body = daemon.request("GET", "/_docs/probe_api/openapi.json")
+    assert json.loads(body) == {
+        "api_name": "probe_api",
+        "versions": [
+            {"version": "1.0", "openapi": "/_docs/probe_api/1.0/openapi.json"}
+        ],
+    }
+    status, headers, body = daemon.request("GET", "/_docs/probe_api/1.0/openapi.json")
+    assert (status, headers["Content-Type"]) == (200, "application/json; charset=utf-8")
+    document = json.loads(body)
+    validate(document)
+    assert "/probe/probe" in document["paths"]
+    header = document["paths"]["/probe/probe"]["get"]["parameters"][0]
+    assert (header["name"], header["schema"]["enum"]) == (
+        "X-V",
+        ["probe_api-1.0+prod", "probe_api-1.0+test"],
+    )
+    status, headers, body = daemon.request("GET", "/_docs/probe_api/9.9/openapi.json")
+    assert status == 404
+    assert json.loads(body)["error"]["exception_class"] == "UnknownAPICallError"
+    status, headers, body = daemon.request("DELETE", "/_docs/")
+    assert (status, headers["Allow"]) == (405, "GET, HEAD")
+
+
+def test_documentation_can_be_turned_off(shijid):
+    daemon = shijid({"general": {"serve_docs": "false"}})
+    status, _, body = daemon.request("GET", "/_docs/")
+    assert status == 404
+    assert json.loads(body)["error"]["exception_class"] == "UnknownAPIError"

@@ -32,6 +32,7 @@ HELP: Dict[str, str] = {
     "workers": "Processes serving the port.",
     "listen_backlog": "Pending connections the kernel queues.",
     "trusted_proxies": "Peers whose client-address headers are believed.",
+    "serve_docs": "Serve the APIs' documentation under /_docs/.",
     "log_file": 'A path, "-" for standard output, or empty for syslog.',
     "syslog_prefix": "Prefix of syslog entries.",
     "access_log": "Log one line per request.",
