@@ -21,6 +21,7 @@ from . import _json
 __all__ = [
     "APIDefinitionError",
     "APIError",
+    "APIVersionGoneError",
     "AccessDeniedError",
     "CharsetNotUTF8Error",
     "ContentTypeError",
@@ -227,6 +228,16 @@ class RequestTimeoutError(APIError):
     error_code = 211
     exception_text = "The API call did not complete within %s seconds."
     http_status = 503
+
+
+class APIVersionGoneError(APIError):
+    """
+    The requested version is past its sunset and no longer served (HTTP 410).
+    """
+
+    error_code = 212
+    exception_text = "API version '%s' was retired on %s."
+    http_status = 410
 
 
 class AccessDeniedError(APIError):

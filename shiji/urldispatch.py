@@ -19,7 +19,9 @@ the request.
 
 from __future__ import annotations
 
+import datetime
 import re
+from dataclasses import dataclass
 from types import ModuleType
 from typing import (
     Any,
@@ -48,6 +50,7 @@ from twisted.web.server import NOT_DONE_YET
 from ._errors import (
     APIDefinitionError,
     APIError,
+    APIVersionGoneError,
     MethodNotAllowedError,
     UnknownAPICallError,
     UnknownAPIError,
@@ -55,6 +58,7 @@ from ._errors import (
     ValueError,
     clip,
 )
+from ._lifecycle import Deprecation
 from ._request import APIRequest
 from ._response import render_call, write_error, write_failure
 from .metrics import Metrics, NullMetrics
@@ -63,6 +67,7 @@ __all__ = [
     "APIDefinitionError",
     "APIRouter",
     "CallRouter",
+    "Deprecation",
     "ListVersionsCall",
     "URLMatchJSONResource",
     "VersionRouter",
@@ -131,10 +136,21 @@ class ListVersionsCall(URLMatchJSONResource):
         List every version of this API, sorted as versions, and the version
         this request asked for.
 
-        Returns ``{"all_versions": ["1.0", "2.0"], "curr_version": "1.0"}``.
+        Returns ``{"all_versions": ["1.0", "2.0"], "curr_version": "1.0"}``,
+        and ``"deprecated_versions"`` (version: deprecation and sunset dates,
+        links) when some are deprecated.
         """
         router = cast(VersionRouter, request.version_router)
-        return {"all_versions": router.versions(), "curr_version": request.api_version}
+        listing: Dict[str, Any] = {
+            "all_versions": router.versions(),
+            "curr_version": request.api_version,
+        }
+        deprecations = router.deprecations()
+        if deprecations:
+            listing["deprecated_versions"] = {
+                key: deprecation.describe() for key, deprecation in deprecations.items()
+            }
+        return listing
 
 
 def allowed_methods(call: Type[URLMatchJSONResource]) -> FrozenSet[str]:
@@ -231,20 +247,33 @@ def _compile(pattern: str, where: str) -> Pattern[str]:
         ) from None
 
 
+@dataclass(frozen=True)
+class ResolvedVersion:
+    """One version of an API, as :meth:`VersionRouter.resolve` finds it."""
+
+    pattern: Pattern[str]
+    key: str
+    call_router: CallRouter
+    deprecation: Optional[Deprecation]
+    #: The headers announcing the deprecation, computed once.
+    headers: List[Tuple[bytes, List[bytes]]]
+
+
 class VersionRouter:
     """
     Routes a version string to one of an API's versions.
 
     :param api_versions: ``{"1.0": (r"1\\.0", v1_0), ...}``: for each
         version, the regular expression that header versions must fully match
-        and the version package, which must have a ``call_router``. Patterns
-        are tried in the order of the mapping.
+        and the version package, which must have a ``call_router`` and may
+        have a ``deprecation`` (a :class:`Deprecation`). Patterns are tried
+        in the order of the mapping.
     :raises APIDefinitionError: an entry is malformed.
     """
 
     def __init__(self, api_versions: Mapping[str, Tuple[str, ModuleType]]) -> None:
         self.api_versions: Dict[str, Tuple[str, ModuleType]] = dict(api_versions)
-        self._routes: List[Tuple[Pattern[str], str, CallRouter]] = []
+        self._routes: List[ResolvedVersion] = []
         for key, entry in self.api_versions.items():
             where = f"api_versions[{key!r}]"
             if not (isinstance(entry, tuple) and len(entry) == 2):
@@ -260,18 +289,34 @@ class VersionRouter:
                     f"{where}: {getattr(module, '__name__', module)!r} has no "
                     "call_router = urldispatch.CallRouter(calls)"
                 )
-            self._routes.append((_compile(pattern, where), key, call_router))
+            deprecation = getattr(module, "deprecation", None)
+            if deprecation is not None and not isinstance(deprecation, Deprecation):
+                raise APIDefinitionError(
+                    f"{where}: deprecation must be a urldispatch.Deprecation"
+                )
+            self._routes.append(
+                ResolvedVersion(
+                    _compile(pattern, where),
+                    key,
+                    call_router,
+                    deprecation,
+                    deprecation.headers() if deprecation is not None else [],
+                )
+            )
 
-    def resolve(self, version: str) -> Optional[Tuple[str, CallRouter]]:
+    def resolve(self, version: str) -> Optional[ResolvedVersion]:
         """
-        The first version whose pattern fully matches ``version``.
-
-        :returns: that version's key and call router, or ``None``.
+        The first version whose pattern fully matches ``version``, or
+        ``None``.
         """
-        for pattern, key, call_router in self._routes:
-            if pattern.fullmatch(version) is not None:
-                return key, call_router
+        for route in self._routes:
+            if route.pattern.fullmatch(version) is not None:
+                return route
         return None
+
+    def deprecations(self) -> Dict[str, Deprecation]:
+        """The deprecated versions' :class:`Deprecation`, by version key."""
+        return {r.key: r.deprecation for r in self._routes if r.deprecation is not None}
 
     def versions(self) -> List[str]:
         """
@@ -283,7 +328,7 @@ class VersionRouter:
         """
         Every version's call router, in declaration order.
         """
-        return [call_router for _, _, call_router in self._routes]
+        return [route.call_router for route in self._routes]
 
 
 RouteMap = Union[Mapping[str, ModuleType], Iterable[Tuple[str, ModuleType]]]
@@ -438,7 +483,18 @@ class APIRouter(resource.Resource):
             raise UnknownAPIVersionError(request, clip(value))
         request.api_version = version
         request.api_mode = mode
-        return resolved[1]
+        deprecation = resolved.deprecation
+        if deprecation is not None:
+            headers = request.responseHeaders
+            for name, values in resolved.headers:
+                headers.setRawHeaders(name, values)
+            if deprecation.is_gone(datetime.datetime.now(datetime.timezone.utc)):
+                sunset = deprecation.sunset_at
+                assert sunset is not None
+                raise APIVersionGoneError(
+                    request, clip(version), sunset.date().isoformat()
+                )
+        return resolved.call_router
 
     def _answer_options(
         self, request: APIRequest, version_router: VersionRouter, call_path: str

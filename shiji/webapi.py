@@ -43,6 +43,7 @@ from . import _json
 from ._errors import (
     AccessDeniedError,
     APIError,
+    APIVersionGoneError,
     CharsetNotUTF8Error,
     ContentTypeError,
     ExpiredSecureCookieError,
@@ -67,6 +68,7 @@ __all__ = [
     "ARG_OPTIONAL",
     "ARG_REQUIRED",
     "APIError",
+    "APIVersionGoneError",
     "AccessDeniedError",
     "CallDeclarations",
     "CharsetNotUTF8Error",

@@ -236,6 +236,7 @@ def document(capsys, template, *extra):
 
 
 BUILT_IN_CODES = {
+    "APIVersionGoneError": 212,
     "AccessDeniedError": 501,
     "CharsetNotUTF8Error": 504,
     "ContentTypeError": 503,

@@ -46,6 +46,7 @@ BUILT_IN = [
         "The HTTP method '%s' is not allowed for this API call.",
         405,
     ),
+    ("APIVersionGoneError", 212, "API version '%s' was retired on %s.", 410),
     (
         "RequestTooLargeError",
         210,

@@ -108,7 +108,7 @@ def test_the_example_document(example):
     responses = document["components"]["responses"]
     assert sorted(responses) == [
         f"Error{s}"
-        for s in ("401", "403", "404", "405", "406", "409", "413", "500", "503")
+        for s in ("401", "403", "404", "405", "406", "409", "410", "413", "500", "503")
     ]
     assert responses["Error409"]["description"].startswith(
         "An argument is missing or invalid, or the call answered with an API error. One of: "

@@ -10,6 +10,7 @@ from typing import List
 
 from .docstrings import to_html
 from .model import APIDoc, CallDoc, MethodDoc, VersionDoc, parameters
+from .render import deprecation_notice
 
 __all__ = ["html_document"]
 
@@ -47,6 +48,7 @@ code { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size: 9
   background: #eef2f8; padding: 1px 4px; border-radius: 3px; }
 pre code { display: block; padding: 10px; overflow-x: auto; }
 .muted { color: var(--muted); }
+.deprecated { border-left: 4px solid #c23b3b; background: #fdf1f1; padding: 8px 12px; }
 """
 
 
@@ -85,6 +87,8 @@ def _version(doc: APIDoc, version: VersionDoc) -> List[str]:
         f'<p class="muted">Header: <code>X-API-Version: {escape(doc.api_name)}-'
         f"{escape(version.version)}+prod</code> (or <code>+test</code>)</p>",
     ]
+    if version.deprecation is not None:
+        out.append(f'<p class="deprecated">{escape(deprecation_notice(version))}</p>')
     for call in version.calls:
         routes = ", ".join(f"{escape(route)}" for route in call.readable_routes)
         out.append(
@@ -122,9 +126,10 @@ def html_document(doc: APIDoc) -> str:
         '{"error_code", "exception_class", "exception_text"}}</code>.</p>'
     )
     for version in reversed(doc.versions):
-        nav.append(
-            f'<h2><a href="#{_anchor("v", version.version)}">{escape(version.version)}</a></h2>'
+        label = escape(version.version) + (
+            " (deprecated)" if version.deprecation else ""
         )
+        nav.append(f'<h2><a href="#{_anchor("v", version.version)}">{label}</a></h2>')
         nav += [
             f'<a href="#{_anchor("v", version.version, call.name)}">'
             f"{escape(call.readable_routes[0])}</a>"

@@ -13,9 +13,10 @@ import re
 import sys
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any, Dict, List, Tuple, Type
+from typing import Any, Dict, List, Optional, Tuple, Type
 
 from .. import _errors
+from .._lifecycle import Deprecation
 from ..urldispatch import CallRouter, URLMatchJSONResource, version_sort_key
 from ..webapi import APIError, CallDeclarations, declarations
 
@@ -143,6 +144,7 @@ class VersionDoc:
     pattern: str
     calls: Tuple[CallDoc, ...]
     errors: Tuple[ErrorDoc, ...]
+    deprecation: Optional[Deprecation] = None
 
 
 @dataclass(frozen=True)
@@ -314,6 +316,7 @@ def describe_api(api: Any) -> APIDoc:
                 pattern=pattern,
                 calls=tuple(_describe_call(call) for call in call_router.calls),
                 errors=tuple(errors),
+                deprecation=getattr(module, "deprecation", None),
             )
         )
     return APIDoc(

@@ -46,6 +46,21 @@ _STATUS_TEXT = {
     "503": "The call did not complete within the server's request timeout.",
 }
 
+_DEPRECATION_HEADERS = {
+    "Deprecation": {
+        "description": "When this version was deprecated (RFC 9745), as @<epoch seconds>.",
+        "schema": {"type": "string", "pattern": "^@[0-9]+$"},
+    },
+    "Sunset": {
+        "description": "When this version stops being served (RFC 8594).",
+        "schema": {"type": "string"},
+    },
+    "Link": {
+        "description": 'Pages about the deprecation (rel="deprecation") and sunset.',
+        "schema": {"type": "string"},
+    },
+}
+
 # Characters that make a readable route a pattern rather than a path.
 _REGEX_SYNTAX = re.compile(r"[\[\]()*+?|^$\\{}]")
 
@@ -192,11 +207,18 @@ def _operation(
         operation["security"] = [{"basic": []}]
         statuses.append("401")
     statuses += ["409", "503"]
+    success: Dict[str, Any] = {
+        "description": "The call's result.",
+        "content": {"application/json": {"schema": {}}},
+    }
+    deprecation = version.deprecation
+    if deprecation is not None:
+        operation["deprecated"] = True
+        success["headers"] = _DEPRECATION_HEADERS
+        if deprecation.gone_after_sunset:
+            statuses.append("410")
     operation["responses"] = {
-        "200": {
-            "description": "The call's result.",
-            "content": {"application/json": {"schema": {}}},
-        },
+        "200": success,
         **{
             status: {"$ref": f"#/components/responses/Error{status}"}
             for status in sorted(statuses)
@@ -270,6 +292,8 @@ def openapi_document(
                         set(by_status),
                     )
     info: Dict[str, Any] = {"title": doc.api_name, "version": version.version}
+    if version.deprecation is not None:
+        info["x-shiji-deprecation"] = version.deprecation.describe()
     if doc.description:
         info["description"] = _description(doc, doc.description)
     document: Dict[str, Any] = {

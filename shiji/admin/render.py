@@ -9,7 +9,7 @@ from typing import Any, Dict, List
 from .docstrings import detect_format, to_html
 from .model import APIDoc, CallDoc, MethodDoc, VersionDoc, parameters
 
-__all__ = ["json_document", "markdown_document"]
+__all__ = ["deprecation_notice", "json_document", "markdown_document"]
 
 
 def json_document(doc: APIDoc) -> Dict[str, Any]:
@@ -37,6 +37,8 @@ def json_document(doc: APIDoc) -> Dict[str, Any]:
                 for error in version.errors
             },
         }
+        if version.deprecation is not None:
+            versions[version.version]["deprecation"] = version.deprecation.describe()
     return {"api_name": doc.api_name, "versions": versions}
 
 
@@ -81,6 +83,8 @@ def _markdown_version(doc: APIDoc, version: VersionDoc) -> List[str]:
         f"(or `+test`).",
         "",
     ]
+    if version.deprecation is not None:
+        lines += [f"> **{deprecation_notice(version)}**", ""]
     for call in version.calls:
         routes = ", ".join(f"`{route}`" for route in call.readable_routes)
         lines += [f"### {routes}", ""]
@@ -101,6 +105,21 @@ def _markdown_version(doc: APIDoc, version: VersionDoc) -> List[str]:
     ]
     lines.append("")
     return lines
+
+
+def deprecation_notice(version: VersionDoc) -> str:
+    """One sentence on a deprecated version: since when, until when, where
+    to read more."""
+    deprecation = version.deprecation
+    assert deprecation is not None
+    text = f"Deprecated since {deprecation.deprecated_at.date().isoformat()}"
+    if deprecation.sunset_at is not None:
+        gone = "answers 410 from" if deprecation.gone_after_sunset else "sunset on"
+        text += f"; {gone} {deprecation.sunset_at.date().isoformat()}"
+    text += "."
+    if deprecation.link:
+        text += f" See {deprecation.link}"
+    return text
 
 
 def markdown_document(doc: APIDoc) -> str:
