@@ -401,3 +401,47 @@ def test_an_api_may_declare_its_docstring_format(fresh_imports):
     import mylogin_api
 
     assert describe_api(mylogin_api).docstring_format == "auto"
+
+
+@pytest.mark.slow
+def test_a_scaffolded_api_serves_at_once_under_shijid(tmp_path, capsys):
+    from daemons import Daemon, write_config
+
+    apis = tmp_path / "apis"
+    apis.mkdir()
+    admin(capsys, "-A", "fresh_api", "-V", "1.0", "-p", str(apis))
+    admin(capsys, "-A", "fresh_api", "-V", "2.0", "-p", str(apis))
+    config = write_config(
+        tmp_path / "shijid.conf",
+        {
+            "general": {
+                "listen_ip": "127.0.0.1",
+                "listen_port": "0",
+                "base_path": str(apis),
+            },
+            "logging": {"log_file": str(tmp_path / "shijid.log")},
+            "apis": {"fresh_api": "fresh"},
+        },
+    )
+    daemon = Daemon(tmp_path, config=config).start()
+    try:
+        for version in ("1.0", "2.0"):
+            status, _, body = daemon.request(
+                "GET",
+                "/fresh/ping/42",
+                headers={"X-API-Version": f"fresh_api-{version}+prod"},
+            )
+            assert (status, json.loads(body)) == (
+                200,
+                {
+                    "result": {
+                        "api": "fresh_api",
+                        "version": version,
+                        "mode": "prod",
+                        "timestamp": 42,
+                    }
+                },
+            )
+        assert daemon.stop() == 0
+    finally:
+        daemon.kill()
