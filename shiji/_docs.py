@@ -63,7 +63,8 @@ class DocsResource(resource.Resource):
             doc = describe_api(api)
             name = doc.api_name
             mount = f"/{regex}" if _LITERAL.fullmatch(regex) else f"/{name}"
-            self.pages[f"/{name}/"] = (_HTML, html_document(doc).encode("utf-8"))
+            page = html_document(doc, version_header)
+            self.pages[f"/{name}/"] = (_HTML, page.encode("utf-8"))
             self.pages[f"/{name}/openapi.json"] = (
                 _JSON,
                 _json(

@@ -547,6 +547,7 @@ def test_the_daemon_serves_its_documentation(shijid):
     assert status == 200
     assert body.startswith(b"<!DOCTYPE html>")
     assert b"in_flight" in body
+    assert b"<code>X-V: probe_api-1.0+prod</code>" in body
     status, headers, body = daemon.request("GET", "/_docs/probe_api/openapi.json")
     assert json.loads(body) == {
         "api_name": "probe_api",

@@ -34,10 +34,9 @@ from .stub import config_stub
 
 __all__ = ["main"]
 
-RENDERERS: Dict[str, Callable[[APIDoc], str]] = {
-    "json": lambda doc: (
-        json.dumps(json_document(doc), indent=2, ensure_ascii=False) + "\n"
-    ),
+#: Document renderers, given the API and the name of its version header.
+RENDERERS: Dict[str, Callable[[APIDoc, str], str]] = {
+    "json": lambda doc, header: _json(json_document(doc)),
     "html": html_document,
     "fogbugz": html_document,
     "markdown": markdown_document,
@@ -82,7 +81,7 @@ def _parser() -> argparse.ArgumentParser:
         "--version-header",
         default="X-API-Version",
         metavar="NAME",
-        help="the version header, for OpenAPI (default: X-API-Version)",
+        help="the version header the documents name (default: X-API-Version)",
     )
     parser.add_argument(
         "-o", "--output", metavar="FILE", help="write to FILE, not standard output"
@@ -192,7 +191,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             if options.template == "openapi":
                 _write_openapi(doc, options)
             else:
-                _write(RENDERERS[options.template](doc), options.output)
+                render = RENDERERS[options.template]
+                _write(render(doc, options.version_header), options.output)
     except (AdminError, ScaffoldError, OSError) as e:
         print(f"shiji_admin: error: {e}", file=sys.stderr)
         return 1

@@ -9,7 +9,7 @@ import re
 
 import markdown
 
-__all__ = ["FORMATS", "detect_format", "to_html"]
+__all__ = ["FORMATS", "as_markdown", "detect_format", "to_html"]
 
 #: The docstring formats an API may declare as ``docstring_format``.
 FORMATS = ("markdown", "restructuredtext", "auto")
@@ -59,3 +59,16 @@ def to_html(docstring: str, docstring_format: str = "auto") -> str:
     md.preprocessors.deregister("html_block")
     md.inlinePatterns.deregister("html")
     return str(md.convert(docstring)).strip()
+
+
+def as_markdown(docstring: str, docstring_format: str = "auto") -> str:
+    """
+    ``docstring`` for a Markdown reader (a Markdown document, an OpenAPI
+    description): as it is if it is Markdown, rendered to HTML if it is
+    reStructuredText.
+    """
+    if docstring_format == "auto":
+        docstring_format = detect_format(docstring)
+    if docstring_format == "restructuredtext":
+        return to_html(docstring, "restructuredtext")
+    return docstring

@@ -81,10 +81,10 @@ def _method(doc: APIDoc, call: CallDoc, method: MethodDoc) -> List[str]:
     return out
 
 
-def _version(doc: APIDoc, version: VersionDoc) -> List[str]:
+def _version(doc: APIDoc, version: VersionDoc, version_header: str) -> List[str]:
     out = [
         f'<h2 id="{_anchor("v", version.version)}">Version {escape(version.version)}</h2>',
-        f'<p class="muted">Header: <code>X-API-Version: {escape(doc.api_name)}-'
+        f'<p class="muted">Header: <code>{escape(version_header)}: {escape(doc.api_name)}-'
         f"{escape(version.version)}+prod</code> (or <code>+test</code>)</p>",
     ]
     if version.deprecation is not None:
@@ -115,7 +115,7 @@ def _version(doc: APIDoc, version: VersionDoc) -> List[str]:
     return out
 
 
-def html_document(doc: APIDoc) -> str:
+def html_document(doc: APIDoc, version_header: str = "X-API-Version") -> str:
     """The whole API's documentation as one HTML page, styles included."""
     nav = [f"<strong>{escape(doc.api_name)}</strong>"]
     body = [f"<h1>{escape(doc.api_name)}</h1>"]
@@ -136,7 +136,7 @@ def html_document(doc: APIDoc) -> str:
             for call in version.calls
         ]
         nav.append(f'<a href="#{_anchor("v", version.version, "errors")}">Errors</a>')
-        body += _version(doc, version)
+        body += _version(doc, version, version_header)
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from typing import Any, Dict, List, Optional, Set, Tuple
 
-from .docstrings import detect_format, to_html
+from .docstrings import as_markdown
 from .model import APIDoc, CallDoc, MethodDoc, VersionDoc, group_end, readable_route
 
 __all__ = ["openapi_document", "openapi_index", "openapi_path"]
@@ -97,18 +97,6 @@ def _summary(docstring: str) -> str:
     return docstring.strip().split("\n\n", 1)[0].replace("\n", " ")[:200]
 
 
-def _description(doc: APIDoc, text: str) -> str:
-    # OpenAPI descriptions are CommonMark: reST goes in as rendered HTML.
-    docstring_format = doc.docstring_format
-    if docstring_format == "auto":
-        docstring_format = detect_format(text)
-    return (
-        to_html(text, "restructuredtext")
-        if docstring_format == "restructuredtext"
-        else text
-    )
-
-
 def _operation(
     doc: APIDoc,
     version: VersionDoc,
@@ -180,7 +168,7 @@ def _operation(
     }
     if method.docstring:
         operation["summary"] = _summary(method.docstring)
-        operation["description"] = _description(doc, method.docstring)
+        operation["description"] = as_markdown(method.docstring, doc.docstring_format)
     statuses = ["404", "405", "406", "500"]
     if declared.json_arguments:
         operation["requestBody"] = {
@@ -295,7 +283,7 @@ def openapi_document(
     if version.deprecation is not None:
         info["x-shiji-deprecation"] = version.deprecation.describe()
     if doc.description:
-        info["description"] = _description(doc, doc.description)
+        info["description"] = as_markdown(doc.description, doc.docstring_format)
     document: Dict[str, Any] = {
         "openapi": OPENAPI_VERSION,
         "info": info,

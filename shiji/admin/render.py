@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List
 
-from .docstrings import detect_format, to_html
+from .docstrings import as_markdown, to_html
 from .model import APIDoc, CallDoc, MethodDoc, VersionDoc, parameters
 
 __all__ = ["deprecation_notice", "json_document", "markdown_document"]
@@ -46,20 +46,10 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def _markdown_docstring(doc: APIDoc, text: str) -> str:
-    docstring_format = doc.docstring_format
-    if docstring_format == "auto":
-        docstring_format = detect_format(text)
-    if docstring_format == "restructuredtext":
-        # Markdown readers show HTML as it is: reST goes in rendered.
-        return to_html(text, "restructuredtext")
-    return text
-
-
 def _markdown_method(doc: APIDoc, call: CallDoc, method: MethodDoc) -> List[str]:
     lines = [f"#### {method.method}", ""]
     if method.docstring:
-        lines += [_markdown_docstring(doc, method.docstring), ""]
+        lines += [as_markdown(method.docstring, doc.docstring_format), ""]
     rows = parameters(call.routes[0], method)
     if rows:
         lines += [
@@ -75,11 +65,13 @@ def _markdown_method(doc: APIDoc, call: CallDoc, method: MethodDoc) -> List[str]
     return lines
 
 
-def _markdown_version(doc: APIDoc, version: VersionDoc) -> List[str]:
+def _markdown_version(
+    doc: APIDoc, version: VersionDoc, version_header: str
+) -> List[str]:
     lines = [
         f"## Version {version.version}",
         "",
-        f"Ask for it with `X-API-Version: {doc.api_name}-{version.version}+prod` "
+        f"Ask for it with `{version_header}: {doc.api_name}-{version.version}+prod` "
         f"(or `+test`).",
         "",
     ]
@@ -89,7 +81,7 @@ def _markdown_version(doc: APIDoc, version: VersionDoc) -> List[str]:
         routes = ", ".join(f"`{route}`" for route in call.readable_routes)
         lines += [f"### {routes}", ""]
         if call.description:
-            lines += [_markdown_docstring(doc, call.description), ""]
+            lines += [as_markdown(call.description, doc.docstring_format), ""]
         for method in call.methods:
             lines += _markdown_method(doc, call, method)
     lines += [
@@ -122,11 +114,11 @@ def deprecation_notice(version: VersionDoc) -> str:
     return text
 
 
-def markdown_document(doc: APIDoc) -> str:
+def markdown_document(doc: APIDoc, version_header: str = "X-API-Version") -> str:
     """The API's documentation as Markdown, for READMEs and wikis."""
     lines = [f"# {doc.api_name}", ""]
     if doc.description:
-        lines += [_markdown_docstring(doc, doc.description), ""]
+        lines += [as_markdown(doc.description, doc.docstring_format), ""]
     lines += [
         "Versions: " + ", ".join(version.version for version in doc.versions) + ".",
         "Every error is sent as "
@@ -135,5 +127,5 @@ def markdown_document(doc: APIDoc) -> str:
         "",
     ]
     for version in reversed(doc.versions):
-        lines += _markdown_version(doc, version)
+        lines += _markdown_version(doc, version, version_header)
     return "\n".join(lines).rstrip() + "\n"
