@@ -333,6 +333,8 @@ def test_markdown_documentation_and_output_file(capsys, tmp_path):
     text = target.read_text()
     assert text.startswith("# mylogin_api\n")
     assert "| `client_tz` | body | int | yes |  |" in text
+    # ping/<timestamp> and ping: the timestamp is only in one of the routes
+    assert "| `timestamp` | path | str | no | in some of the call's routes |" in text
     assert "| `simple_auth_key` | query | str | yes |  |" in text
     assert "| ValueError | 502 | 409 | Invalid value for argument '%s'. %s |" in text
 

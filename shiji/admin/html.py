@@ -65,7 +65,7 @@ def _method(doc: APIDoc, call: CallDoc, method: MethodDoc) -> List[str]:
     out = [f"<h4>{_badge(method.method)}{escape(call.readable_routes[0])}</h4>"]
     if method.docstring:
         out.append(to_html(method.docstring, doc.docstring_format))
-    rows = parameters(call.routes[0], method)
+    rows = parameters(call.routes, method)
     if rows:
         out.append(
             "<table><thead><tr><th>Argument</th><th>In</th><th>Type</th>"

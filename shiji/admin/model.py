@@ -13,7 +13,7 @@ import re
 import sys
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any, Dict, List, Optional, Tuple, Type
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Type
 
 from .. import _errors
 from .._lifecycle import Deprecation
@@ -60,13 +60,16 @@ class ParameterDoc:
     detail: str = ""
 
 
-def parameters(route: str, method: MethodDoc) -> Tuple[ParameterDoc, ...]:
-    """What a client sends to ``method`` on ``route``, from the route's named
-    groups and the handler's decorators."""
-    found = [
-        ParameterDoc(name, "path", ("str",), True)
-        for name in re.compile(route).groupindex
-    ]
+def parameters(routes: Sequence[str], method: MethodDoc) -> Tuple[ParameterDoc, ...]:
+    """What a client sends to ``method``, from the named groups of the call's
+    ``routes`` (required if every route has it) and the handler's
+    decorators."""
+    groups = [list(re.compile(route).groupindex) for route in routes]
+    found = []
+    for name in dict.fromkeys(name for names in groups for name in names):
+        everywhere = all(name in names for names in groups)
+        detail = "" if everywhere else "in some of the call's routes"
+        found.append(ParameterDoc(name, "path", ("str",), everywhere, detail))
     declared = method.declarations
     if declared.http_basic_realm is not None:
         found.append(

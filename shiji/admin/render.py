@@ -50,7 +50,7 @@ def _markdown_method(doc: APIDoc, call: CallDoc, method: MethodDoc) -> List[str]
     lines = [f"#### {method.method}", ""]
     if method.docstring:
         lines += [as_markdown(method.docstring, doc.docstring_format), ""]
-    rows = parameters(call.routes[0], method)
+    rows = parameters(call.routes, method)
     if rows:
         lines += [
             "| Argument | In | Type | Required | Notes |",
