@@ -399,10 +399,24 @@ def test_docstring_formats():
     assert to_html("", "markdown") == ""
 
 
-def test_an_api_may_declare_its_docstring_format(fresh_imports):
+def test_an_api_may_declare_its_docstring_format(capsys, fresh_imports):
     import mylogin_api
 
     assert describe_api(mylogin_api).docstring_format == "auto"
+    status, out, _ = admin(
+        capsys,
+        "-D",
+        "rich_api",
+        "-p",
+        str(ROOT / "tests" / "daemon_apis"),
+        "-T",
+        "json",
+    )
+    assert status == 0
+    items = json.loads(out)["versions"]["1.0"]["calls"]["items"]
+    # ":returns: a page of items." is a reST field list, not a Markdown paragraph.
+    assert '<dl class="field-list simple">' in items["GET"]
+    assert "<p>List items.</p>" in items["GET"]
 
 
 @pytest.mark.slow
