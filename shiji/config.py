@@ -118,7 +118,9 @@ class LoggingConfig:
 class AuthConfig:
     """The ``[auth]`` section."""
 
-    secure_cookies_secrets: Tuple[str, ...] = ()
+    #: ``None`` when not configured: secure cookies are then unavailable.
+    secure_cookies_secrets: Optional[Tuple[str, ...]] = None
+    cookie_secure: bool = False
 
 
 @dataclass(frozen=True)
@@ -268,13 +270,16 @@ SCHEMA: Dict[str, Dict[str, Parser]] = {
         "access_log": _boolean,
         "redacted_arguments": _names,
     },
-    "auth": {"secure_cookies_secrets": _json_strings},
+    "auth": {"secure_cookies_secrets": _json_strings, "cookie_secure": _boolean},
     "statsd": {
         "host": _optional_text,
         "port": _integer(1, 65535),
         "scheme": _text,
     },
 }
+
+#: Options whose values never appear in an error message.
+SECRET_OPTIONS = frozenset({"secure_cookies_secrets"})
 
 _MODULE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 
@@ -329,9 +334,8 @@ def _section(
             try:
                 values[option] = schema[option](raw.strip())
             except ValueError as e:
-                raise ConfigError(
-                    path, f"must be {e}, not {raw.strip()!r}", name, option
-                ) from None
+                shown = "" if option in SECRET_OPTIONS else f", not {raw.strip()!r}"
+                raise ConfigError(path, f"must be {e}{shown}", name, option) from None
     return cls(**values)
 
 
@@ -395,11 +399,20 @@ def load_config(path: Union[str, Path]) -> ShijiConfig:
                 name: _text(value.strip()) for name, value in parser.items(section)
             }
 
+    auth = _section(path, parser, "auth", AuthConfig)
+    if auth.secure_cookies_secrets is not None:
+        from .auth import CookieSigner
+
+        try:
+            CookieSigner(auth.secure_cookies_secrets)
+        except ValueError as e:
+            raise ConfigError(path, str(e), "auth", "secure_cookies_secrets") from None
+
     return ShijiConfig(
         path=path,
         general=general,
         logging=_section(path, parser, "logging", LoggingConfig),
-        auth=_section(path, parser, "auth", AuthConfig),
+        auth=auth,
         statsd=_section(path, parser, "statsd", StatsdConfig),
         apis=tuple(apis),
         api_options=api_options,

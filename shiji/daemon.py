@@ -204,6 +204,8 @@ def make_site(config: ShijiConfig, metrics: Optional[Metrics] = None) -> ShijiSi
             server_ident=general.server_ident,
             metrics=metrics,
             request_timeout=general.request_timeout,
+            cookie_secrets=config.auth.secure_cookies_secrets,
+            cookie_secure=config.auth.cookie_secure,
         )
     except APIDefinitionError as e:
         raise ConfigError(config.path, str(e), "apis") from None

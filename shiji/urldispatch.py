@@ -61,6 +61,7 @@ from ._errors import (
 from ._lifecycle import Deprecation
 from ._request import APIRequest
 from ._response import render_call, write_error, write_failure
+from .auth import CookieSigner
 from .metrics import Metrics, NullMetrics
 
 __all__ = [
@@ -356,6 +357,9 @@ class APIRouter(resource.Resource):
         Content-Type names no charset.
     :param server_ident: the ``Server`` response header.
     :param metrics: where ``request.metrics`` ships metrics.
+    :param cookie_secrets: the secrets that sign secure cookies, the first
+        signing and all verifying (see :mod:`shiji.auth`).
+    :param cookie_secure: secure cookies are ``Secure`` by default.
     :param request_timeout: seconds a call's ``Deferred`` or coroutine may run
         before it is cancelled and answered with ``RequestTimeoutError``
         (HTTP 503); ``None`` for no limit.
@@ -376,6 +380,8 @@ class APIRouter(resource.Resource):
         server_ident: str = "Shiji API Server",
         metrics: Optional[Metrics] = None,
         request_timeout: Optional[float] = None,
+        cookie_secrets: Optional[Sequence[str]] = None,
+        cookie_secure: bool = False,
     ) -> None:
         super().__init__()
         pairs = route_map.items() if isinstance(route_map, Mapping) else route_map
@@ -388,6 +394,10 @@ class APIRouter(resource.Resource):
         self.strict_charset = strict_charset
         self.metrics: Metrics = metrics if metrics is not None else NullMetrics()
         self.request_timeout = request_timeout
+        self.cookie_signer = (
+            CookieSigner(cookie_secrets) if cookie_secrets is not None else None
+        )
+        self.cookie_secure = cookie_secure
         self._version_header = version_header.encode("ascii")
         self._cors = _CORSPolicy.build(cross_origin_domains, version_header)
         fixed = [(b"server", [server_ident.encode("utf-8")])]

@@ -37,7 +37,8 @@ def test_defaults_with_only_apis(tmp_path):
         "secret",
     )
     assert config.statsd.host is None
-    assert config.auth.secure_cookies_secrets == ()
+    assert config.auth.secure_cookies_secrets is None
+    assert config.auth.cookie_secure is False
     assert config.apis == (("mylogin_api", "myloginapi"),)
     assert config.api_options == {}
 
@@ -76,7 +77,8 @@ log_file:
 syslog_prefix: "Shiji"
 redacted_arguments: password, api_key
 [auth]
-secure_cookies_secrets: ["one", "two"]
+secure_cookies_secrets: ["first secret, thirty-two characters!", "second secret, also long enough..."]
+cookie_secure: true
 [statsd]
 host: localhost
 port: 8126
@@ -108,7 +110,11 @@ db_port = "value2"
     assert config.logging.log_file is None
     assert config.logging.syslog_prefix == "Shiji"
     assert config.logging.redacted_arguments == ("password", "api_key")
-    assert config.auth.secure_cookies_secrets == ("one", "two")
+    assert config.auth.secure_cookies_secrets == (
+        "first secret, thirty-two characters!",
+        "second secret, also long enough...",
+    )
+    assert config.auth.cookie_secure is True
     assert (config.statsd.host, config.statsd.port, config.statsd.scheme) == (
         "localhost",
         8126,
@@ -186,6 +192,19 @@ db_port = "value2"
             "[auth] secure_cookies_secrets: must be a JSON list of strings",
         ),
         (
+            "[auth]\nsecure_cookies_secrets: []\n[apis]\na: b\n",
+            "[auth] secure_cookies_secrets: list at least one secret",
+        ),
+        (
+            '[auth]\nsecure_cookies_secrets: [""]\n[apis]\na: b\n',
+            "[auth] secure_cookies_secrets: secret 1 is shorter than 32 characters",
+        ),
+        (
+            '[auth]\nsecure_cookies_secrets: ["a secret that is long enough, surely", "hunter2"]\n'
+            "[apis]\na: b\n",
+            "[auth] secure_cookies_secrets: secret 2 is shorter than 32 characters",
+        ),
+        (
             "[statsd]\nport: x\n[apis]\na: b\n",
             "[statsd] port: must be a whole number from 1 to 65535, not 'x'",
         ),
@@ -210,6 +229,9 @@ def test_mistakes_are_named_with_file_section_and_option(tmp_path, text, message
         load_config(path)
     assert str(info.value).startswith(f"{path}: {message}")
     assert "\n" not in str(info.value)
+    if "secure_cookies_secrets" in text:
+        assert ", not " not in str(info.value)  # secrets are never echoed
+        assert "hunter2" not in str(info.value)
 
 
 def test_missing_and_unreadable_files(tmp_path):

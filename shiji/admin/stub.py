@@ -37,7 +37,10 @@ HELP: Dict[str, str] = {
     "syslog_prefix": "Prefix of syslog entries.",
     "access_log": "Log one line per request.",
     "redacted_arguments": "Query arguments whose values never reach a log.",
-    "secure_cookies_secrets": "JSON list of cookie-signing secrets; the first signs.",
+    "secure_cookies_secrets": (
+        "JSON list of cookie-signing secrets of 32 characters or more; the first signs."
+    ),
+    "cookie_secure": "Secure cookies get the Secure attribute (send them over HTTPS only).",
     "host": "statsd server; empty: no metrics.",
     "port": "statsd UDP port.",
     "scheme": "Prefix of every metric name.",
@@ -78,7 +81,7 @@ def config_stub() -> str:
         for option in options:
             default = getattr(defaults, option)
             if section == "auth" and option == "secure_cookies_secrets":
-                shown = "[]"
+                shown = '["a random secret of at least 32 characters"]'
             else:
                 shown = _value(default)
             lines.append(f"; {HELP[option]}")

@@ -1,0 +1,195 @@
+"""
+Signed ("secure") cookies.
+
+``set_secure_cookie`` signs a value with the first of the configured secrets
+(``[auth] secure_cookies_secrets``); ``get_secure_cookie`` accepts a
+signature by any of them, so secrets can be rotated: put the new one first
+and drop the old one once its cookies have expired.
+
+A cookie's value is ``<value>.<expiry>.<signature>``: the value in URL-safe
+base64, the expiry in seconds since the epoch, and an HMAC-SHA256 over the
+cookie's name, value and expiry, encoded unambiguously (a JSON array), so a
+signature for one cookie never fits another.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import time
+from email.utils import formatdate
+from typing import Any, Optional, Sequence, Union
+
+from ._errors import ExpiredSecureCookieError, InvalidSecureCookieError, clip
+
+__all__ = [
+    "MIN_SECRET_LENGTH",
+    "CookieSigner",
+    "get_secure_cookie",
+    "set_secure_cookie",
+]
+
+#: The shortest secret accepted, in characters.
+MIN_SECRET_LENGTH = 32
+
+_DOMAIN = "shiji-cookie-v1"
+_B64_ALPHABET = frozenset(
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+)
+
+
+def _b64encode(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _b64decode(text: str) -> bytes:
+    if not text or len(text) % 4 == 1 or not all(c in _B64_ALPHABET for c in text):
+        raise ValueError("not URL-safe base64")
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+class CookieSigner:
+    """
+    Signs cookie values with the first secret and verifies them with any.
+
+    :raises ValueError: there is no secret, or one is shorter than
+        :data:`MIN_SECRET_LENGTH` characters.
+    """
+
+    def __init__(self, secrets: Sequence[str]) -> None:
+        if isinstance(secrets, str) or not secrets:
+            raise ValueError("list at least one secret")
+        for index, secret in enumerate(secrets):
+            if not isinstance(secret, str) or len(secret) < MIN_SECRET_LENGTH:
+                raise ValueError(
+                    f"secret {index + 1} is shorter than {MIN_SECRET_LENGTH} characters"
+                )
+        self._keys = [secret.encode("utf-8") for secret in secrets]
+
+    def _mac(self, key: bytes, name: str, value: str, expires: int) -> bytes:
+        message = json.dumps([_DOMAIN, name, value, expires], separators=(",", ":"))
+        return hmac.new(key, message.encode("utf-8"), hashlib.sha256).digest()
+
+    def sign(self, name: str, value: str, expires: int) -> str:
+        """The cookie value carrying ``value`` until ``expires`` (epoch seconds)."""
+        mac = self._mac(self._keys[0], name, value, expires)
+        return f"{_b64encode(value.encode('utf-8'))}.{expires}.{_b64encode(mac)}"
+
+    def verify(self, name: str, cookie: str, now: float) -> str:
+        """
+        The value inside ``cookie``.
+
+        :raises InvalidSecureCookieError: malformed, or signed by none of the
+            secrets.
+        :raises ExpiredSecureCookieError: correctly signed, but expired.
+        """
+        parts = cookie.split(".")
+        signature = parts[-1] if parts else ""
+        try:
+            encoded, expiry, signature = parts
+            value = _b64decode(encoded).decode("utf-8")
+            if not expiry.isdigit() or len(expiry) > 12:
+                raise ValueError("bad expiry")
+            expires = int(expiry)
+            presented = _b64decode(signature)
+        except (ValueError, UnicodeDecodeError, binascii.Error):
+            raise InvalidSecureCookieError(None, clip(name), clip(signature)) from None
+        # Compare with every secret, not stopping at a match, so the time
+        # taken says nothing about which one signed.
+        matched = False
+        for key in self._keys:
+            matched |= hmac.compare_digest(
+                self._mac(key, name, value, expires), presented
+            )
+        if not matched:
+            raise InvalidSecureCookieError(None, clip(name), clip(signature))
+        if now >= expires:
+            raise ExpiredSecureCookieError(None, clip(name))
+        return value
+
+
+def _signer(request: Any) -> CookieSigner:
+    router = getattr(request, "api_router", None)
+    signer: Optional[CookieSigner] = getattr(router, "cookie_signer", None)
+    if signer is None:
+        raise RuntimeError(
+            "secure cookies need secrets: set [auth] secure_cookies_secrets "
+            "(or APIRouter(cookie_secrets=...))"
+        )
+    return signer
+
+
+def set_secure_cookie(
+    request: Any,
+    name: str,
+    value: str,
+    expires_days: float = 30,
+    path: str = "/",
+    *,
+    domain: Optional[str] = None,
+    secure: Optional[bool] = None,
+    http_only: bool = True,
+    same_site: str = "Lax",
+) -> None:
+    """
+    Sign ``value`` and set it as the cookie ``name`` on the response.
+
+    The cookie is ``HttpOnly`` and ``SameSite=Lax`` unless told otherwise,
+    carries ``Max-Age`` and ``Expires``, and is ``Secure`` when ``secure`` is
+    true or, by default, when the router's ``cookie_secure`` is. A
+    ``__Host-`` name forces ``Secure`` and ``Path=/`` and forbids a domain;
+    a ``__Secure-`` name forces ``Secure``.
+
+    :raises ValueError: a ``__Host-`` cookie with another path or a domain,
+        or a ``same_site`` other than ``Lax`` or ``Strict``.
+    """
+    if secure is None:
+        secure = bool(
+            getattr(getattr(request, "api_router", None), "cookie_secure", False)
+        )
+    if name.startswith("__Host-"):
+        if path != "/" or domain is not None:
+            raise ValueError("a __Host- cookie has Path=/ and no Domain")
+        secure = True
+    elif name.startswith("__Secure-"):
+        secure = True
+    if same_site.lower() not in ("lax", "strict"):
+        raise ValueError("same_site is Lax or Strict")
+    seconds = int(expires_days * 86400)
+    expires = int(time.time()) + seconds
+    request.addCookie(
+        name.encode("utf-8"),
+        _signer(request).sign(name, value, expires).encode("ascii"),
+        expires=formatdate(expires, usegmt=True).encode("ascii"),
+        max_age=str(seconds).encode("ascii"),
+        path=path.encode("utf-8"),
+        domain=domain.encode("utf-8") if domain else None,
+        secure=secure,
+        httpOnly=http_only,
+        sameSite=same_site.lower(),
+    )
+
+
+def get_secure_cookie(
+    request: Any, cookie_name: str
+) -> Union[str, InvalidSecureCookieError, ExpiredSecureCookieError, None]:
+    """
+    The value of the secure cookie ``cookie_name``: ``None`` if the request
+    has no such cookie, and otherwise, as the original Shiji did, the value
+    or the error (returned, not raised) that a handler can return or raise::
+
+        user = auth.get_secure_cookie(request, "session")
+        if isinstance(user, webapi.APIError):
+            raise user
+    """
+    raw = request.getCookie(cookie_name.encode("utf-8"))
+    if raw is None:
+        return None
+    try:
+        return _signer(request).verify(cookie_name, raw.decode("latin-1"), time.time())
+    except (InvalidSecureCookieError, ExpiredSecureCookieError) as error:
+        error.request = request
+        return error
