@@ -48,7 +48,12 @@ def _b64encode(data: bytes) -> str:
 def _b64decode(text: str) -> bytes:
     if not text or len(text) % 4 == 1 or not all(c in _B64_ALPHABET for c in text):
         raise ValueError("not URL-safe base64")
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    # The last character's spare bits could be anything: accept only the one
+    # encoding of the bytes, so no altered cookie passes as the original.
+    if _b64encode(data) != text:
+        raise ValueError("not canonical base64")
+    return data
 
 
 class CookieSigner:

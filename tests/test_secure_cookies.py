@@ -1,0 +1,205 @@
+"""
+Secure cookies: signing, verification, rotation, expiry, attributes.
+"""
+
+import re
+import time
+
+import pytest
+import pytest_twisted
+from apitools import envelope, make_api
+
+from shiji import auth, webapi
+from shiji.auth import CookieSigner
+from shiji.testing import TestClient
+from shiji.urldispatch import URLMatchJSONResource
+
+OLD = "the old secret, at least thirty-two characters"
+NEW = "the new secret, at least thirty-two characters"
+
+
+class Cookies(URLMatchJSONResource):
+    routes = r"cookie/(?P<name>[A-Za-z_-]+)"
+
+    def render_PUT(self, request):
+        name = self.url_matches["name"]
+        options = {}
+        if "days" in request.args:
+            options["expires_days"] = float(request.args["days"][0])
+        if "path" in request.args:
+            options["path"] = request.args["path"][0]
+        if "domain" in request.args:
+            options["domain"] = request.args["domain"][0]
+        auth.set_secure_cookie(request, name, request.args["value"][0], **options)
+        return {"set": name}
+
+    def render_GET(self, request):
+        value = auth.get_secure_cookie(request, self.url_matches["name"])
+        if isinstance(value, webapi.APIError):
+            return str(value)
+        return {"value": value}
+
+
+def client(secrets=(NEW,), **options):
+    api = make_api("c_api", [("1.0", r"1\.0", [Cookies])])
+    return TestClient({"c": api}, cookie_secrets=list(secrets), **options)
+
+
+def cookie_of(response, name):
+    [header] = [
+        h for h in response.header_values("set-cookie") if h.startswith(name + "=")
+    ]
+    return header.split(";")[0].split("=", 1)[1], header
+
+
+@pytest_twisted.ensureDeferred
+async def test_round_trip_and_attributes():
+    test_client = client()
+    response = await test_client.put("/c/cookie/session?value=alice%20%E2%9C%93")
+    assert response.json == {"set": "session"}
+    value, header = cookie_of(response, "session")
+    expires = int(value.split(".")[1])
+    assert abs(expires - (time.time() + 30 * 86400)) < 10
+    assert header == (
+        f"session={value}; Expires={time.strftime('%a, %d %b %Y %H:%M:%S GMT', time.gmtime(expires))}; "
+        "Path=/; Max-Age=2592000; HttpOnly; SameSite=lax"
+    )
+    response = await test_client.get(
+        "/c/cookie/session", headers={"Cookie": f"session={value}"}
+    )
+    assert response.json == {"value": "alice ✓"}
+
+
+@pytest_twisted.ensureDeferred
+async def test_absent_cookie_is_none():
+    assert (await client().get("/c/cookie/session")).json == {"value": None}
+
+
+@pytest_twisted.ensureDeferred
+async def test_secure_by_configuration_and_by_prefix():
+    response = await client(cookie_secure=True).put("/c/cookie/plain?value=v&days=1")
+    assert cookie_of(response, "plain")[1].endswith(
+        "; Max-Age=86400; Secure; HttpOnly; SameSite=lax"
+    )
+    response = await client().put("/c/cookie/__Host-session?value=v")
+    header = cookie_of(response, "__Host-session")[1]
+    assert "; Path=/;" in header and "; Secure;" in header and "Domain" not in header
+    response = await client().put("/c/cookie/__Secure-id?value=v&path=/api")
+    assert (
+        "; Path=/api; Max-Age=2592000; Secure;" in cookie_of(response, "__Secure-id")[1]
+    )
+    response = await client().put("/c/cookie/__Host-session?value=v&domain=example.com")
+    assert response.status == 500  # a programming error, refused
+
+
+@pytest_twisted.ensureDeferred
+async def test_every_tampered_byte_is_refused():
+    test_client = client()
+    response = await test_client.put("/c/cookie/session?value=alice")
+    value, _ = cookie_of(response, "session")
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_."
+    for index, char in enumerate(value):
+        replacement = alphabet[(alphabet.index(char) + 1) % len(alphabet)]
+        tampered = value[:index] + replacement + value[index + 1 :]
+        response = await test_client.get(
+            "/c/cookie/session", headers={"Cookie": f"session={tampered}"}
+        )
+        assert response.status == 409, (index, tampered)
+        assert response.error["exception_class"] == "InvalidSecureCookieError", (
+            index,
+            tampered,
+        )
+    for broken in ("", "x", "a.b", "a.b.c.d", value + "=", value.replace(".", "..", 1)):
+        response = await test_client.get(
+            "/c/cookie/session", headers={"Cookie": f"session={broken}"}
+        )
+        assert response.error["exception_class"] == "InvalidSecureCookieError", broken
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_invalid_cookie_error_exactly():
+    response = await client().get(
+        "/c/cookie/session", headers={"Cookie": "session=YWxpY2U.99999999999.Zm9v"}
+    )
+    assert response.status == 409
+    assert response.json == envelope(
+        "InvalidSecureCookieError",
+        507,
+        "Secure cookie 'session' signature 'Zm9v' is invalid.",
+    )
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_signature_is_bound_to_its_cookies_name():
+    test_client = client()
+    value, _ = cookie_of(await test_client.put("/c/cookie/admin?value=yes"), "admin")
+    response = await test_client.get(
+        "/c/cookie/user", headers={"Cookie": f"user={value}"}
+    )
+    assert response.error["exception_class"] == "InvalidSecureCookieError"
+
+
+def test_expired_cookies():
+    signer = CookieSigner([NEW])
+    cookie = signer.sign("session", "alice", expires=1000)
+    assert signer.verify("session", cookie, now=999.0) == "alice"
+    with pytest.raises(webapi.ExpiredSecureCookieError) as info:
+        signer.verify("session", cookie, now=1000.0)
+    assert info.value.exception_text == "Secure cookie 'session' is expired."
+    forged = cookie.replace(".1000.", ".9999999999.")
+    with pytest.raises(webapi.InvalidSecureCookieError):
+        signer.verify("session", forged, now=1000.0)
+
+
+@pytest_twisted.ensureDeferred
+async def test_an_expired_cookie_answers_508():
+    value, _ = cookie_of(
+        await client().put("/c/cookie/session?value=v&days=-1"), "session"
+    )
+    response = await client().get(
+        "/c/cookie/session", headers={"Cookie": f"session={value}"}
+    )
+    assert response.json == envelope(
+        "ExpiredSecureCookieError", 508, "Secure cookie 'session' is expired."
+    )
+
+
+@pytest_twisted.ensureDeferred
+async def test_rotation_old_secrets_verify_and_the_first_signs():
+    old_cookie, _ = cookie_of(await client([OLD]).put("/c/cookie/s?value=v"), "s")
+    rotated = client([NEW, OLD])
+    response = await rotated.get("/c/cookie/s", headers={"Cookie": f"s={old_cookie}"})
+    assert response.json == {"value": "v"}
+    new_cookie, _ = cookie_of(await rotated.put("/c/cookie/s?value=w"), "s")
+    assert (
+        await client([NEW]).get("/c/cookie/s", headers={"Cookie": f"s={new_cookie}"})
+    ).json == {"value": "w"}
+    response = await client([OLD]).get(
+        "/c/cookie/s", headers={"Cookie": f"s={new_cookie}"}
+    )
+    assert response.error["exception_class"] == "InvalidSecureCookieError"
+    response = await client([NEW]).get(
+        "/c/cookie/s", headers={"Cookie": f"s={old_cookie}"}
+    )
+    assert response.error["exception_class"] == "InvalidSecureCookieError"
+
+
+@pytest.mark.parametrize(
+    "secrets, message",
+    [
+        ([], "list at least one secret"),
+        ("a single string is not a list of secrets", "list at least one secret"),
+        ([""], "secret 1 is shorter than 32 characters"),
+        ([NEW, "short"], "secret 2 is shorter than 32 characters"),
+    ],
+)
+def test_bad_secrets_are_refused(secrets, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        CookieSigner(secrets)
+
+
+@pytest_twisted.ensureDeferred
+async def test_without_secrets_secure_cookies_are_a_server_error():
+    api = make_api("c_api", [("1.0", r"1\.0", [Cookies])])
+    response = await TestClient({"c": api}).put("/c/cookie/s?value=v")
+    assert response.status == 500
