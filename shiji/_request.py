@@ -56,6 +56,11 @@ class APIRequest(server.Request):
     api_call: str = ""
     #: The id under which an unexpected error was logged, if any.
     request_id: Optional[str] = None
+    #: The caller's permissions by namespace, set by ``auth.access`` and
+    #: ``auth.login_required``.
+    permissions: Optional[Dict[str, List[str]]] = None
+    #: The namespace ``auth.access`` checked.
+    auth_namespace: Optional[str] = None
     #: The user name that ``auth_http_basic`` authenticated.
     auth_user: Optional[str] = None
 

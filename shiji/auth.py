@@ -1,5 +1,5 @@
 """
-Signed ("secure") cookies.
+Signed ("secure") cookies, authentication backends and access control.
 
 ``set_secure_cookie`` signs a value with the first of the configured secrets
 (``[auth] secure_cookies_secrets``); ``get_secure_cookie`` accepts a
@@ -16,19 +16,45 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import json
 import time
+from collections.abc import Coroutine
 from email.utils import formatdate
-from typing import Any, Optional, Sequence, Union
+from typing import (
+    Any,
+    Callable,
+    Dict,
+    List,
+    Mapping,
+    Optional,
+    Protocol,
+    Sequence,
+    TypeVar,
+    Union,
+)
 
-from ._errors import ExpiredSecureCookieError, InvalidSecureCookieError, clip
+from twisted.internet.defer import Deferred, ensureDeferred, maybeDeferred
+
+from . import _json
+from ._errors import (
+    AccessDeniedError,
+    ExpiredSecureCookieError,
+    InvalidAuthenticationError,
+    InvalidSecureCookieError,
+    clip,
+)
 
 __all__ = [
     "MIN_SECRET_LENGTH",
+    "ROLES_NAMESPACE",
+    "AuthBackend",
     "CookieSigner",
+    "access",
     "get_secure_cookie",
+    "login_required",
     "set_secure_cookie",
 ]
 
@@ -198,3 +224,155 @@ def get_secure_cookie(
     except (InvalidSecureCookieError, ExpiredSecureCookieError) as error:
         error.request = request
         return error
+
+
+#: The namespace whose permissions :func:`login_required` reads as roles.
+ROLES_NAMESPACE = "roles"
+
+Permissions = Mapping[str, Sequence[str]]
+Handler = TypeVar("Handler", bound=Callable[..., Any])
+
+
+class AuthBackend(Protocol):
+    """
+    Who is calling, and what they may do.
+
+    ``authenticate`` returns (or returns a ``Deferred`` or coroutine of)
+    ``{namespace: [permission, ...]}``, or ``None`` when the request carries
+    no valid credentials; raising ``webapi.InvalidAuthenticationError`` means
+    the same. Any other failure is a server error, never a pass. shijid makes
+    one from ``[auth] auth_module``, ``auth_class`` and ``auth_args``.
+    """
+
+    def authenticate(self, request: Any) -> Any:
+        """The permissions of the request's caller, by namespace."""
+
+
+def _backend(request: Any) -> AuthBackend:
+    router = getattr(request, "api_router", None)
+    backend: Optional[AuthBackend] = getattr(router, "auth_backend", None)
+    if backend is None:
+        raise RuntimeError(
+            "access control needs an auth backend: set [auth] enable_auth, "
+            "auth_module and auth_class (or APIRouter(auth_backend=...))"
+        )
+    return backend
+
+
+def _namespace(handler_self: Any, request: Any, name: str) -> Optional[str]:
+    """
+    The value of ``name`` from the URL matches, the query string or the JSON
+    body, whichever has it first; the body is read here if ``json_arguments``
+    has not run yet.
+    """
+    matches = getattr(handler_self, "url_matches", None) or {}
+    if name in matches:
+        return str(matches[name])
+    if name in request.args:
+        return str(request.args[name][0])
+    body = getattr(request, "jsonArgs", None)
+    if body is None and request.content is not None:
+        request.content.seek(0)
+        try:
+            body = _json.loads(request.content.read())
+        except _json.JSONBodyError:
+            body = None
+        request.content.seek(0)
+    if isinstance(body, dict) and isinstance(body.get(name), (str, int)):
+        return str(body[name])
+    return None
+
+
+def _authorize(
+    handler: Callable[..., Any],
+    check: Callable[[Any, Any, Dict[str, List[str]]], None],
+) -> Callable[..., Any]:
+    """
+    Wrap ``handler``: authenticate with the backend, let ``check`` refuse
+    (by raising), then call the handler.
+    """
+
+    @functools.wraps(handler)
+    def wrapper(self: Any, request: Any, *args: Any, **kwargs: Any) -> Any:
+        verdict = _backend(request).authenticate(request)
+        if isinstance(verdict, Coroutine):
+            verdict = ensureDeferred(verdict)
+
+        def proceed(permissions: Optional[Permissions]) -> Any:
+            if permissions is None:
+                raise InvalidAuthenticationError(request)
+            granted = {ns: list(perms) for ns, perms in permissions.items()}
+            request.permissions = granted
+            check(self, request, granted)
+            return handler(self, request, *args, **kwargs)
+
+        if isinstance(verdict, Deferred):
+            return verdict.addCallback(lambda result: maybeDeferred(proceed, result))
+        return proceed(verdict)
+
+    return wrapper
+
+
+def access(
+    auth_ns_var: str, all_required: bool = False, *permissions: str
+) -> Callable[[Handler], Handler]:
+    """
+    Let the handler run only for callers the auth backend grants
+    ``permissions`` (any of them, or all with ``all_required``) in the
+    namespace named by the request's ``auth_ns_var`` argument (from the URL
+    matches, the query string or the JSON body)::
+
+        @auth.access("account_id", False, "read", "admin")
+        def render_GET(self, request): ...
+
+    Sets ``request.permissions`` (every namespace's) and
+    ``request.auth_namespace``. No credentials, or no ``auth_ns_var`` in the
+    request: ``InvalidAuthenticationError`` (HTTP 401); not permitted:
+    ``AccessDeniedError`` (HTTP 403).
+    """
+
+    if not isinstance(all_required, bool):
+        raise TypeError(
+            "access(auth_ns_var, all_required, *permissions): all_required is "
+            f"True or False, not {all_required!r}"
+        )
+
+    def check(handler_self: Any, request: Any, granted: Dict[str, List[str]]) -> None:
+        namespace = _namespace(handler_self, request, auth_ns_var)
+        if namespace is None:
+            raise InvalidAuthenticationError(request)
+        request.auth_namespace = namespace
+        held = granted.get(namespace)
+        if held is None:
+            raise AccessDeniedError(request)
+        if permissions:
+            test = all if all_required else any
+            if not test(permission in held for permission in permissions):
+                raise AccessDeniedError(request)
+
+    def decorator(handler: Handler) -> Handler:
+        wrapper = _authorize(handler, check)
+        wrapper._shiji_access = (auth_ns_var, all_required, permissions)  # type: ignore[attr-defined]
+        return wrapper  # type: ignore[return-value]
+
+    return decorator
+
+
+def login_required(role: Optional[str] = None) -> Callable[[Handler], Handler]:
+    """
+    Let the handler run only for authenticated callers, and with ``role``
+    only for those whose ``"roles"`` namespace (:data:`ROLES_NAMESPACE`)
+    holds it. No credentials: ``InvalidAuthenticationError`` (401); missing
+    role: ``AccessDeniedError`` (403).
+    """
+
+    def check(handler_self: Any, request: Any, granted: Dict[str, List[str]]) -> None:
+        if role is not None and role not in granted.get(ROLES_NAMESPACE, []):
+            raise AccessDeniedError(request)
+
+    def decorator(handler: Handler) -> Handler:
+        wrapper = _authorize(handler, check)
+        wrapper._shiji_login_required = role  # type: ignore[attr-defined]
+        return wrapper  # type: ignore[return-value]
+
+    return decorator

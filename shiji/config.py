@@ -121,6 +121,12 @@ class AuthConfig:
     #: ``None`` when not configured: secure cookies are then unavailable.
     secure_cookies_secrets: Optional[Tuple[str, ...]] = None
     cookie_secure: bool = False
+    enable_auth: bool = False
+    #: Where the auth backend class is: ``auth_module.auth_class``.
+    auth_module: Optional[str] = None
+    auth_class: Optional[str] = None
+    #: Keyword arguments for the backend class.
+    auth_args: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -241,6 +247,16 @@ def _json_strings(raw: str) -> Tuple[str, ...]:
     return tuple(value)
 
 
+def _json_object(raw: str) -> Dict[str, Any]:
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        value = None
+    if not isinstance(value, dict):
+        raise ValueError('a JSON object such as {"path": "users.sqlite"}')
+    return value
+
+
 SCHEMA: Dict[str, Dict[str, Parser]] = {
     "general": {
         "listen_ip": _ip_address,
@@ -270,7 +286,14 @@ SCHEMA: Dict[str, Dict[str, Parser]] = {
         "access_log": _boolean,
         "redacted_arguments": _names,
     },
-    "auth": {"secure_cookies_secrets": _json_strings, "cookie_secure": _boolean},
+    "auth": {
+        "secure_cookies_secrets": _json_strings,
+        "cookie_secure": _boolean,
+        "enable_auth": _boolean,
+        "auth_module": _optional_text,
+        "auth_class": _optional_text,
+        "auth_args": _json_object,
+    },
     "statsd": {
         "host": _optional_text,
         "port": _integer(1, 65535),
@@ -400,6 +423,10 @@ def load_config(path: Union[str, Path]) -> ShijiConfig:
             }
 
     auth = _section(path, parser, "auth", AuthConfig)
+    if auth.enable_auth:
+        for option in ("auth_module", "auth_class"):
+            if not getattr(auth, option):
+                raise ConfigError(path, "is required with enable_auth", "auth", option)
     if auth.secure_cookies_secrets is not None:
         from .auth import CookieSigner
 

@@ -35,6 +35,7 @@ from ._pidfile import PIDFile, PIDFileError
 from ._reactor import global_reactor
 from ._site import ShijiSite
 from ._workers import WORKER_READY_FD, WorkerPool
+from .auth import AuthBackend
 from .config import ConfigError, ShijiConfig, load_config
 from .metrics import Metrics, NullMetrics
 from .statsd import StatsdClient
@@ -176,6 +177,51 @@ def load_apis(
     return route_map, api_config
 
 
+def make_auth_backend(config: ShijiConfig) -> Optional[AuthBackend]:
+    """
+    The auth backend ``[auth]`` configures (``auth_module.auth_class`` made
+    with ``auth_args``), or ``None`` without ``enable_auth``.
+
+    :raises ConfigError: the module, class or arguments do not work.
+    """
+    settings = config.auth
+    if not settings.enable_auth:
+        return None
+    module_name, class_name = settings.auth_module, settings.auth_class
+    assert module_name is not None and class_name is not None
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as e:
+        raise ConfigError(
+            config.path, import_failure(module_name, e), "auth", "auth_module"
+        ) from None
+    backend_class = getattr(module, class_name, None)
+    if not callable(backend_class):
+        raise ConfigError(
+            config.path,
+            f"{module_name} has no class {class_name}",
+            "auth",
+            "auth_class",
+        )
+    try:
+        backend = backend_class(**settings.auth_args)
+    except Exception as e:
+        raise ConfigError(
+            config.path,
+            f"{module_name}.{class_name}(**auth_args) failed: {type(e).__name__}: {e}",
+            "auth",
+            "auth_args",
+        ) from None
+    if not callable(getattr(backend, "authenticate", None)):
+        raise ConfigError(
+            config.path,
+            f"{module_name}.{class_name} has no authenticate(request) method",
+            "auth",
+            "auth_class",
+        )
+    return backend  # type: ignore[no-any-return]
+
+
 def make_metrics(config: ShijiConfig) -> Optional[StatsdClient]:
     """The statsd client of ``config``, or ``None`` without a statsd host."""
     statsd = config.statsd
@@ -192,6 +238,7 @@ def make_site(config: ShijiConfig, metrics: Optional[Metrics] = None) -> ShijiSi
     """
     general = config.general
     route_map, api_config = load_apis(config)
+    auth_backend = make_auth_backend(config)
     metrics = metrics if metrics is not None else NullMetrics()
     try:
         router = APIRouter(
@@ -206,6 +253,7 @@ def make_site(config: ShijiConfig, metrics: Optional[Metrics] = None) -> ShijiSi
             request_timeout=general.request_timeout,
             cookie_secrets=config.auth.secure_cookies_secrets,
             cookie_secure=config.auth.cookie_secure,
+            auth_backend=auth_backend,
         )
     except APIDefinitionError as e:
         raise ConfigError(config.path, str(e), "apis") from None

@@ -61,7 +61,7 @@ from ._errors import (
 from ._lifecycle import Deprecation
 from ._request import APIRequest
 from ._response import render_call, write_error, write_failure
-from .auth import CookieSigner
+from .auth import AuthBackend, CookieSigner
 from .metrics import Metrics, NullMetrics
 
 __all__ = [
@@ -360,6 +360,8 @@ class APIRouter(resource.Resource):
     :param cookie_secrets: the secrets that sign secure cookies, the first
         signing and all verifying (see :mod:`shiji.auth`).
     :param cookie_secure: secure cookies are ``Secure`` by default.
+    :param auth_backend: what ``auth.access`` and ``auth.login_required``
+        ask who the caller is (see :class:`shiji.auth.AuthBackend`).
     :param request_timeout: seconds a call's ``Deferred`` or coroutine may run
         before it is cancelled and answered with ``RequestTimeoutError``
         (HTTP 503); ``None`` for no limit.
@@ -382,6 +384,7 @@ class APIRouter(resource.Resource):
         request_timeout: Optional[float] = None,
         cookie_secrets: Optional[Sequence[str]] = None,
         cookie_secure: bool = False,
+        auth_backend: Optional[AuthBackend] = None,
     ) -> None:
         super().__init__()
         pairs = route_map.items() if isinstance(route_map, Mapping) else route_map
@@ -398,6 +401,7 @@ class APIRouter(resource.Resource):
             CookieSigner(cookie_secrets) if cookie_secrets is not None else None
         )
         self.cookie_secure = cookie_secure
+        self.auth_backend = auth_backend
         self._version_header = version_header.encode("ascii")
         self._cors = _CORSPolicy.build(cross_origin_domains, version_header)
         fixed = [(b"server", [server_ident.encode("utf-8")])]

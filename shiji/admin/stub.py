@@ -41,6 +41,10 @@ HELP: Dict[str, str] = {
         "JSON list of cookie-signing secrets of 32 characters or more; the first signs."
     ),
     "cookie_secure": "Secure cookies get the Secure attribute (send them over HTTPS only).",
+    "enable_auth": "Use an auth backend for auth.access and auth.login_required.",
+    "auth_module": "The module of the auth backend class.",
+    "auth_class": "The auth backend class, with an authenticate(request) method.",
+    "auth_args": "JSON object of keyword arguments for the auth backend class.",
     "host": "statsd server; empty: no metrics.",
     "port": "statsd UDP port.",
     "scheme": "Prefix of every metric name.",
@@ -82,6 +86,8 @@ def config_stub() -> str:
             default = getattr(defaults, option)
             if section == "auth" and option == "secure_cookies_secrets":
                 shown = '["a random secret of at least 32 characters"]'
+            elif section == "auth" and option == "auth_args":
+                shown = "{}"
             else:
                 shown = _value(default)
             lines.append(f"; {HELP[option]}")
