@@ -3,6 +3,7 @@ The configuration file: every option parsed, every mistake named in one line.
 """
 
 import ipaddress
+import json
 import socket
 from pathlib import Path
 
@@ -355,3 +356,77 @@ def test_check_reports_what_a_start_would(tmp_path):
         tmp_path, {"config_probe_api": {"refuse": "yes"}}, args=["--check"]
     )
     assert "validate_config refused it" in line
+
+
+@pytest.mark.parametrize(
+    "auth, expected",
+    [
+        ({"enable_auth": "true"}, "[auth] auth_module: is required with enable_auth"),
+        (
+            {"enable_auth": "true", "auth_module": "probe_auth"},
+            "[auth] auth_class: is required with enable_auth",
+        ),
+        (
+            {"enable_auth": "true", "auth_module": "no_such_auth", "auth_class": "X"},
+            "[auth] auth_module: cannot import no_such_auth: ModuleNotFoundError: No module named 'no_such_auth'",
+        ),
+        (
+            {
+                "enable_auth": "true",
+                "auth_module": "probe_auth",
+                "auth_class": "Missing",
+            },
+            "[auth] auth_class: probe_auth has no class Missing",
+        ),
+        (
+            {
+                "enable_auth": "true",
+                "auth_module": "probe_auth",
+                "auth_class": "Exploding",
+            },
+            "[auth] auth_args: probe_auth.Exploding(**auth_args) failed: ValueError: no database at /nonexistent",
+        ),
+        (
+            {
+                "enable_auth": "true",
+                "auth_module": "probe_auth",
+                "auth_class": "HeaderBackend",
+                "auth_args": '{"header": "X"}',
+            },
+            "[auth] auth_args: probe_auth.HeaderBackend(**auth_args) failed: TypeError:",
+        ),
+        (
+            {
+                "enable_auth": "true",
+                "auth_module": "probe_auth",
+                "auth_class": "NoAuthenticate",
+            },
+            "[auth] auth_class: probe_auth.NoAuthenticate has no authenticate(request) method",
+        ),
+        (
+            {"auth_args": "[1]"},
+            '[auth] auth_args: must be a JSON object such as {"path": "users.sqlite"}',
+        ),
+    ],
+)
+@pytest.mark.slow
+def test_auth_backend_configuration_errors(tmp_path, auth, expected):
+    path, line = failing_run(tmp_path, {"auth": auth})
+    assert line.startswith(f"shijid: error: {path}: {expected}"), line
+
+
+@pytest.mark.slow
+def test_a_configured_backend_guards_calls(shijid):
+    daemon = shijid(
+        {
+            "auth": {
+                "enable_auth": "true",
+                "auth_module": "probe_auth",
+                "auth_class": "HeaderBackend",
+                "auth_args": '{"header": "X-Token", "token": "t0k3n", "grants": {"roles": ["ops"]}}',
+            }
+        }
+    )
+    assert daemon.request("GET", "/probe/ops")[0] == 401
+    status, _, body = daemon.request("GET", "/probe/ops", headers={"X-Token": "t0k3n"})
+    assert (status, json.loads(body)) == (200, {"permissions": {"roles": ["ops"]}})

@@ -2,7 +2,7 @@ import os
 
 from twisted.internet import defer, reactor, task
 
-from shiji import urldispatch, webapi
+from shiji import auth, urldispatch, webapi
 
 
 class Sleep(urldispatch.URLMatchJSONResource):
@@ -57,3 +57,11 @@ class Crash(urldispatch.URLMatchJSONResource):
 
     def render_GET(self, request):
         raise RuntimeError("internal detail 42")
+
+
+class Ops(urldispatch.URLMatchJSONResource):
+    routes = r"ops"
+
+    @auth.login_required(role="ops")
+    def render_GET(self, request):
+        return {"permissions": request.permissions}
