@@ -268,6 +268,10 @@ def test_json_documentation_of_the_example(capsys):
         "ping/<timestamp>": ["GET", "POST"],
         "ping": ["GET", "POST"],
         "sample_error/<kind>": ["GET"],
+        "users": ["POST"],
+        "login": ["POST"],
+        "logout": ["POST"],
+        "me": ["GET"],
         "list_versions": ["GET"],
     }
     get = version["calls"]["ping/<timestamp>"]["GET"]
@@ -282,6 +286,9 @@ def test_json_documentation_of_the_example(capsys):
         **BUILT_IN_CODES,
         "SampleAdvancedError": 101,
         "SampleNormalError": 100,
+        "EmailTakenError": 110,
+        "LoginFailedError": 111,
+        "TooManyAttemptsError": 112,
     }
     assert version["error_codes"]["ValueError"] == {
         "error_code": 502,

@@ -5,7 +5,6 @@ examples/mylogin_api: the spec's PingCall and errors, in Python 3.
 import pytest
 import pytest_twisted
 from apitools import envelope, without_date
-from mylogin_api import config
 
 PONG = "PONG! Right back at ya."
 
@@ -142,10 +141,3 @@ async def test_list_versions(client):
         200,
         {"all_versions": ["1.0"], "curr_version": "1.0"},
     )
-
-
-def test_validate_config_returns_the_options():
-    assert config.validate_config({"db_server": "value1", "db_port": "value2"}) == {
-        "db_server": "value1",
-        "db_port": "value2",
-    }

@@ -48,9 +48,13 @@ def test_the_example_document(example):
     )
     assert sorted(document["paths"]) == [
         "/myloginapi/list_versions",
+        "/myloginapi/login",
+        "/myloginapi/logout",
+        "/myloginapi/me",
         "/myloginapi/ping",
         "/myloginapi/ping/{timestamp}",
         "/myloginapi/sample_error/{kind}",
+        "/myloginapi/users",
     ]
     post = document["paths"]["/myloginapi/ping/{timestamp}"]["post"]
     assert post["parameters"] == [
@@ -108,7 +112,19 @@ def test_the_example_document(example):
     responses = document["components"]["responses"]
     assert sorted(responses) == [
         f"Error{s}"
-        for s in ("401", "403", "404", "405", "406", "409", "410", "413", "500", "503")
+        for s in (
+            "401",
+            "403",
+            "404",
+            "405",
+            "406",
+            "409",
+            "410",
+            "413",
+            "429",
+            "500",
+            "503",
+        )
     ]
     assert responses["Error409"]["description"].startswith(
         "An argument is missing or invalid, or the call answered with an API error. One of: "

@@ -275,6 +275,10 @@ def test_the_example_follows_the_module_contract():
     assert [c.__name__ for c in v1_0.call_router.calls] == [
         "PingCall",
         "SampleErrorsCall",
+        "SignupCall",
+        "LoginCall",
+        "LogoutCall",
+        "MeCall",
         "ListVersionsCall",
     ]
 

@@ -42,6 +42,7 @@ _STATUS_TEXT = {
     "409": "An argument is missing or invalid, or the call answered with an API error.",
     "410": "This version is past its sunset date.",
     "413": "The request body is larger than the server accepts.",
+    "429": "Too many attempts; retry after the seconds Retry-After gives.",
     "500": "An unexpected server error; the text carries a request id.",
     "503": "The call did not complete within the server's request timeout.",
 }

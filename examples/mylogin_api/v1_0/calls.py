@@ -2,13 +2,22 @@
 Calls of mylogin_api 1.0.
 """
 
+import re
+import secrets
 import time
 
 from twisted.internet import defer, threads
 
-from shiji import urldispatch, webapi
+from shiji import auth, urldispatch, webapi
 
-from .errors import SampleAdvancedError, SampleNormalError
+from .. import passwords, store
+from .errors import (
+    EmailTakenError,
+    LoginFailedError,
+    SampleAdvancedError,
+    SampleNormalError,
+    TooManyAttemptsError,
+)
 
 
 class PingCall(urldispatch.URLMatchJSONResource):
@@ -110,3 +119,124 @@ class SampleErrorsCall(urldispatch.URLMatchJSONResource):
         if self.url_matches["kind"] == "normal":
             raise SampleNormalError(request)
         return str(SampleAdvancedError(request, "extra argument"))
+
+
+EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+
+
+def _settings(request):
+    return request.api_config["mylogin_api"]
+
+
+def _credentials(request):
+    """The normalised email and the password of a signup or login body."""
+    email = request.jsonArgs["email"].strip().lower()
+    if len(email) > 254 or not EMAIL.fullmatch(email):
+        raise webapi.ValueError(request, "email", "Must be an email address.")
+    password = request.jsonArgs["password"]
+    if not 8 <= len(password) <= 1024:
+        raise webapi.ValueError(
+            request, "password", "Must be 8 to 1024 characters long."
+        )
+    return email, password
+
+
+class SignupCall(urldispatch.URLMatchJSONResource):
+    """
+    Create an account.
+    """
+
+    routes = r"users"
+
+    @webapi.json_arguments([("email", str), ("password", str)])
+    @defer.inlineCallbacks
+    def render_POST(self, request):
+        """
+        Create an account; the email must be unused, the password 8 to 1024
+        characters long. Answers 201 with `{"result": {"id": ..., "email":
+        ...}}`.
+        """
+        email, password = _credentials(request)
+        password_hash = yield passwords.hash_password(password)
+        try:
+            user_id = yield _settings(request)["users"].create_user(
+                email, password_hash
+            )
+        except store.EmailTaken:
+            raise EmailTakenError(request, email) from None
+        request.setResponseCode(201)
+        return {"result": {"id": user_id, "email": email}}
+
+
+class LoginCall(urldispatch.URLMatchJSONResource):
+    """
+    Log in: the session cookie comes with the answer.
+    """
+
+    routes = r"login"
+
+    @webapi.json_arguments([("email", str), ("password", str)])
+    @defer.inlineCallbacks
+    def render_POST(self, request):
+        """
+        Check the email and password and set the signed session cookie.
+        Failed attempts are limited per email and per client address
+        (HTTP 429 with `Retry-After` past the limit).
+        """
+        settings = _settings(request)
+        email, password = _credentials(request)
+        keys = (f"email:{email}", f"address:{request.getClientAddress().host}")
+        limiter = settings["limiter"]
+        wait = limiter.retry_after(*keys)
+        if wait:
+            error = TooManyAttemptsError(request, int(wait) + 1)
+            error.headers["Retry-After"] = str(int(wait) + 1)
+            raise error
+        user = yield settings["users"].user_by_email(email)
+        accepted = user is not None and (
+            yield passwords.check_password(password, user[2])
+        )
+        if not accepted:
+            limiter.failed(*keys)
+            raise LoginFailedError(request)
+        limiter.succeeded(keys[0])
+        token = secrets.token_urlsafe(32)
+        days = settings["session_days"]
+        yield settings["users"].create_session(
+            token, user[0], time.time() + days * 86400
+        )
+        auth.set_secure_cookie(
+            request, settings["cookie_name"], token, expires_days=days
+        )
+        return {"result": {"id": user[0], "email": user[1]}}
+
+
+class LogoutCall(urldispatch.URLMatchJSONResource):
+    """
+    Log out: the session ends and the cookie is cleared.
+    """
+
+    routes = r"logout"
+
+    @auth.login_required()
+    @defer.inlineCallbacks
+    def render_POST(self, request):
+        """End the caller's session."""
+        settings = _settings(request)
+        token = auth.get_secure_cookie(request, settings["cookie_name"])
+        yield settings["users"].delete_session(token)
+        auth.set_secure_cookie(request, settings["cookie_name"], "", expires_days=0)
+        return {"result": "logged out"}
+
+
+class MeCall(urldispatch.URLMatchJSONResource):
+    """
+    The logged-in user.
+    """
+
+    routes = r"me"
+
+    @auth.login_required()
+    def render_GET(self, request):
+        """Answer `{"result": {"id": ..., "email": ...}}` for the session's user."""
+        return {"result": request.user}

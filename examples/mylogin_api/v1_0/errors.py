@@ -24,3 +24,22 @@ class SampleAdvancedError(APIError):
     def __init__(self, request_object, extra_arg):
         self.exception_text = self.exception_text % extra_arg
         APIError.__init__(self, request_object)
+
+
+class EmailTakenError(APIError):
+    error_code = 110
+    exception_text = "A user with the email '%s' exists already."
+
+
+class LoginFailedError(APIError):
+    # One error for an unknown email and a wrong password: which one it was
+    # would tell a stranger who has an account.
+    error_code = 111
+    exception_text = "The email or the password is wrong."
+    http_status = 401
+
+
+class TooManyAttemptsError(APIError):
+    error_code = 112
+    exception_text = "Too many failed logins; try again in %s seconds."
+    http_status = 429

@@ -1,0 +1,124 @@
+"""
+Users and sessions in a database, through twisted.enterprise.adbapi so that
+queries run in threads and never block the reactor. SQLite by default;
+PostgreSQL with db_driver = psycopg2.
+"""
+
+import sqlite3
+import time
+
+from twisted.enterprise import adbapi
+
+SCHEMAS = {
+    "sqlite3": [
+        """CREATE TABLE IF NOT EXISTS users (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            email TEXT NOT NULL UNIQUE,
+            password_hash TEXT NOT NULL,
+            created REAL NOT NULL)""",
+        """CREATE TABLE IF NOT EXISTS sessions (
+            token TEXT PRIMARY KEY,
+            user_id INTEGER NOT NULL REFERENCES users (id),
+            expires REAL NOT NULL)""",
+    ],
+    "psycopg2": [
+        """CREATE TABLE IF NOT EXISTS users (
+            id BIGSERIAL PRIMARY KEY,
+            email TEXT NOT NULL UNIQUE,
+            password_hash TEXT NOT NULL,
+            created DOUBLE PRECISION NOT NULL)""",
+        """CREATE TABLE IF NOT EXISTS sessions (
+            token TEXT PRIMARY KEY,
+            user_id BIGINT NOT NULL REFERENCES users (id),
+            expires DOUBLE PRECISION NOT NULL)""",
+    ],
+}
+
+
+class EmailTaken(Exception):
+    """A user with that email exists."""
+
+
+class UserStore:
+    """
+    :param driver: ``sqlite3`` or ``psycopg2``.
+    :param connect: the driver's connection arguments (a database path for
+        SQLite, a DSN for PostgreSQL).
+    """
+
+    def __init__(self, driver, connect):
+        self.driver = driver
+        self.marker = "?" if driver == "sqlite3" else "%s"
+        self.create_schema(driver, connect)
+        if driver == "sqlite3":
+            # One connection: SQLite serialises writers anyway.
+            self.pool = adbapi.ConnectionPool(
+                "sqlite3", connect, check_same_thread=False, cp_min=1, cp_max=1
+            )
+        else:
+            self.pool = adbapi.ConnectionPool(driver, connect)
+
+    @staticmethod
+    def create_schema(driver, connect):
+        """Create the tables if they are missing (once, at start-up)."""
+        module = sqlite3 if driver == "sqlite3" else __import__(driver)
+        connection = module.connect(connect)
+        try:
+            cursor = connection.cursor()
+            for statement in SCHEMAS[driver]:
+                cursor.execute(statement)
+            connection.commit()
+        finally:
+            connection.close()
+
+    def _sql(self, query):
+        return query.replace("?", self.marker)
+
+    def close(self):
+        self.pool.close()
+
+    def create_user(self, email, password_hash):
+        """A Deferred of the new user's id; fails with EmailTaken."""
+
+        def insert(cursor):
+            cursor.execute(self._sql("SELECT 1 FROM users WHERE email = ?"), (email,))
+            if cursor.fetchone():
+                raise EmailTaken(email)
+            cursor.execute(
+                self._sql(
+                    "INSERT INTO users (email, password_hash, created) VALUES (?, ?, ?)"
+                ),
+                (email, password_hash, time.time()),
+            )
+            cursor.execute(self._sql("SELECT id FROM users WHERE email = ?"), (email,))
+            return cursor.fetchone()[0]
+
+        return self.pool.runInteraction(insert)
+
+    def user_by_email(self, email):
+        """A Deferred of ``(id, email, password_hash)`` or None."""
+        query = self._sql("SELECT id, email, password_hash FROM users WHERE email = ?")
+        return self.pool.runQuery(query, (email,)).addCallback(
+            lambda rows: rows[0] if rows else None
+        )
+
+    def create_session(self, token, user_id, expires):
+        query = self._sql(
+            "INSERT INTO sessions (token, user_id, expires) VALUES (?, ?, ?)"
+        )
+        return self.pool.runOperation(query, (token, user_id, expires))
+
+    def session_user(self, token):
+        """A Deferred of ``(id, email)`` of the session's user, or None."""
+        query = self._sql(
+            "SELECT users.id, users.email FROM sessions JOIN users ON users.id = sessions.user_id"
+            " WHERE sessions.token = ? AND sessions.expires > ?"
+        )
+        return self.pool.runQuery(query, (token, time.time())).addCallback(
+            lambda rows: tuple(rows[0]) if rows else None
+        )
+
+    def delete_session(self, token):
+        return self.pool.runOperation(
+            self._sql("DELETE FROM sessions WHERE token = ?"), (token,)
+        )
