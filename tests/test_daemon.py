@@ -25,9 +25,9 @@ def test_serves_the_example_with_the_shipped_configuration(tmp_path):
     shutil.copytree(ROOT / "examples", tmp_path / "examples")
     log_path = tmp_path / "shijid.log"
     config.write_text(
-        shipped.replace("listen_port: 9990", "listen_port: 0").replace(
-            "log_file: -", f"log_file: {log_path}"
-        )
+        shipped.replace("listen_port: 9990", "listen_port: 0")
+        .replace("log_file: -", f"log_file: {log_path}")
+        .replace("db_path: mylogin_api.sqlite", f"db_path: {tmp_path / 'users.sqlite'}")
     )
     daemon = Daemon(tmp_path, config=config).start()
     try:

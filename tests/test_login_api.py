@@ -279,3 +279,91 @@ def test_configuration_errors(tmp_path, options, message):
     with pytest.raises(ValueError) as info:
         config.validate_config(dict(options, db_path=str(tmp_path / "x.sqlite")))
     assert str(info.value) == message
+
+
+@pytest.mark.slow
+def test_the_login_flow_over_a_socket_survives_a_restart(tmp_path):
+    import json
+
+    from daemons import ROOT, Daemon, write_config
+
+    database = tmp_path / "users.sqlite"
+    config = write_config(
+        tmp_path / "shijid.conf",
+        {
+            "general": {
+                "listen_ip": "127.0.0.1",
+                "listen_port": "0",
+                "base_path": str(ROOT / "examples"),
+            },
+            "logging": {"log_file": str(tmp_path / "shijid.log")},
+            "auth": {
+                "secure_cookies_secrets": json.dumps([SECRET]),
+                "enable_auth": "true",
+                "auth_module": "mylogin_api.backend",
+                "auth_class": "SessionBackend",
+            },
+            "apis": {"mylogin_api": "myloginapi"},
+            "config_mylogin_api": {"db_path": str(database)},
+        },
+    )
+    version = {"X-API-Version": "mylogin_api-1.0+prod"}
+    credentials = {"email": "grace@example.com", "password": "cobol forever"}
+
+    first = Daemon(tmp_path, config=config).start()
+    try:
+        status, _, body = first.request(
+            "POST", "/myloginapi/users", body=credentials, headers=version
+        )
+        assert (status, json.loads(body)) == (
+            201,
+            {"result": {"id": 1, "email": "grace@example.com"}},
+        )
+        status, headers, _ = first.request(
+            "POST", "/myloginapi/login", body=credentials, headers=version
+        )
+        assert status == 200
+        cookie = headers["Set-Cookie"].split(";")[0]
+        status, _, body = first.request(
+            "GET", "/myloginapi/me", headers={**version, "Cookie": cookie}
+        )
+        assert (status, json.loads(body)) == (
+            200,
+            {"result": {"id": 1, "email": "grace@example.com"}},
+        )
+        assert first.stop() == 0
+    finally:
+        first.kill()
+    assert "cobol forever" not in (tmp_path / "shijid.log").read_text()
+
+    second = Daemon(tmp_path, config=config).start()
+    try:
+        status, _, body = second.request(
+            "GET", "/myloginapi/me", headers={**version, "Cookie": cookie}
+        )
+        assert (status, json.loads(body)) == (
+            200,
+            {"result": {"id": 1, "email": "grace@example.com"}},
+        )
+        status, _, body = second.request(
+            "POST", "/myloginapi/users", body=credentials, headers=version
+        )
+        assert (status, json.loads(body)["error"]["exception_class"]) == (
+            409,
+            "EmailTakenError",
+        )
+        status, _, _ = second.request(
+            "POST", "/myloginapi/login", body=credentials, headers=version
+        )
+        assert status == 200
+        status, _, _ = second.request(
+            "POST", "/myloginapi/logout", headers={**version, "Cookie": cookie}
+        )
+        assert status == 200
+        status, _, _ = second.request(
+            "GET", "/myloginapi/me", headers={**version, "Cookie": cookie}
+        )
+        assert status == 401
+        assert second.stop() == 0
+    finally:
+        second.kill()
