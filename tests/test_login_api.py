@@ -367,3 +367,39 @@ def test_the_login_flow_over_a_socket_survives_a_restart(tmp_path):
         assert second.stop() == 0
     finally:
         second.kill()
+
+
+def test_a_signup_racing_another_for_the_same_email_is_email_taken(settings):
+    """Between the existence check and the insert, another signup took it."""
+    import sqlite3
+
+    from mylogin_api.store import EmailTaken
+
+    users = settings["users"]
+    connection = sqlite3.connect(":memory:")
+    connection.execute(
+        "CREATE TABLE users (email TEXT UNIQUE, password_hash TEXT, created REAL)"
+    )
+    connection.execute("INSERT INTO users VALUES ('ada@example.com', 'x', 0)")
+
+    class RacingCursor:
+        def __init__(self):
+            self.cursor = connection.cursor()
+            self.statements = 0
+
+        def execute(self, query, arguments=()):
+            self.statements += 1
+            if self.statements > 1:  # the existence check sees nothing
+                self.cursor.execute(query, arguments)
+
+        def fetchone(self):
+            return None if self.statements == 1 else self.cursor.fetchone()
+
+    interactions = []
+    original, users.pool.runInteraction = users.pool.runInteraction, interactions.append
+    try:
+        users.create_user("ada@example.com", "y")
+    finally:
+        users.pool.runInteraction = original
+    with pytest.raises(EmailTaken):
+        interactions[0](RacingCursor())

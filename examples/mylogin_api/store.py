@@ -48,6 +48,7 @@ class UserStore:
 
     def __init__(self, driver, connect):
         self.driver = driver
+        self.module = sqlite3 if driver == "sqlite3" else __import__(driver)
         self.marker = "?" if driver == "sqlite3" else "%s"
         self.create_schema(driver, connect)
         if driver == "sqlite3":
@@ -84,12 +85,16 @@ class UserStore:
             cursor.execute(self._sql("SELECT 1 FROM users WHERE email = ?"), (email,))
             if cursor.fetchone():
                 raise EmailTaken(email)
-            cursor.execute(
-                self._sql(
-                    "INSERT INTO users (email, password_hash, created) VALUES (?, ?, ?)"
-                ),
-                (email, password_hash, time.time()),
-            )
+            try:
+                cursor.execute(
+                    self._sql(
+                        "INSERT INTO users (email, password_hash, created) VALUES (?, ?, ?)"
+                    ),
+                    (email, password_hash, time.time()),
+                )
+            except self.module.IntegrityError:
+                # A concurrent signup took the email between the two statements.
+                raise EmailTaken(email) from None
             cursor.execute(self._sql("SELECT id FROM users WHERE email = ?"), (email,))
             return cursor.fetchone()[0]
 
