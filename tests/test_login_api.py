@@ -2,6 +2,7 @@
 examples/mylogin_api as a login service, in memory.
 """
 
+import os
 import time
 
 import mylogin_api
@@ -21,9 +22,37 @@ pytestmark = pytest.mark.skipif(
 SECRET = "login tests: a secret of thirty-two characters or more"
 
 
-@pytest.fixture
-def settings(tmp_path):
-    validated = config.validate_config({"db_path": str(tmp_path / "users.sqlite")})
+POSTGRES_DSN = os.environ.get("SHIJI_TEST_POSTGRES_DSN")
+
+
+def _empty_postgres(dsn):
+    import psycopg2
+
+    connection = psycopg2.connect(dsn)
+    with connection, connection.cursor() as cursor:
+        cursor.execute("DROP TABLE IF EXISTS sessions, users")
+    connection.close()
+
+
+@pytest.fixture(
+    params=[
+        "sqlite3",
+        pytest.param(
+            "psycopg2",
+            marks=pytest.mark.skipif(
+                not POSTGRES_DSN,
+                reason="set SHIJI_TEST_POSTGRES_DSN to test PostgreSQL",
+            ),
+        ),
+    ]
+)
+def settings(request, tmp_path):
+    if request.param == "sqlite3":
+        options = {"db_path": str(tmp_path / "users.sqlite")}
+    else:
+        _empty_postgres(POSTGRES_DSN)
+        options = {"db_driver": "psycopg2", "db_dsn": POSTGRES_DSN}
+    validated = config.validate_config(options)
     yield validated
     validated["users"].close()
 
@@ -376,6 +405,8 @@ def test_a_signup_racing_another_for_the_same_email_is_email_taken(settings):
     from mylogin_api.store import EmailTaken
 
     users = settings["users"]
+    if users.driver != "sqlite3":
+        pytest.skip("the race is simulated with an SQLite connection")
     connection = sqlite3.connect(":memory:")
     connection.execute(
         "CREATE TABLE users (email TEXT UNIQUE, password_hash TEXT, created REAL)"
