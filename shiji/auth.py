@@ -142,14 +142,21 @@ class CookieSigner:
         return value
 
 
+def _configured(request: Any, attribute: str, missing: str) -> Any:
+    """The router's ``attribute``; a server error saying ``missing`` without."""
+    value = getattr(getattr(request, "api_router", None), attribute, None)
+    if value is None:
+        raise RuntimeError(missing)
+    return value
+
+
 def _signer(request: Any) -> CookieSigner:
-    router = getattr(request, "api_router", None)
-    signer: Optional[CookieSigner] = getattr(router, "cookie_signer", None)
-    if signer is None:
-        raise RuntimeError(
-            "secure cookies need secrets: set [auth] secure_cookies_secrets "
-            "(or APIRouter(cookie_secrets=...))"
-        )
+    signer: CookieSigner = _configured(
+        request,
+        "cookie_signer",
+        "secure cookies need secrets: set [auth] secure_cookies_secrets "
+        "(or APIRouter(cookie_secrets=...))",
+    )
     return signer
 
 
@@ -249,13 +256,12 @@ class AuthBackend(Protocol):
 
 
 def _backend(request: Any) -> AuthBackend:
-    router = getattr(request, "api_router", None)
-    backend: Optional[AuthBackend] = getattr(router, "auth_backend", None)
-    if backend is None:
-        raise RuntimeError(
-            "access control needs an auth backend: set [auth] enable_auth, "
-            "auth_module and auth_class (or APIRouter(auth_backend=...))"
-        )
+    backend: AuthBackend = _configured(
+        request,
+        "auth_backend",
+        "access control needs an auth backend: set [auth] enable_auth, "
+        "auth_module and auth_class (or APIRouter(auth_backend=...))",
+    )
     return backend
 
 
