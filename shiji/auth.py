@@ -122,9 +122,13 @@ class CookieSigner:
         try:
             encoded, expiry, signature = parts
             value = _b64decode(encoded).decode("utf-8")
-            if not expiry.isdigit() or len(expiry) > 12:
+            # Only the one way of writing the number: ASCII digits, no
+            # leading zeros, so no altered cookie passes as the original.
+            if not (expiry.isascii() and expiry.isdigit()) or len(expiry) > 12:
                 raise ValueError("bad expiry")
             expires = int(expiry)
+            if str(expires) != expiry:
+                raise ValueError("bad expiry")
             presented = _b64decode(signature)
         except (ValueError, UnicodeDecodeError, binascii.Error):
             raise InvalidSecureCookieError(None, clip(name), clip(signature)) from None

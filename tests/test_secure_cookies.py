@@ -149,6 +149,10 @@ def test_expired_cookies():
     forged = cookie.replace(".1000.", ".9999999999.")
     with pytest.raises(webapi.InvalidSecureCookieError):
         signer.verify("session", forged, now=1000.0)
+    # Other spellings of the same number are not the same cookie.
+    for spelling in (".01000.", ".\u0661000.", ".1\u0660\u0660\u0660."):
+        with pytest.raises(webapi.InvalidSecureCookieError):
+            signer.verify("session", cookie.replace(".1000.", spelling), now=999.0)
 
 
 @pytest_twisted.ensureDeferred
