@@ -99,10 +99,12 @@ class Daemon:
                     return self
             if self.process.poll() is not None:
                 break
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+        errors = self.process.stderr.read().decode()
         self.kill()
-        raise AssertionError(
-            f"shijid did not start: {line!r} {self.process.stderr.read().decode()}"
-        )
+        raise AssertionError(f"shijid did not start: {line!r} {errors}")
 
     def connection(self, timeout=10):
         return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
