@@ -187,6 +187,8 @@ class ShijiSite(server.Site):
         self.slow_request_ms = slow_request_ms
         self.redacted = frozenset(name.lower() for name in redacted_arguments)
         self.metrics: Metrics = metrics if metrics is not None else NullMetrics()
+        # Without a backend, skip building three metric names per request.
+        self.send_metrics = metrics is not None
         self.server_ident = server_ident.encode("utf-8")
         self.draining = False
         self.in_flight: Set[ShijiRequest] = set()
@@ -328,6 +330,8 @@ class ShijiSite(server.Site):
         self._send_metrics(request, status, duration_ms)
 
     def _send_metrics(self, request: Any, status: int, duration_ms: float) -> None:
+        if not self.send_metrics:
+            return
         metrics = self.metrics
         if request.api_call:
             version = request.api_version.replace(".", "_")

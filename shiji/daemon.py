@@ -37,7 +37,7 @@ from ._site import ShijiSite
 from ._workers import WORKER_READY_FD, WorkerPool
 from .auth import AuthBackend
 from .config import ConfigError, ShijiConfig, load_config
-from .metrics import Metrics, NullMetrics
+from .metrics import Metrics
 from .statsd import StatsdClient
 from .urldispatch import APIDefinitionError, APIRouter
 
@@ -239,7 +239,6 @@ def make_site(config: ShijiConfig, metrics: Optional[Metrics] = None) -> ShijiSi
     general = config.general
     route_map, api_config = load_apis(config)
     auth_backend = make_auth_backend(config)
-    metrics = metrics if metrics is not None else NullMetrics()
     try:
         router = APIRouter(
             route_map,
