@@ -66,6 +66,8 @@ class WorkerPool(service.Service):
         self._protocols: Dict[int, _WorkerProtocol] = {}
         self.socket: Optional[socket.socket] = None
         self.restarts = 0
+        #: Fires once every worker of the first start serves.
+        self.ready: defer.Deferred[None] = defer.Deferred()
 
     def bind(self) -> None:
         """Bind and listen; errors surface here, before any worker runs."""
@@ -97,9 +99,10 @@ class WorkerPool(service.Service):
         super().startService()
         for index in range(self.count):
             self._spawn(index)
-        self.ready: defer.Deferred[Any] = defer.gatherResults(
+        all_ready = defer.gatherResults(
             [worker.ready for worker in self._protocols.values()], consumeErrors=True
         )
+        all_ready.addCallback(lambda _: None).chainDeferred(self.ready)
 
     def _spawn(self, index: int) -> None:
         assert self.socket is not None

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
 
+from .auth import CookieSigner
+
 __all__ = [
     "REACTORS",
     "AuthConfig",
@@ -428,8 +430,6 @@ def load_config(path: Union[str, Path]) -> ShijiConfig:
             if not getattr(auth, option):
                 raise ConfigError(path, "is required with enable_auth", "auth", option)
     if auth.secure_cookies_secrets is not None:
-        from .auth import CookieSigner
-
         try:
             CookieSigner(auth.secure_cookies_secrets)
         except ValueError as e:

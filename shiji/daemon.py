@@ -297,6 +297,8 @@ class HTTPService(service.Service):
         self.shutdown_grace = shutdown_grace
         self.inherited_fd = inherited_fd
         self.listening: Any = None
+        #: Fires once the service listens.
+        self.ready: defer.Deferred[None] = defer.Deferred()
 
     def startService(self) -> None:
         if self.inherited_fd is not None:
@@ -313,6 +315,7 @@ class HTTPService(service.Service):
                 interface=self.interface,
             )
         super().startService()
+        self.ready.callback(None)
 
     @property
     def address(self) -> Tuple[str, int]:
@@ -466,8 +469,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             serving = top.getServiceNamed(
                 "workers" if config.general.workers > 1 else "http"
             )
-            ready = getattr(serving, "ready", defer.succeed(None))
-            ready.addCallbacks(
+            serving.ready.addCallbacks(
                 lambda _: announce(config, *serving.address),
                 lambda reason: log.failure("A worker failed to start", reason),
             )
