@@ -5,13 +5,21 @@ Responses are compact UTF-8 JSON. Request bodies are parsed strictly: the
 non-standard constants ``NaN``, ``Infinity`` and ``-Infinity``, numbers that
 overflow a float and nesting deep enough to exhaust the stack are all refused
 with :class:`JSONBodyError`.
+
+On CPython, responses are encoded by orjson, an order of magnitude faster
+than the standard library, where it gives the same answer: anything it
+cannot encode exactly as the standard library would (integers beyond 64 bits,
+subclasses of built-in types, dataclasses, dates, and NaN or infinities,
+which orjson would write as ``null``) is handed to the standard library's
+encoder, which stays the reference. Request bodies are always parsed by the
+standard library: orjson turns integers beyond 64 bits into floats.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from typing import Any
+from typing import Any, Callable, Optional
 
 __all__ = ["JSONBodyError", "dumps", "loads"]
 
@@ -27,6 +35,25 @@ _encoder = json.JSONEncoder(
 ).encode
 
 
+def _standard_dumps(obj: Any) -> bytes:
+    return _encoder(obj).encode("utf-8")
+
+
+_fast_dumps: Optional[Callable[..., bytes]]
+try:
+    import orjson
+except ImportError:  # PyPy, whose own JSON encoder is the fast one there
+    _fast_dumps, _FAST_OPTIONS = None, 0
+else:
+    _fast_dumps = orjson.dumps
+    _FAST_OPTIONS = (
+        orjson.OPT_PASSTHROUGH_SUBCLASS
+        | orjson.OPT_PASSTHROUGH_DATACLASS
+        | orjson.OPT_PASSTHROUGH_DATETIME
+        | orjson.OPT_NON_STR_KEYS
+    )
+
+
 def dumps(obj: Any) -> bytes:
     """
     Encode ``obj`` as compact UTF-8 JSON.
@@ -34,7 +61,17 @@ def dumps(obj: Any) -> bytes:
     :raises TypeError: ``obj`` holds something JSON cannot represent.
     :raises ValueError: ``obj`` holds a NaN or an infinite float.
     """
-    return _encoder(obj).encode("utf-8")
+    if _fast_dumps is None:
+        return _standard_dumps(obj)
+    try:
+        encoded = _fast_dumps(obj, option=_FAST_OPTIONS)
+    except TypeError:
+        return _standard_dumps(obj)
+    if b"null" in encoded:
+        # orjson writes NaN and infinities as null, as it does None: only the
+        # reference encoder tells them apart.
+        return _standard_dumps(obj)
+    return encoded
 
 
 def _refuse_constant(name: str) -> Any:

@@ -9,7 +9,7 @@ import io
 import ipaddress
 import time
 import weakref
-from typing import Any, List, Optional, Sequence, Set
+from typing import Any, Callable, List, Optional, Sequence, Set
 from urllib.parse import unquote_plus
 
 from twisted.internet import defer, task
@@ -146,7 +146,7 @@ class ShijiSite(server.Site):
     :param idle_timeout: seconds an idle connection is kept open.
     :param honor_x_realip: believe ``X-Real-IP`` and ``X-Forwarded-For``...
     :param trusted_proxies: ...from these peers only.
-    :param access_log: log a line per request.
+    :param access_log: log a line per request (see :attr:`access_sink`).
     :param slow_request_ms: warn about requests slower than this.
     :param redacted_arguments: query argument names whose values are logged
         as ``***``.
@@ -189,6 +189,9 @@ class ShijiSite(server.Site):
         self.metrics: Metrics = metrics if metrics is not None else NullMetrics()
         # Without a backend, skip building three metric names per request.
         self.send_metrics = metrics is not None
+        #: Where access lines go; shijid points it at its log's
+        #: :meth:`~shiji._logging.TextLog.access`.
+        self.access_sink: Callable[[str], None] = _log_access_line
         self.server_ident = server_ident.encode("utf-8")
         self.draining = False
         self.in_flight: Set[ShijiRequest] = set()
@@ -306,19 +309,14 @@ class ShijiSite(server.Site):
         duration_ms = (time.monotonic() - request.started) * 1000.0
         status = request.code
         if self.access_log:
-            access_log.info(
-                '{client} "{method} {path}" {status} {bytes} {duration_ms:.1f}ms '
-                "api={api} version={version} call={call}{request_id}",
-                client=request.client_ip,
-                method=request.method.decode("latin-1"),
-                path=self.redact(request.uri),
-                status=status,
-                bytes=request.sentLength,
-                duration_ms=duration_ms,
-                api=request.api_name or "-",
-                version=request.api_version or "-",
-                call=request.api_call or "-",
-                request_id=f" id={request.request_id}" if request.request_id else "",
+            request_id = request.request_id
+            self.access_sink(
+                f'{request.client_ip} "{request.method.decode("latin-1")} '
+                f'{self.redact(request.uri)}" {status} {request.sentLength} '
+                f"{duration_ms:.1f}ms api={request.api_name or '-'} "
+                f"version={request.api_version or '-'} "
+                f"call={request.api_call or '-'}"
+                + (f" id={request_id}" if request_id else "")
             )
         if duration_ms > self.slow_request_ms:
             log.warn(
@@ -361,6 +359,10 @@ class ShijiSite(server.Site):
                 field = f"{name}=***"
             fields.append(field)
         return f"{path}?{'&'.join(fields)}"
+
+
+def _log_access_line(line: str) -> None:
+    access_log.info("{line}", line=line)
 
 
 def _is_ip(text: str) -> bool:

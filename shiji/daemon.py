@@ -452,8 +452,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except (ConfigError, PIDFileError) as e:
         return _fail(str(e))
 
+    log_file = None
     try:
         log_file = start_logging(config.logging.log_file, config.logging.syslog_prefix)
+        http = top.namedServices.get("http")
+        if log_file is not None and http is not None:
+            http.site.access_sink = log_file.access
         try:
             top.startService()
         except error.CannotListenError as e:
@@ -516,6 +520,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         reactor.addSystemEventTrigger("before", "shutdown", stop_services, top)
         reactor.run()
     finally:
+        if log_file is not None:
+            log_file.flush()
         if pidfile is not None and worker_fd is None:
             pidfile.release()
     return 0

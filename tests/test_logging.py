@@ -2,10 +2,18 @@
 Log destinations: a reopenable file, syslog with its prefix.
 """
 
-from twisted.logger import Logger, LogLevel
+import time
+
+from twisted.internet.task import Clock
+from twisted.logger import Logger, LogLevel, formatTime
 from twisted.python.syslog import SyslogObserver
 
-from shiji._logging import ReopenableFileObserver, _syslog_observer
+from shiji._logging import (
+    FLUSH_LINES,
+    FLUSH_SECONDS,
+    ReopenableFileObserver,
+    _syslog_observer,
+)
 
 
 def event(text, level=LogLevel.info):
@@ -32,24 +40,77 @@ def test_file_observer_writes_lines_and_reopens_after_rotation(tmp_path):
     assert path.read_text().endswith("to the new file\n")
 
 
+class FullDisk:
+    def write(self, text):
+        raise OSError(28, "No space left on device")
+
+    def flush(self):
+        raise OSError(28, "No space left on device")
+
+    def close(self):
+        pass
+
+
 def test_a_failing_disk_drops_lines_instead_of_failing(tmp_path):
-    observer = ReopenableFileObserver(str(tmp_path / "shijid.log"))
-
-    class FullDisk:
-        def write(self, text):
-            raise OSError(28, "No space left on device")
-
-        def flush(self):
-            raise OSError(28, "No space left on device")
-
-        def close(self):
-            pass
-
-    observer._file = FullDisk()
-    observer._observer = lambda event: observer._file.write("x")
+    clock = Clock()
+    observer = ReopenableFileObserver(str(tmp_path / "shijid.log"), clock)
+    observer.stream = FullDisk()
     observer(event("lost"))
     observer(event("lost too"))
-    assert observer.dropped == 2
+    observer.access("three")
+    observer.access("access lines")
+    observer.access("lost")
+    clock.advance(FLUSH_SECONDS)
+    assert observer.dropped == 5
+
+
+def test_access_lines_are_written_in_batches_in_order(tmp_path, monkeypatch):
+    monkeypatch.setattr(time, "time", lambda: 1_700_000_000.5)
+    clock = Clock()
+    path = tmp_path / "shijid.log"
+    observer = ReopenableFileObserver(str(path), clock)
+    observer.access('127.0.0.1 "GET /a" 200 2 0.1ms api=a version=1.0 call=A')
+    observer.access("second")
+    assert path.read_text() == ""
+    # An event flushes the access lines logged before it first.
+    observer(event("an event"))
+    observer.access("third")
+    assert path.read_text().splitlines()[2:] == [f"{formatTime(0.0)} [-] an event"]
+    clock.advance(FLUSH_SECONDS)
+    stamp = formatTime(1_700_000_000)
+    assert path.read_text().splitlines() == [
+        f'{stamp} [shiji.access#info] 127.0.0.1 "GET /a" 200 2 0.1ms api=a version=1.0 call=A',
+        f"{stamp} [shiji.access#info] second",
+        f"{formatTime(0.0)} [-] an event",
+        f"{stamp} [shiji.access#info] third",
+    ]
+    assert clock.getDelayedCalls() == []
+
+
+def test_a_full_batch_is_written_at_once_and_close_writes_the_rest(tmp_path):
+    clock = Clock()
+    path = tmp_path / "shijid.log"
+    observer = ReopenableFileObserver(str(path), clock)
+    for n in range(FLUSH_LINES + 1):
+        observer.access(f"line {n}")
+    assert len(path.read_text().splitlines()) == FLUSH_LINES
+    observer.close()
+    assert path.read_text().splitlines()[-1].endswith(f"line {FLUSH_LINES}")
+    assert clock.getDelayedCalls() == []
+
+
+def test_reopening_writes_waiting_lines_to_the_rotated_file(tmp_path):
+    clock = Clock()
+    path = tmp_path / "shijid.log"
+    observer = ReopenableFileObserver(str(path), clock)
+    observer.access("before rotation")
+    path.rename(tmp_path / "shijid.log.1")
+    observer.reopen()
+    observer.access("after rotation")
+    observer.close()
+    assert "before rotation" in (tmp_path / "shijid.log.1").read_text()
+    assert "after rotation" in path.read_text()
+    assert "before" not in path.read_text()
 
 
 def test_syslog_gets_the_prefix_and_each_message(monkeypatch):

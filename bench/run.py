@@ -1,0 +1,798 @@
+#!/usr/bin/env python3
+"""
+Shiji's benchmarks: shijid side by side with a bare twisted.web resource and
+the fastest Python peers, measured with wrk on this machine, in one run.
+
+Run it through ``bench/run``, which builds the virtualenvs it needs; see
+``bench/README.md`` for what is measured and how. This script uses the
+standard library only (and matplotlib, when present, for the chart).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import http.client
+import json
+import os
+import platform
+import re
+import resource
+import shlex
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+
+HERE = Path(__file__).resolve().parent
+APPS = HERE / "apps"
+LUA = HERE / "lua" / "bench.lua"
+VERSION_HEADER = ("X-API-Version", "benchapi-1.0+prod")
+JSON_TYPE = ("Content-Type", "application/json; charset=utf-8")
+ITEMS = [
+    {"id": i, "name": f"item-{i}", "price": round(i * 1.25, 2), "in_stock": i % 3 != 0}
+    for i in range(1000)
+]
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One request, sent over and over, and the answer it must get."""
+
+    name: str
+    title: str
+    method: str
+    path: str
+    body: str
+    status: int
+    expected: Any
+
+    @property
+    def headers(self) -> List[Tuple[str, str]]:
+        return [VERSION_HEADER, JSON_TYPE] if self.body else [VERSION_HEADER]
+
+
+SCENARIOS = {
+    s.name: s
+    for s in [
+        Scenario(
+            "post",
+            "PingCall POST (JSON and URL arguments, JSON result)",
+            "POST",
+            "/benchapi/ping/123?simple_auth_key=abc",
+            '{"client_tz":-7,"client_id":"myclient012","new_client":true}',
+            200,
+            {
+                "result": {
+                    "timestamp": 123,
+                    "client_tz": -7,
+                    "client_id": "myclient012",
+                    "new_client": True,
+                }
+            },
+        ),
+        Scenario(
+            "get",
+            "GET of a page of 100 small objects",
+            "GET",
+            "/benchapi/items?page=0&page_len=100",
+            "",
+            200,
+            {"result": ITEMS[:100]},
+        ),
+        Scenario(
+            "error",
+            "error path: 409 for an argument of the wrong type",
+            "POST",
+            "/benchapi/ping/123?simple_auth_key=abc",
+            '{"client_tz":"notaninteger","client_id":"myclient012","new_client":true}',
+            409,
+            {
+                "result": None,
+                "error": {
+                    "error_code": 502,
+                    "exception_class": "ValueError",
+                    "exception_text": "Invalid value for argument 'client_tz'. "
+                    "Must be of type int",
+                },
+            },
+        ),
+    ]
+}
+
+
+@dataclass
+class Server:
+    """A server under test: how to start it, and what it is."""
+
+    key: str
+    label: str
+    python: str
+    kind: str  # shijid | bare | fastapi | falcon
+    workers: int = 1
+    #: Servers of one process share the first core; wrk gets the second.
+    pinned: bool = True
+    #: Seconds of load before measuring (PyPy's JIT needs more).
+    warmup: float = 3.0
+    process: Optional[subprocess.Popen[bytes]] = None
+    port: int = 0
+    log: Optional[Path] = None
+
+    def command(self, port: int, workdir: Path) -> List[str]:
+        if self.kind == "shijid":
+            conf = workdir / f"{self.key}.conf"
+            self.log = workdir / f"{self.key}.log"
+            conf.write_text(
+                "[general]\n"
+                "listen_ip: 127.0.0.1\n"
+                f"listen_port: {port}\n"
+                "reactor: epoll\n"
+                f"base_path: {APPS}\n"
+                f"workers: {self.workers}\n"
+                "listen_backlog: 4096\n"
+                "[logging]\n"
+                f"log_file: {self.log}\n"
+                "[apis]\n"
+                "benchapi: benchapi\n"
+            )
+            return [self.python, "-m", "shiji.daemon", "-c", str(conf)]
+        if self.kind == "bare":
+            return [self.python, str(APPS / "bare_twisted.py"), str(port)]
+        app = {"fastapi": "fastapi_app:app", "falcon": "falcon_app:app"}[self.kind]
+        return [
+            self.python, "-m", "uvicorn", app,
+            "--app-dir", str(APPS), "--host", "127.0.0.1", "--port", str(port),
+            "--workers", str(self.workers), "--loop", "uvloop", "--http", "httptools",
+            "--backlog", "4096", "--no-access-log", "--log-level", "warning",
+        ]  # fmt: skip
+
+    def interpreter(self) -> str:
+        return "PyPy" if "pypy" in Path(self.python).resolve().name else "CPython"
+
+
+@dataclass
+class Run:
+    """One wrk run against one server."""
+
+    server: str
+    scenario: str
+    connections: int
+    requests: int
+    seconds: float
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+    non_2xx: int
+    rss_mb: float
+
+    @classmethod
+    def parse(
+        cls, server: str, scenario: str, connections: int, output: str, rss_mb: float
+    ) -> Run:
+        found = re.search(r"^BENCH-JSON (\{.*\})$", output, re.M)
+        if found is None:
+            raise SystemExit(f"wrk printed no summary:\n{output}")
+        s = json.loads(found.group(1))
+        seconds = s["duration_us"] / 1e6
+        return cls(
+            server, scenario, connections, s["requests"], seconds,
+            s["requests"] / seconds, s["p50_us"] / 1000, s["p99_us"] / 1000,
+            s["connect"] + s["read"] + s["write"] + s["timeout"], s["status"], rss_mb,
+        )  # fmt: skip
+
+
+@dataclass
+class Results:
+    machine: Dict[str, Any]
+    runs: List[Run] = field(default_factory=list)
+    extras: Dict[str, Any] = field(default_factory=dict)
+
+
+# Processes
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def pin(argv: List[str], core: Optional[int]) -> List[str]:
+    if core is None or shutil.which("taskset") is None:
+        return argv
+    return ["taskset", "-c", str(core), *argv]
+
+
+def two_cores() -> bool:
+    return len(os.sched_getaffinity(0)) >= 2 and shutil.which("taskset") is not None
+
+
+def tree_pids(pid: int) -> List[int]:
+    """``pid`` and its descendants."""
+    pids = [pid]
+    for child in Path("/proc").glob("[0-9]*"):
+        try:
+            stat = (child / "stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rpartition(")")[2].split()[1])
+        if ppid == pid:
+            pids.extend(tree_pids(int(child.name)))
+    return pids
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of ``pid`` and its descendants, in MB."""
+    total = 0
+    for each in tree_pids(pid):
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{each}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+    return total / 1024
+
+
+def request(port: int, scenario: Scenario) -> Tuple[int, Any]:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        connection.request(
+            scenario.method,
+            scenario.path,
+            body=scenario.body.encode() or None,
+            headers=dict(scenario.headers),
+        )
+        response = connection.getresponse()
+        return response.status, json.loads(response.read())
+    finally:
+        connection.close()
+
+
+def verify(server: Server, scenarios: Sequence[Scenario]) -> None:
+    """Every scenario gets exactly its expected answer, or the run stops."""
+    for scenario in scenarios:
+        status, body = request(server.port, scenario)
+        if (status, body) != (scenario.status, scenario.expected):
+            raise SystemExit(
+                f"{server.label} answered {scenario.name} with {status} "
+                f"{json.dumps(body)[:300]}; expected {scenario.status}"
+            )
+
+
+def start(server: Server, workdir: Path, scenarios: Sequence[Scenario]) -> None:
+    server.port = free_port()
+    argv = pin(server.command(server.port, workdir), 0 if server.pinned else None)
+    with open(workdir / f"{server.key}.out", "wb") as out:
+        server.process = subprocess.Popen(
+            argv,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=workdir,
+            start_new_session=True,
+        )
+    deadline = time.monotonic() + 60
+    while True:
+        if server.process.poll() is not None:
+            raise SystemExit(
+                f"{server.label} exited ({shlex.join(argv)}):\n"
+                + (workdir / f"{server.key}.out").read_text()[-2000:]
+            )
+        try:
+            verify(server, scenarios)
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise SystemExit(f"{server.label} did not answer within 60 s") from None
+            time.sleep(0.1)
+
+
+def stop(server: Server) -> None:
+    process = server.process
+    if process is None or process.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(15)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+@contextlib.contextmanager
+def serving(
+    servers: Sequence[Server], workdir: Path, scenarios: Sequence[Scenario]
+) -> Iterator[None]:
+    try:
+        for server in servers:
+            start(server, workdir, scenarios)
+        yield
+    finally:
+        for server in servers:
+            stop(server)
+
+
+def wrk_command(
+    args: argparse.Namespace,
+    server: Server,
+    scenario: Scenario,
+    seconds: float,
+    connections: int,
+    threads: int = 1,
+) -> List[str]:
+    """wrk's command line, pinned to the second core for pinned servers."""
+    lua_args = [scenario.method, scenario.path, scenario.body]
+    lua_args += [f"{name}: {value}" for name, value in scenario.headers]
+    argv = [
+        args.wrk, f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s",
+        "--timeout", "10s", "-s", str(LUA), f"http://127.0.0.1:{server.port}",
+        "--", *lua_args,
+    ]  # fmt: skip
+    return pin(argv, 1 if server.pinned and two_cores() else None)
+
+
+def wrk(
+    args: argparse.Namespace,
+    server: Server,
+    scenario: Scenario,
+    seconds: float,
+    connections: int,
+    threads: int = 1,
+) -> Run:
+    argv = wrk_command(args, server, scenario, seconds, connections, threads)
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60)
+    if done.returncode != 0:
+        raise SystemExit(f"wrk failed: {done.stderr}")
+    assert server.process is not None
+    return Run.parse(
+        server.key, scenario.name, connections, done.stdout, rss_mb(server.process.pid)
+    )
+
+
+def measure(
+    args: argparse.Namespace,
+    results: Results,
+    servers: Sequence[Server],
+    scenarios: Sequence[Scenario],
+    workdir: Path,
+    connections: int,
+    threads: int = 1,
+) -> None:
+    """Warm every server up, then measure in interleaved rounds."""
+    with serving(servers, workdir, scenarios):
+        for server in servers:
+            for scenario in scenarios:
+                warmup = server.warmup * args.warmup_scale
+                if warmup > 0:
+                    wrk(args, server, scenario, warmup, connections, threads)
+        for round_no in range(args.rounds):
+            for server in servers:
+                for scenario in scenarios:
+                    run = wrk(
+                        args, server, scenario, args.duration, connections, threads
+                    )
+                    results.runs.append(run)
+                    progress(f"round {round_no + 1}: {server.label}", run)
+
+
+def progress(what: str, run: Run) -> None:
+    print(
+        f"  {what:<44} {run.scenario:<6} {run.rps:>9,.0f} req/s  "
+        f"p99 {run.p99_ms:6.1f} ms  errors {run.errors}  rss {run.rss_mb:.0f} MB",
+        flush=True,
+    )
+
+
+def many_connections(
+    args: argparse.Namespace, results: Results, server: Server, workdir: Path
+) -> None:
+    """Thousands of concurrent keep-alive connections against one shijid."""
+    post = SCENARIOS["post"]
+    with serving([server], workdir, [post]):
+        run = wrk(args, server, post, args.duration * 2, args.connections)
+        progress(f"{args.connections:,} connections: {server.label}", run)
+        results.extras["connections"] = {
+            "server": server.key,
+            "connections": args.connections,
+            "rps": run.rps,
+            "p99_ms": run.p99_ms,
+            "errors": run.errors,
+            "non_2xx": run.non_2xx,
+            "rss_mb": run.rss_mb,
+        }
+
+
+def soak(
+    args: argparse.Namespace, results: Results, server: Server, workdir: Path
+) -> None:
+    """Full load for ``--soak`` seconds, sampling the daemon's memory."""
+    post = SCENARIOS["post"]
+    step = max(1.0, args.soak / 12)
+    with serving([server], workdir, [post]):
+        wrk(args, server, post, server.warmup * args.warmup_scale or 1, 100)
+        assert server.process is not None
+        samples: List[Tuple[float, float]] = []
+        started = time.monotonic()
+        load = subprocess.Popen(
+            wrk_command(args, server, post, args.soak, 100),
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        while load.poll() is None:
+            samples.append((time.monotonic() - started, rss_mb(server.process.pid)))
+            time.sleep(step)
+        output = load.communicate()[0]
+        run = Run.parse(server.key, "post", 100, output, rss_mb(server.process.pid))
+        progress(f"{args.soak:g} s soak: {server.label}", run)
+        after_warmup = [rss for at, rss in samples if at >= step]
+        results.extras["soak"] = {
+            "server": server.key,
+            "seconds": args.soak,
+            "rps": run.rps,
+            "errors": run.errors,
+            "rss_samples_mb": [round(rss, 1) for _, rss in samples],
+            "rss_first_mb": after_warmup[0] if after_warmup else None,
+            "rss_last_mb": after_warmup[-1] if after_warmup else None,
+        }
+
+
+# Reports
+
+
+def summary(
+    runs: Sequence[Run], server: str, scenario: str
+) -> Optional[Dict[str, float]]:
+    mine = [r for r in runs if r.server == server and r.scenario == scenario]
+    if not mine:
+        return None
+    rps = [r.rps for r in mine]
+    return {
+        "rps": statistics.median(rps),
+        "rps_min": min(rps),
+        "rps_max": max(rps),
+        "p50_ms": statistics.median(r.p50_ms for r in mine),
+        "p99_ms": statistics.median(r.p99_ms for r in mine),
+        "errors": sum(r.errors for r in mine),
+        "rss_mb": max(r.rss_mb for r in mine),
+        "rounds": len(mine),
+    }
+
+
+def targets(results: Results, labels: Dict[str, str]) -> List[str]:
+    """The project's goals, checked against this run."""
+    lines = []
+    runs = results.runs
+
+    def check(ok: bool, text: str) -> None:
+        lines.append(f"- {'met' if ok else '**not met**'}: {text}")
+
+    a, b = summary(runs, "a", "post"), summary(runs, "b", "post")
+    if a and b:
+        check(
+            a["rps"] >= 0.9 * b["rps"] and a["p99_ms"] <= 1.3 * b["p99_ms"],
+            f"shijid reaches {a['rps'] / b['rps']:.0%} of bare twisted.web's "
+            f"req/s (goal ≥ 90%) with {a['p99_ms'] / b['p99_ms']:.2f}× its p99 "
+            "(goal ≤ 1.3×)",
+        )
+    e = summary(runs, "e", "post")
+    if a and e:
+        check(
+            e["rps"] >= 1.75 * a["rps"],
+            f"shijid with 2 workers serves {e['rps'] / a['rps']:.2f}× one worker "
+            "(goal ≥ 1.75×)",
+        )
+    f = summary(runs, "f", "post")
+    peers = [s for s in (summary(runs, k, "post") for k in ("c", "d")) if s]
+    if f and peers:
+        fastest = max(s["rps"] for s in peers)
+        check(
+            f["rps"] >= 1.5 * fastest,
+            f"shijid on PyPy serves {f['rps'] / fastest:.2f}× the fastest CPython "
+            "peer (goal ≥ 1.5×)",
+        )
+    many = results.extras.get("connections")
+    if many:
+        check(
+            many["errors"] == 0 and many["non_2xx"] == 0 and many["rss_mb"] <= 100,
+            f"{many['connections']:,} connections: {many['errors']} errors, "
+            f"{many['rss_mb']:.0f} MB resident (goal: 0 errors, ≤ 100 MB)",
+        )
+    soaked = results.extras.get("soak")
+    if soaked and soaked["rss_first_mb"] is not None:
+        growth = soaked["rss_last_mb"] - soaked["rss_first_mb"]
+        check(
+            growth <= max(2.0, 0.05 * soaked["rss_first_mb"]),
+            f"{soaked['seconds']:g} s soak: resident memory "
+            f"{soaked['rss_first_mb']:.1f} MB after warm-up, "
+            f"{soaked['rss_last_mb']:.1f} MB at the end (goal: no growth)",
+        )
+    del labels
+    return lines
+
+
+def markdown(results: Results, labels: Dict[str, str]) -> str:
+    m = results.machine
+    out = [
+        "# Shiji benchmark results",
+        "",
+        f"{m['date']}; {m['cpus']} cores ({m['cpu_model']}); {m['os']}; "
+        f"{m['cpython']}; {m['pypy'] or 'PyPy not measured'}; {m['wrk']}.",
+        f"{m['rounds']} interleaved rounds of {m['duration']:g} s after warm-up; "
+        "medians, with the range of req/s in brackets. "
+        + (
+            "Single-process servers pinned to core 0 and wrk to core 1; "
+            if m["pinned"]
+            else "No pinning (fewer than 2 cores); "
+        )
+        + "two-worker servers and wrk unpinned.",
+        "",
+    ]
+    by_b = {s: summary(results.runs, "b", s) for s in SCENARIOS}
+    for scenario in SCENARIOS.values():
+        rows = [(key, summary(results.runs, key, scenario.name)) for key in labels]
+        rows = [(key, s) for key, s in rows if s]
+        if not rows:
+            continue
+        out += [
+            f"## {scenario.title}",
+            "",
+            "| | server | req/s (min–max) | p50 ms | p99 ms | errors | RSS MB | vs (b) |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        base = by_b[scenario.name]
+        for key, s in rows:
+            ratio = f"{s['rps'] / base['rps']:.0%}" if base else "–"
+            out.append(
+                f"| ({key}) | {labels[key]} | **{s['rps']:,.0f}** "
+                f"({s['rps_min']:,.0f}–{s['rps_max']:,.0f}) | {s['p50_ms']:.2f} | "
+                f"{s['p99_ms']:.2f} | {s['errors']:.0f} | {s['rss_mb']:.0f} | {ratio} |"
+            )
+        out.append("")
+    many = results.extras.get("connections")
+    if many:
+        out += [
+            "## Many connections",
+            "",
+            f"{many['connections']:,} concurrent keep-alive connections against "
+            f"({many['server']}) {labels[many['server']]}: "
+            f"{many['rps']:,.0f} req/s, p99 {many['p99_ms']:.0f} ms, "
+            f"{many['errors']} socket errors, {many['non_2xx']} non-2xx answers, "
+            f"{many['rss_mb']:.0f} MB resident.",
+            "",
+        ]
+    soaked = results.extras.get("soak")
+    if soaked:
+        out += [
+            "## Soak",
+            "",
+            f"{soaked['seconds']:g} s of full load against ({soaked['server']}) "
+            f"{labels[soaked['server']]}: {soaked['rps']:,.0f} req/s, "
+            f"{soaked['errors']} errors; resident MB sampled through the run: "
+            f"{', '.join(f'{x:.1f}' for x in soaked['rss_samples_mb'])}.",
+            "",
+        ]
+    goals = targets(results, labels)
+    if goals:
+        out += ["## Goals", "", *goals, ""]
+    return "\n".join(out)
+
+
+def chart(results: Results, labels: Dict[str, str], path: Path) -> bool:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    scenarios = [s for s in SCENARIOS if summary(results.runs, "b", s) is not None]
+    fig, axes = plt.subplots(
+        1, len(scenarios), figsize=(5.5 * len(scenarios), 4.8), squeeze=False
+    )
+    for ax, name in zip(axes[0], scenarios):
+        keys = [k for k in labels if summary(results.runs, k, name)]
+        stats = [summary(results.runs, k, name) for k in keys]
+        values = [s["rps"] for s in stats if s]
+        low = [v - s["rps_min"] for v, s in zip(values, stats) if s]
+        high = [s["rps_max"] - v for v, s in zip(values, stats) if s]
+        colours = [
+            "#c0392b" if labels[k].startswith("shijid") else "#7f8c8d" for k in keys
+        ]
+        ax.barh(
+            [f"({k}) {labels[k]}" for k in keys], values, xerr=[low, high],
+            color=colours, capsize=3,
+        )  # fmt: skip
+        ax.invert_yaxis()
+        ax.set_title(SCENARIOS[name].title, fontsize=9)
+        ax.set_xlabel("requests per second (median, min–max)")
+        for y, v in enumerate(values):
+            ax.text(v, y, f" {v:,.0f}", va="center", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+# Setup
+
+
+def version_of(argv: Sequence[str]) -> str:
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+    except OSError:
+        return ""
+    return (done.stdout or done.stderr).strip().splitlines()[0]
+
+
+def machine(args: argparse.Namespace) -> Dict[str, Any]:
+    model = ""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    pypy = ""
+    if args.pypy:
+        pypy = version_of(
+            [args.pypy, "-c", "import sys, platform; print('PyPy', "
+             "'.'.join(map(str, sys.pypy_version_info[:3])), '(Python', "
+             "platform.python_version() + ')')"]
+        )  # fmt: skip
+    return {
+        "date": time.strftime("%Y-%m-%d"),
+        "cpus": os.cpu_count(),
+        "cpu_model": model,
+        "os": f"{platform.system()} {platform.release()}",
+        "cpython": version_of([args.python, "-c", "import sys; print('CPython', sys.version.split()[0])"]),
+        "pypy": pypy,
+        "wrk": version_of([args.wrk, "-v"]).split(" [")[0],
+        "rounds": args.rounds,
+        "duration": args.duration,
+        "pinned": two_cores(),
+    }  # fmt: skip
+
+
+def raise_fd_limit(wanted: int) -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < wanted:
+        new = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
+
+
+def parse(argv: Optional[Sequence[str]]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
+    parser.add_argument(
+        "--python", default=sys.executable, help="CPython with shiji and the peers"
+    )
+    parser.add_argument(
+        "--pypy", default=None, help="PyPy with shiji (omit to skip PyPy)"
+    )
+    parser.add_argument("--wrk", default=shutil.which("wrk"), help="the wrk binary")
+    parser.add_argument(
+        "--duration", type=float, default=10.0, help="seconds per measurement"
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds")
+    parser.add_argument(
+        "--warmup-scale", type=float, default=1.0, help="multiplies warm-up times"
+    )
+    parser.add_argument(
+        "--connections", type=int, default=10000, help="for the many-connections run"
+    )
+    parser.add_argument(
+        "--soak", type=float, default=60.0, help="seconds of soak (0: none)"
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="a smoke run: (a) and (b), 1 s, 1 round"
+    )
+    parser.add_argument(
+        "--out", type=Path, default=HERE / "results", help="where results go"
+    )
+    parser.add_argument(
+        "--only",
+        default="",
+        help="servers to run, by key: a,b,c,d,e,e:falcon,e:fastapi,f,f:bare",
+    )
+    args = parser.parse_args(argv)  # fmt: skip
+    if not args.wrk:
+        parser.error("wrk not found: install it (apt-get install wrk) or pass --wrk")
+    if args.quick:
+        args.duration, args.rounds, args.warmup_scale = 1.0, 1, 0.0
+        args.soak, args.connections = 0.0, 0
+        args.only = args.only or "a,b"
+    return args
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = parse(argv)
+    raise_fd_limit(args.connections + 1024)
+    py, pypy = args.python, args.pypy
+    peers_installed = (
+        subprocess.run(
+            [py, "-c", "import fastapi, falcon, uvicorn, uvloop, httptools"],
+            capture_output=True,
+        ).returncode
+        == 0
+    )
+    single = [
+        Server("a", "shijid, 1 worker", py, "shijid"),
+        Server("b", "bare twisted.web Resource", py, "bare"),
+    ]
+    if peers_installed:
+        single += [
+            Server("c", "FastAPI on uvicorn", py, "fastapi"),
+            Server("d", "Falcon on uvicorn", py, "falcon"),
+        ]
+    pypy_servers = []
+    if pypy:
+        pypy_servers = [
+            Server("f", "shijid on PyPy, 1 worker", pypy, "shijid", warmup=15),
+            Server("f:bare", "bare twisted.web on PyPy", pypy, "bare", warmup=15),
+        ]
+    multi = [Server("e", "shijid, 2 workers", py, "shijid", workers=2, pinned=False)]
+    if peers_installed:
+        multi += [
+            Server("e:falcon", "Falcon on uvicorn, 2 workers", py, "falcon", workers=2, pinned=False),
+            Server("e:fastapi", "FastAPI on uvicorn, 2 workers", py, "fastapi", workers=2, pinned=False),
+        ]  # fmt: skip
+    every = single + pypy_servers + multi
+    if args.only:
+        wanted = set(args.only.split(","))
+        every = [s for s in every if s.key in wanted]
+    labels = {s.key: s.label for s in every}
+    results = Results(machine(args))
+    post = [SCENARIOS["post"]]
+    all_scenarios = list(SCENARIOS.values())
+    chosen = set(labels)
+
+    with tempfile.TemporaryDirectory(prefix="shiji-bench-") as tmp:
+        workdir = Path(tmp)
+        groups: List[Tuple[List[Server], List[Any], int, int]] = [
+            ([s for s in single if s.key in ("a", "b") and s.key in chosen], all_scenarios, 100, 1),
+            ([s for s in single if s.key in ("c", "d") and s.key in chosen], post, 100, 1),
+            ([s for s in pypy_servers if s.key in chosen], all_scenarios, 100, 1),
+            ([s for s in multi if s.key in chosen], post, 200, 2),
+        ]  # fmt: skip
+        for servers, scenarios, connections, threads in groups:
+            if servers:
+                print(f"measuring {', '.join(s.label for s in servers)}", flush=True)
+                measure(
+                    args, results, servers, scenarios, workdir, connections, threads
+                )
+        if args.connections and "a" in chosen:
+            many_connections(
+                args, results, Server("a", "shijid, 1 worker", py, "shijid"), workdir
+            )
+        if args.soak and "a" in chosen:
+            soak(args, results, Server("a", "shijid, 1 worker", py, "shijid"), workdir)
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "results.json").write_text(
+        json.dumps(
+            {
+                "machine": results.machine,
+                "servers": labels,
+                "runs": [r.__dict__ for r in results.runs],
+                "extras": results.extras,
+            },
+            indent=1,
+        )
+        + "\n"
+    )
+    report = markdown(results, labels)
+    drew = chart(results, labels, args.out / "results.png")
+    if drew:
+        report += "\n![requests per second](results.png)\n"
+    (args.out / "results.md").write_text(report)
+    print(report)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

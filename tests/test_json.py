@@ -1,0 +1,89 @@
+"""
+The JSON seam: the fast encoder, where there is one, answers exactly as the
+standard library's reference encoder does, or hands over to it.
+"""
+
+import dataclasses
+import datetime
+import enum
+import json
+
+import pytest
+
+from shiji import _json
+
+
+def reference(obj):
+    return json.dumps(obj, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+
+class Colour(str, enum.Enum):
+    RED = "red"
+
+
+class Count(int):
+    pass
+
+
+@dataclasses.dataclass
+class Point:
+    x: int
+
+
+@pytest.mark.parametrize(
+    "obj",
+    [
+        {"result": {"a": 1, "b": [True, False, None], "c": "żółw ✓"}},
+        {"result": None, "error": {"error_code": 502, "exception_text": "null"}},
+        [2**64 - 1, -(2**63), 2**70, -(2**70)],
+        {1: "integer keys", "s": 1},
+        "a \x00 control \u2028 line separator",
+        [Colour.RED, Count(3)],
+        {"nested": [[[{"x": ["y"]}]]]},
+    ],
+)
+def test_encoding_matches_the_reference(obj):
+    assert _json.dumps(obj) == reference(obj).encode("utf-8")
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf")])
+def test_non_finite_floats_are_refused_not_written_as_null(value):
+    with pytest.raises(ValueError):
+        _json.dumps({"result": [1.5, value]})
+
+
+@pytest.mark.parametrize(
+    "value",
+    [datetime.datetime(2026, 1, 1), datetime.date(2026, 1, 1), Point(1), {1, 2}],
+)
+def test_values_the_reference_cannot_encode_are_refused_everywhere(value):
+    with pytest.raises(TypeError):
+        _json.dumps({"result": value})
+
+
+def test_lone_surrogates_are_refused():
+    with pytest.raises(ValueError):
+        _json.dumps({"result": "\ud800"})
+
+
+@pytest.mark.parametrize(
+    "body, value",
+    [
+        (b"123456789012345678901234567890", 123456789012345678901234567890),
+        (b'{"a":1,"a":2}', {"a": 2}),
+        (b"-0", 0),
+        (b"1e308", 1e308),
+    ],
+)
+def test_decoding_keeps_integers_exact(body, value):
+    decoded = _json.loads(body)
+    assert decoded == value and type(decoded) is type(value)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"NaN", b"[Infinity]", b"-Infinity", b"1e400", b"\xff", b"[" * 100_000, b""],
+)
+def test_decoding_refuses_what_is_not_strict_json(body):
+    with pytest.raises(_json.JSONBodyError):
+        _json.loads(body)
