@@ -212,7 +212,9 @@ def pin(argv: List[str], core: Optional[int]) -> List[str]:
 
 
 def two_cores() -> bool:
-    return len(os.sched_getaffinity(0)) >= 2 and shutil.which("taskset") is not None
+    affinity = getattr(os, "sched_getaffinity", None)  # PyPy lacks it
+    cores = len(affinity(0)) if affinity else os.cpu_count() or 1
+    return cores >= 2 and shutil.which("taskset") is not None
 
 
 def tree_pids(pid: int) -> List[int]:
@@ -702,6 +704,9 @@ def parse(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     args = parser.parse_args(argv)  # fmt: skip
     if not args.wrk:
         parser.error("wrk not found: install it (apt-get install wrk) or pass --wrk")
+    args.python = os.path.abspath(args.python)
+    if args.pypy:
+        args.pypy = os.path.abspath(args.pypy)
     if args.quick:
         args.duration, args.rounds, args.warmup_scale = 1.0, 1, 0.0
         args.soak, args.connections = 0.0, 0

@@ -96,7 +96,9 @@ def prepare_error(request: APIRequest, error: APIError) -> bytes:
     headers.setRawHeaders(b"content-type", JSON_CONTENT_TYPE)
     if request.api_name:
         request.metrics.increment(f"{request.api_name}.error.{error.exception_class}")
-    return _json.dumps(error.envelope())
+    # The standard envelope holds an int and strings: no float to check.
+    standard = type(error).envelope is APIError.envelope
+    return _json.dumps(error.envelope(), floatless=standard)
 
 
 def write_error(request: APIRequest, error: APIError) -> None:
@@ -193,6 +195,10 @@ def render_call(
         if not isinstance(result, Deferred):
             write_result(request, result)
             return
+    except APIError as error:
+        # The common refusal, answered without the cost of a Failure.
+        write_error(request, error)
+        return
     except Exception:
         write_failure(request, Failure())
         return

@@ -28,11 +28,18 @@ def test_setup_has_exactly_two_commands_each_making_its_own_virtualenv():
         assert command.startswith("python3 -m venv .venv && .venv/bin/pip install")
 
 
-def test_ci_runs_exactly_the_readme_test_command():
+def test_ci_runs_exactly_the_readme_test_commands_under_both_interpreters():
     test_command = code_blocks("Set-up")[1][1].strip()
+    [(_, pypy_command)] = code_blocks("Development")
     ci_lines = (ROOT / ".ci" / "run").read_text().splitlines()
     commands = [line for line in ci_lines if line and not line.startswith("#")]
-    assert commands == ["set -euo pipefail", 'cd "$(dirname "$0")/.."', test_command]
+    assert commands == [
+        "set -euo pipefail",
+        'cd "$(dirname "$0")/.."',
+        ".ci/tools",
+        test_command,
+        pypy_command.strip(),
+    ]
 
 
 def test_the_example_command_starts_shijid_with_the_shipped_configuration():

@@ -1,0 +1,72 @@
+"""
+A smoke run of the benchmarks: every server of the quick run starts, gives
+the exact answers the benchmark expects, and survives a second of wrk per
+scenario; the report is written. Speed is never asserted here: bench/run
+measures it.
+"""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        shutil.which("wrk") is None,
+        reason="wrk is not installed (.ci/tools installs it)",
+    ),
+]
+
+
+def test_the_quick_benchmark_runs_and_reports(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "bench/run.py", "--quick", "--out", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["servers"] == {
+        "a": "shijid, 1 worker",
+        "b": "bare twisted.web Resource",
+    }
+    runs = {(run["server"], run["scenario"]): run for run in results["runs"]}
+    assert sorted(runs) == [
+        (server, scenario)
+        for server in ("a", "b")
+        for scenario in ("error", "get", "post")
+    ]
+    for (_, scenario), run in runs.items():
+        assert run["requests"] > 0
+        assert run["errors"] == 0, run
+        # wrk counts every answer that is not 2xx or 3xx: the error scenario's
+        # 409s, and nothing else.
+        if scenario == "error":
+            assert run["non_2xx"] == run["requests"], run
+        else:
+            assert run["non_2xx"] == 0, run
+    report = (tmp_path / "results.md").read_text()
+    assert report.startswith("# Shiji benchmark results\n")
+    assert "| (a) | shijid, 1 worker | **" in report
+    assert "| (b) | bare twisted.web Resource | **" in report
+
+
+def test_a_server_giving_a_wrong_answer_stops_the_run(tmp_path, monkeypatch):
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        import run as bench
+    finally:
+        sys.path.pop(0)
+    wrong = bench.Scenario(**{**bench.SCENARIOS["post"].__dict__, "status": 201})
+    monkeypatch.setitem(bench.SCENARIOS, "post", wrong)
+    with pytest.raises(SystemExit, match=r"answered post with 200 .*; expected 201"):
+        bench.main(["--quick", "--only", "b", "--out", str(tmp_path)])
+    assert not (tmp_path / "results.md").exists()
