@@ -594,7 +594,11 @@ def chart(results: Results, labels: Dict[str, str], path: Path) -> bool:
         import matplotlib.pyplot as plt
     except ImportError:
         return False
-    scenarios = [s for s in SCENARIOS if summary(results.runs, "b", s) is not None]
+    scenarios = [
+        s for s in SCENARIOS if any(summary(results.runs, k, s) for k in labels)
+    ]
+    if not scenarios:
+        return False
     fig, axes = plt.subplots(
         1, len(scenarios), figsize=(5.5 * len(scenarios), 4.8), squeeze=False
     )

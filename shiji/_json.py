@@ -73,7 +73,10 @@ def dumps(obj: Any, *, floatless: bool = False) -> bytes:
         # orjson writes NaN and infinities as null, as it does None: only the
         # reference encoder tells them apart.
         return _standard_dumps(obj)
-    return encoded
+    # orjson's bytes keep the capacity of its buffer (4 KiB at least) while
+    # they wait in a transport's write buffer: with thousands of connections
+    # an exact-size copy saves megabytes, for a fraction of a microsecond.
+    return bytes(memoryview(encoded))
 
 
 def _refuse_constant(name: str) -> Any:

@@ -1,6 +1,7 @@
 """
 (c) The benchmark's logic in FastAPI, written as FastAPI documents it: a
-pydantic model for the body, query and header parameters.
+pydantic model for the body, query and header parameters, and ``async def``
+handlers (a plain ``def`` would run each request in a thread).
 
 Usage: uvicorn --app-dir bench/apps fastapi_app:app ...
 """
@@ -31,7 +32,7 @@ def check_version(x_api_version: Optional[str]) -> None:
 
 
 @app.post("/benchapi/ping/{timestamp}")
-def ping(
+async def ping(
     timestamp: int,
     body: Ping,
     simple_auth_key: str,
@@ -51,7 +52,7 @@ def ping(
 
 
 @app.get("/benchapi/items")
-def items(
+async def items(
     page: int = Query(0, ge=0),
     page_len: int = Query(100, ge=1, le=100),
     x_api_version: Optional[str] = Header(None),
