@@ -1,6 +1,13 @@
 """
-Worker processes: the parent binds the listening socket and keeps N
-``shijid`` processes serving it, restarting any that dies.
+Worker processes: the parent binds the port and keeps N ``shijid``
+processes serving it, restarting any that dies.
+
+Where the system has ``SO_REUSEPORT`` (Linux, the BSDs), each worker gets a
+listening socket of its own on the port, and the kernel spreads new
+connections evenly over them. A single shared socket would go to whichever
+worker wakes first: a burst of keep-alive connections, such as a proxy's
+pool, could all land on one worker and leave the others idle. Elsewhere the
+workers share one socket.
 """
 
 from __future__ import annotations
@@ -22,6 +29,8 @@ from .config import ShijiConfig
 __all__ = ["WORKER_READY_FD", "WORKER_SOCKET_FD", "WorkerPool"]
 
 log = Logger(namespace="shiji.workers")
+
+_REUSE_PORT: int = getattr(socket, "SO_REUSEPORT", 0)
 
 
 #: The descriptors a worker inherits: the listening socket, and a pipe on
@@ -51,9 +60,10 @@ class _WorkerProtocol(protocol.ProcessProtocol):
 
 class WorkerPool(service.Service):
     """
-    Binds the listening socket and keeps ``count`` worker processes serving
-    it; a worker that dies is restarted. On stop, each worker is sent
-    SIGTERM and drains as a single daemon would.
+    Binds the port and keeps ``count`` worker processes serving it, each on
+    a listening socket of its own where ``SO_REUSEPORT`` allows; a worker
+    that dies is restarted. On stop, each worker is sent SIGTERM and drains
+    as a single daemon would.
     """
 
     def __init__(
@@ -70,21 +80,47 @@ class WorkerPool(service.Service):
         self.ready: defer.Deferred[None] = defer.Deferred()
 
     def bind(self) -> None:
-        """Bind and listen; errors surface here, before any worker runs."""
+        """Claim the port; errors surface here, before any worker runs."""
         general = self.config.general
-        family = socket.AF_INET6 if ":" in general.listen_ip else socket.AF_INET
+        port = general.listen_port
+        if _REUSE_PORT:
+            # A socket without SO_REUSEPORT binds only if nobody holds the
+            # port, another shijid's workers included, which SO_REUSEPORT
+            # alone would let in to share it.
+            probe = self._bind(port, reuse_port=False)
+            port = probe.getsockname()[1]
+            probe.close()
+            # Bound, never listening: it holds the port, and takes no
+            # connections.
+            self.socket = self._bind(port, reuse_port=True)
+        else:
+            self.socket = self._bind(port, reuse_port=False)
+            self.socket.listen(general.listen_backlog)
+            self.socket.setblocking(False)
+
+    def _bind(self, port: int, reuse_port: bool) -> socket.socket:
+        host = self.config.general.listen_ip
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, _REUSE_PORT, 1)
         try:
-            sock.bind((general.listen_ip, general.listen_port))
+            sock.bind((host, port))
         except OSError as e:
             sock.close()
-            raise error.CannotListenError(
-                general.listen_ip, general.listen_port, e
-            ) from None
-        sock.listen(general.listen_backlog)
+            raise error.CannotListenError(host, port, e) from None
+        return sock
+
+    def _listener(self) -> socket.socket:
+        """The listening socket for a new worker."""
+        assert self.socket is not None
+        if not _REUSE_PORT:
+            return self.socket
+        sock = self._bind(self.socket.getsockname()[1], reuse_port=True)
+        sock.listen(self.config.general.listen_backlog)
         sock.setblocking(False)
-        self.socket = sock
+        return sock
 
     @property
     def address(self) -> Tuple[str, int]:
@@ -105,8 +141,7 @@ class WorkerPool(service.Service):
         all_ready.addCallback(lambda _: None).chainDeferred(self.ready)
 
     def _spawn(self, index: int) -> None:
-        assert self.socket is not None
-        fd = self.socket.fileno()
+        listener = self._listener()
         args = [
             sys.executable,
             "-m",
@@ -125,8 +160,18 @@ class WorkerPool(service.Service):
             sys.executable,
             args,
             env=dict(os.environ),
-            childFDs={0: 0, 1: 1, 2: 2, WORKER_SOCKET_FD: fd, WORKER_READY_FD: "r"},
+            childFDs={
+                0: 0,
+                1: 1,
+                2: 2,
+                WORKER_SOCKET_FD: listener.fileno(),
+                WORKER_READY_FD: "r",
+            },
         )
+        if listener is not self.socket:
+            # The worker's copy is the only one: a listening socket left
+            # open here would queue connections nobody accepts.
+            listener.close()
 
     def worker_ended(self, worker: _WorkerProtocol, reason: Any) -> None:
         """Restart a worker that ended while the pool is running."""

@@ -63,6 +63,26 @@ def run_shijid(*args, env=None, timeout=30):
     )
 
 
+def failing_run(tmp_path, overrides=None, text=None, args=()):
+    """
+    Run shijid with a configuration that must stop it; returns the path of
+    the configuration and the one line shijid printed.
+    """
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    path = tmp_path / "shijid.conf"
+    if text is not None:
+        path.write_text(text)
+    else:
+        write_config(path, merged(overrides or {}))
+    result = run_shijid("-c", str(path), *args)
+    assert result.returncode == 1, result
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    return path, lines[0]
+
+
 class Daemon:
     """
     A running shijid. ``log`` is its log file; ``port`` where it listens.

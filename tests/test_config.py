@@ -8,7 +8,7 @@ import socket
 from pathlib import Path
 
 import pytest
-from daemons import TESTS, merged, run_shijid, write_config
+from daemons import TESTS, failing_run, run_shijid
 
 from shiji.config import ConfigError, GeneralConfig, load_config
 
@@ -253,21 +253,6 @@ def syntax_error_message(path):
     except SyntaxError as e:
         return e.msg
     raise AssertionError(f"{path} compiles")
-
-
-def failing_run(tmp_path, overrides=None, text=None, args=()):
-    path = tmp_path / "shijid.conf"
-    if text is not None:
-        path.write_text(text)
-    else:
-        write_config(path, merged(overrides or {}))
-    result = run_shijid("-c", str(path), *args)
-    assert result.returncode == 1, result
-    assert result.stdout == ""
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1, result.stderr
-    assert "Traceback" not in result.stderr
-    return path, lines[0]
 
 
 @pytest.mark.slow

@@ -5,6 +5,7 @@ shijid over real sockets: serving, options, pid file, shutdown, limits.
 import http.client
 import json
 import os
+import select
 import shutil
 import signal
 import socket
@@ -13,7 +14,7 @@ import threading
 import time
 
 import pytest
-from daemons import ROOT, Daemon, alive, run_shijid, write_config
+from daemons import ROOT, Daemon, alive, failing_run, run_shijid, write_config
 
 pytestmark = pytest.mark.slow
 
@@ -433,6 +434,49 @@ def test_workers_share_the_port_and_a_worker_killed_under_load_is_replaced(shiji
     while any(alive(pid) for pid in survivors) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not any(alive(pid) for pid in survivors)
+
+
+def test_a_burst_of_keep_alive_connections_is_spread_over_the_workers(shijid):
+    daemon = shijid({"general": {"workers": "2"}})
+    workers = worker_pids(daemon)
+    # Connect all at once, as a client's pool does: the whole burst is queued
+    # before a worker wakes to accept.
+    sockets = [socket.socket() for _ in range(40)]
+    for sock in sockets:
+        sock.setblocking(False)
+        sock.connect_ex(("127.0.0.1", daemon.port))
+    connections = []
+    for sock in sockets:
+        select.select([], [sock], [], 10)
+        sock.setblocking(True)
+        connection = daemon.connection()
+        connection.sock = sock
+        connections.append(connection)
+    served_by = []
+    for connection in connections:
+        status, _, body = daemon.request("GET", "/probe/probe", connection=connection)
+        assert status == 200
+        served_by.append(json.loads(body)["pid"])
+    for connection in connections:
+        connection.close()
+    assert set(served_by) == workers
+    # Each connection lands on a worker by the hash of its address: an even
+    # split, give or take (at least 8 of 40 each: a 1-in-10^4 miss).
+    assert min(served_by.count(pid) for pid in workers) >= 8, served_by
+
+
+def test_a_second_shijid_cannot_share_the_port_of_one_with_workers(shijid, tmp_path):
+    first = shijid({"general": {"workers": "2"}})
+    for workers in ("1", "2"):
+        path, line = failing_run(
+            tmp_path / f"second{workers}",
+            {"general": {"listen_port": str(first.port), "workers": workers}},
+        )
+        assert line == (
+            f"shijid: error: {path}: [general] listen_port: cannot listen on "
+            f"127.0.0.1:{first.port}: [Errno 98] Address already in use"
+        )
+    assert first.request("GET", "/probe/probe")[0] == 200
 
 
 def test_workers_drain_on_sigterm(shijid):
