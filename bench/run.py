@@ -766,7 +766,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             ([s for s in single if s.key in ("a", "b") and s.key in chosen], all_scenarios, 100, 1),
             ([s for s in single if s.key in ("c", "d") and s.key in chosen], post, 100, 1),
             ([s for s in pypy_servers if s.key in chosen], all_scenarios, 100, 1),
-            ([s for s in multi if s.key in chosen], post, 200, 2),
+            ([s for s in multi if s.key in chosen], post, 200, 1),
         ]  # fmt: skip
         for servers, scenarios, connections, threads in groups:
             if servers:
