@@ -34,12 +34,11 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 HERE = Path(__file__).resolve().parent
 APPS = HERE / "apps"
 LUA = HERE / "lua" / "bench.lua"
+sys.path.insert(0, str(APPS))
+from benchdata import ITEMS  # noqa: E402
+
 VERSION_HEADER = ("X-API-Version", "benchapi-1.0+prod")
 JSON_TYPE = ("Content-Type", "application/json; charset=utf-8")
-ITEMS = [
-    {"id": i, "name": f"item-{i}", "price": round(i * 1.25, 2), "in_stock": i % 3 != 0}
-    for i in range(1000)
-]
 
 
 @dataclass(frozen=True)
@@ -172,6 +171,9 @@ class Run:
     errors: int
     non_2xx: int
     rss_mb: float
+    #: The server's CPU time per request, in microseconds: steadier than
+    #: req/s where the machine's other tenants steal time.
+    cpu_us: float = 0.0
 
     @classmethod
     def parse(
@@ -229,6 +231,19 @@ def tree_pids(pid: int) -> List[int]:
         if ppid == pid:
             pids.extend(tree_pids(int(child.name)))
     return pids
+
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user and system) spent so far by ``pid`` and its descendants."""
+    total = 0
+    for each in tree_pids(pid):
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{each}/stat").read_text().rpartition(")")[2].split()
+            total += int(fields[11]) + int(fields[12])
+    return total / _TICKS
 
 
 def rss_mb(pid: int) -> float:
@@ -349,13 +364,17 @@ def wrk(
     threads: int = 1,
 ) -> Run:
     argv = wrk_command(args, server, scenario, seconds, connections, threads)
+    assert server.process is not None
+    cpu_before = cpu_seconds(server.process.pid)
     done = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60)
     if done.returncode != 0:
         raise SystemExit(f"wrk failed: {done.stderr}")
-    assert server.process is not None
-    return Run.parse(
+    run = Run.parse(
         server.key, scenario.name, connections, done.stdout, rss_mb(server.process.pid)
     )
+    cpu = cpu_seconds(server.process.pid) - cpu_before
+    run.cpu_us = cpu / run.requests * 1e6 if run.requests else 0.0
+    return run
 
 
 def measure(
@@ -387,7 +406,8 @@ def measure(
 def progress(what: str, run: Run) -> None:
     print(
         f"  {what:<44} {run.scenario:<6} {run.rps:>9,.0f} req/s  "
-        f"p99 {run.p99_ms:6.1f} ms  errors {run.errors}  rss {run.rss_mb:.0f} MB",
+        f"p99 {run.p99_ms:6.1f} ms  cpu {run.cpu_us:5.0f} us/req  errors {run.errors}  "
+        f"rss {run.rss_mb:.0f} MB",
         flush=True,
     )
 
@@ -461,13 +481,14 @@ def summary(
         "rps_max": max(rps),
         "p50_ms": statistics.median(r.p50_ms for r in mine),
         "p99_ms": statistics.median(r.p99_ms for r in mine),
+        "cpu_us": statistics.median(r.cpu_us for r in mine),
         "errors": sum(r.errors for r in mine),
         "rss_mb": max(r.rss_mb for r in mine),
         "rounds": len(mine),
     }
 
 
-def targets(results: Results, labels: Dict[str, str]) -> List[str]:
+def targets(results: Results) -> List[str]:
     """The project's goals, checked against this run."""
     lines = []
     runs = results.runs
@@ -515,7 +536,6 @@ def targets(results: Results, labels: Dict[str, str]) -> List[str]:
             f"{soaked['rss_first_mb']:.1f} MB after warm-up, "
             f"{soaked['rss_last_mb']:.1f} MB at the end (goal: no growth)",
         )
-    del labels
     return lines
 
 
@@ -545,8 +565,8 @@ def markdown(results: Results, labels: Dict[str, str]) -> str:
         out += [
             f"## {scenario.title}",
             "",
-            "| | server | req/s (min–max) | p50 ms | p99 ms | errors | RSS MB | vs (b) |",
-            "|---|---|---|---|---|---|---|---|",
+            "| | server | req/s (min–max) | p50 ms | p99 ms | CPU µs/req | errors | RSS MB | vs (b) |",
+            "|---|---|---|---|---|---|---|---|---|",
         ]
         base = by_b[scenario.name]
         for key, s in rows:
@@ -554,7 +574,8 @@ def markdown(results: Results, labels: Dict[str, str]) -> str:
             out.append(
                 f"| ({key}) | {labels[key]} | **{s['rps']:,.0f}** "
                 f"({s['rps_min']:,.0f}–{s['rps_max']:,.0f}) | {s['p50_ms']:.2f} | "
-                f"{s['p99_ms']:.2f} | {s['errors']:.0f} | {s['rss_mb']:.0f} | {ratio} |"
+                f"{s['p99_ms']:.2f} | {s['cpu_us']:.0f} | {s['errors']:.0f} | "
+                f"{s['rss_mb']:.0f} | {ratio} |"
             )
         out.append("")
     many = results.extras.get("connections")
@@ -580,7 +601,7 @@ def markdown(results: Results, labels: Dict[str, str]) -> str:
             f"{', '.join(f'{x:.1f}' for x in soaked['rss_samples_mb'])}.",
             "",
         ]
-    goals = targets(results, labels)
+    goals = targets(results)
     if goals:
         out += ["## Goals", "", *goals, ""]
     return "\n".join(out)
@@ -695,6 +716,9 @@ def parse(argv: Optional[Sequence[str]]) -> argparse.Namespace:
         "--soak", type=float, default=60.0, help="seconds of soak (0: none)"
     )
     parser.add_argument(
+        "--scenarios", default="post,get,error", help="some of post, get, error"
+    )
+    parser.add_argument(
         "--quick", action="store_true", help="a smoke run: (a) and (b), 1 s, 1 round"
     )
     parser.add_argument(
@@ -756,8 +780,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         every = [s for s in every if s.key in wanted]
     labels = {s.key: s.label for s in every}
     results = Results(machine(args))
-    post = [SCENARIOS["post"]]
-    all_scenarios = list(SCENARIOS.values())
+    all_scenarios = [SCENARIOS[name] for name in args.scenarios.split(",")]
+    post = [s for s in all_scenarios if s.name == "post"]
     chosen = set(labels)
 
     with tempfile.TemporaryDirectory(prefix="shiji-bench-") as tmp:
@@ -769,7 +793,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             ([s for s in multi if s.key in chosen], post, 200, 1),
         ]  # fmt: skip
         for servers, scenarios, connections, threads in groups:
-            if servers:
+            if servers and scenarios:
                 print(f"measuring {', '.join(s.label for s in servers)}", flush=True)
                 measure(
                     args, results, servers, scenarios, workdir, connections, threads

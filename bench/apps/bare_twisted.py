@@ -9,6 +9,7 @@ import re
 import sys
 from urllib.parse import parse_qs
 
+from benchdata import ITEMS, ping_argument_error
 from twisted.internet import reactor
 from twisted.web import resource, server
 
@@ -26,10 +27,6 @@ except ImportError:  # PyPy: orjson is CPython only
 
     loads = json.loads
 
-ITEMS = [
-    {"id": i, "name": f"item-{i}", "price": round(i * 1.25, 2), "in_stock": i % 3 != 0}
-    for i in range(1000)
-]
 PING = re.compile(rb"/benchapi/ping/([0-9]+)")
 JSON_TYPE = b"application/json; charset=utf-8"
 
@@ -80,22 +77,9 @@ class Bench(resource.Resource):
         if not isinstance(args, dict):
             return error(request, "not an object")
         query = parse_qs(request.uri.partition(b"?")[2].decode())
-        if "simple_auth_key" not in query:
-            return error(request, invalid("simple_auth_key", "Argument is missing."))
-        for name, kind, required in (
-            ("client_tz", int, True),
-            ("client_id", str, True),
-            ("new_client", bool, False),
-        ):
-            if name not in args:
-                if required:
-                    return error(request, invalid(name, "Argument is missing."))
-                continue
-            value = args[name]
-            if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-                return error(request, invalid(name, f"Must be of type {kind.__name__}"))
-        if query["simple_auth_key"][0] != "abc":
-            return error(request, invalid("simple_auth_key", "Key isn't valid!"))
+        problem = ping_argument_error(args, query.get("simple_auth_key", [None])[0])
+        if problem is not None:
+            return error(request, invalid(*problem))
         return {
             "result": {
                 "timestamp": int(found.group(1)),

@@ -8,6 +8,7 @@ Usage: uvicorn --app-dir bench/apps falcon_app:app ...
 import falcon
 import falcon.asgi
 import falcon.media
+from benchdata import ITEMS, ping_argument_error
 
 try:
     import orjson
@@ -15,11 +16,6 @@ try:
     handler = falcon.media.JSONHandler(dumps=orjson.dumps, loads=orjson.loads)
 except ImportError:
     handler = falcon.media.JSONHandler()
-
-ITEMS = [
-    {"id": i, "name": f"item-{i}", "price": round(i * 1.25, 2), "in_stock": i % 3 != 0}
-    for i in range(1000)
-]
 
 
 def invalid(name, why):
@@ -43,23 +39,9 @@ class Ping:
         args = await req.get_media()
         if not isinstance(args, dict):
             raise invalid("body", "not an object")
-        key = req.get_param("simple_auth_key")
-        if key is None:
-            raise invalid("simple_auth_key", "Argument is missing.")
-        for name, kind, required in (
-            ("client_tz", int, True),
-            ("client_id", str, True),
-            ("new_client", bool, False),
-        ):
-            if name not in args:
-                if required:
-                    raise invalid(name, "Argument is missing.")
-                continue
-            value = args[name]
-            if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-                raise invalid(name, f"Must be of type {kind.__name__}")
-        if key != "abc":
-            raise invalid("simple_auth_key", "Key isn't valid!")
+        problem = ping_argument_error(args, req.get_param("simple_auth_key"))
+        if problem is not None:
+            raise invalid(*problem)
         resp.media = {
             "result": {
                 "timestamp": timestamp,

@@ -8,14 +8,10 @@ Usage: uvicorn --app-dir bench/apps fastapi_app:app ...
 
 from typing import Optional
 
+from benchdata import ITEMS
 from fastapi import FastAPI, Header, HTTPException, Query
 from fastapi.responses import ORJSONResponse
 from pydantic import BaseModel, StrictBool, StrictInt, StrictStr
-
-ITEMS = [
-    {"id": i, "name": f"item-{i}", "price": round(i * 1.25, 2), "in_stock": i % 3 != 0}
-    for i in range(1000)
-]
 
 app = FastAPI(default_response_class=ORJSONResponse)
 

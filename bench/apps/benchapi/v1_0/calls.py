@@ -3,13 +3,9 @@ The calls of benchapi 1.0: the PingCall POST of the Shiji tour, without its
 network round trip, and a paged list.
 """
 
-from shiji import urldispatch, webapi
+from benchdata import ITEMS
 
-#: What the paged list pages through.
-ITEMS = [
-    {"id": i, "name": f"item-{i}", "price": round(i * 1.25, 2), "in_stock": i % 3 != 0}
-    for i in range(1000)
-]
+from shiji import urldispatch, webapi
 
 
 class PingCall(urldispatch.URLMatchJSONResource):
