@@ -349,8 +349,10 @@ class ShijiSite(server.Site):
         by ``***``.
         """
         text = uri.decode("latin-1")
+        if not self.redacted:
+            return text
         path, mark, query = text.partition("?")
-        if not mark or not self.redacted:
+        if not mark:
             return text
         fields: List[str] = []
         for field in query.split("&"):

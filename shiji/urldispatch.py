@@ -560,13 +560,19 @@ def _query_arguments(request: APIRequest) -> Dict[str, List[Any]]:
     args: Dict[str, List[Any]] = {}
     if not mark:
         return args
+    # Most query strings hold nothing to unquote.
+    plain = b"%" not in query and b"+" not in query
     for field in query.split(b"&"):
         if not field:
             continue
         raw_name, _, raw_value = field.partition(b"=")
         try:
-            name = unquote_plus(raw_name.decode("utf-8"), errors="strict")
-            value = unquote_plus(raw_value.decode("utf-8"), errors="strict")
+            if plain:
+                name = raw_name.decode("utf-8")
+                value = raw_value.decode("utf-8")
+            else:
+                name = unquote_plus(raw_name.decode("utf-8"), errors="strict")
+                value = unquote_plus(raw_value.decode("utf-8"), errors="strict")
         except UnicodeDecodeError:
             raise ValueError(
                 request,

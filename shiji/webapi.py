@@ -187,10 +187,11 @@ def _normalise_json_argument(entry: Sequence[Any]) -> JSONArgument:
     return JSONArgument(name, types, flag == ARG_OPTIONAL)
 
 
+@functools.lru_cache(maxsize=256)
 def _media_type(header: Optional[bytes]) -> Tuple[str, Optional[str]]:
     """
     The media type (lower case) and charset (lower case, or None) of a
-    Content-Type header value.
+    Content-Type header value (clients send few distinct ones: cached).
     """
     if header is None:
         return "", None
