@@ -620,15 +620,21 @@ def chart(results: Results, labels: Dict[str, str], path: Path) -> bool:
     ]
     if not scenarios:
         return False
+    from matplotlib.ticker import FuncFormatter
+
+    rows = max(sum(1 for k in labels if summary(results.runs, k, s)) for s in scenarios)
     fig, axes = plt.subplots(
-        1, len(scenarios), figsize=(5.5 * len(scenarios), 4.8), squeeze=False
+        len(scenarios),
+        1,
+        figsize=(9, 1.2 + 0.42 * rows * len(scenarios)),
+        squeeze=False,
     )
-    for ax, name in zip(axes[0], scenarios):
+    for ax, name in zip(axes[:, 0], scenarios):
         keys = [k for k in labels if summary(results.runs, k, name)]
-        stats = [summary(results.runs, k, name) for k in keys]
-        values = [s["rps"] for s in stats if s]
-        low = [v - s["rps_min"] for v, s in zip(values, stats) if s]
-        high = [s["rps_max"] - v for v, s in zip(values, stats) if s]
+        stats = [s for s in (summary(results.runs, k, name) for k in keys) if s]
+        values = [s["rps"] for s in stats]
+        low = [s["rps"] - s["rps_min"] for s in stats]
+        high = [s["rps_max"] - s["rps"] for s in stats]
         colours = [
             "#c0392b" if labels[k].startswith("shijid") else "#7f8c8d" for k in keys
         ]
@@ -637,10 +643,12 @@ def chart(results: Results, labels: Dict[str, str], path: Path) -> bool:
             color=colours, capsize=3,
         )  # fmt: skip
         ax.invert_yaxis()
-        ax.set_title(SCENARIOS[name].title, fontsize=9)
-        ax.set_xlabel("requests per second (median, min–max)")
-        for y, v in enumerate(values):
-            ax.text(v, y, f" {v:,.0f}", va="center", fontsize=8)
+        ax.set_title(SCENARIOS[name].title, fontsize=10, loc="left")
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v / 1000:g}k"))
+        ax.set_xlim(0, max(s["rps_max"] for s in stats) * 1.18)
+        for y, s in enumerate(stats):
+            ax.text(s["rps_max"], y, f"  {s['rps']:,.0f}", va="center", fontsize=8)
+    axes[-1, 0].set_xlabel("requests per second: median, and min–max of the rounds")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -716,6 +724,11 @@ def parse(argv: Optional[Sequence[str]]) -> argparse.Namespace:
         "--soak", type=float, default=60.0, help="seconds of soak (0: none)"
     )
     parser.add_argument(
+        "--from-json",
+        type=Path,
+        help="write the reports again from a results.json, measuring nothing",
+    )
+    parser.add_argument(
         "--scenarios", default="post,get,error", help="some of post, get, error"
     )
     parser.add_argument(
@@ -730,7 +743,7 @@ def parse(argv: Optional[Sequence[str]]) -> argparse.Namespace:
         help="servers to run, by key: a,b,c,d,e,e:falcon,e:fastapi,f,f:bare",
     )
     args = parser.parse_args(argv)  # fmt: skip
-    if not args.wrk:
+    if not args.wrk and not args.from_json:
         parser.error("wrk not found: install it (apt-get install wrk) or pass --wrk")
     args.python = os.path.abspath(args.python)
     if args.pypy:
@@ -744,6 +757,12 @@ def parse(argv: Optional[Sequence[str]]) -> argparse.Namespace:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse(argv)
+    if args.from_json:
+        saved = json.loads(args.from_json.read_text())
+        results = Results(
+            saved["machine"], [Run(**run) for run in saved["runs"]], saved["extras"]
+        )
+        return report(args, results, saved["servers"])
     raise_fd_limit(args.connections + 1024)
     py, pypy = args.python, args.pypy
     peers_installed = (
@@ -805,6 +824,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if args.soak and "a" in chosen:
             soak(args, results, Server("a", "shijid, 1 worker", py, "shijid"), workdir)
 
+    return report(args, results, labels)
+
+
+def report(args: argparse.Namespace, results: Results, labels: Dict[str, str]) -> int:
+    """Write results.json, results.md and results.png to ``args.out``."""
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_text(
         json.dumps(
@@ -818,12 +842,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         )
         + "\n"
     )
-    report = markdown(results, labels)
-    drew = chart(results, labels, args.out / "results.png")
-    if drew:
-        report += "\n![requests per second](results.png)\n"
-    (args.out / "results.md").write_text(report)
-    print(report)
+    text = markdown(results, labels)
+    if chart(results, labels, args.out / "results.png"):
+        text += "\n![requests per second](results.png)\n"
+    (args.out / "results.md").write_text(text)
+    print(text)
     return 0
 
 

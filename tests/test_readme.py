@@ -93,3 +93,13 @@ def test_the_tour_works_when_pasted(tmp_path):
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "2 passed" in result.stdout
+
+
+def test_the_performance_figures_are_those_of_the_committed_results():
+    section = README.split("## Performance\n", 1)[1].split("\n## ", 1)[0]
+    results = (ROOT / "bench" / "results" / "results.md").read_text()
+    rows = [line for line in section.splitlines() if line.startswith("| (")]
+    assert len(rows) >= 9
+    for line in rows + [line for line in section.splitlines() if line.startswith("- ")]:
+        assert line in results.splitlines(), line
+    assert (ROOT / "bench" / "results" / "results.png").is_file()
