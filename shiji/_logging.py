@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import IO, Any, Callable, List, Optional
+from typing import IO, Any, List, Optional
 
 from twisted.logger import (
     FilteringLogObserver,
@@ -34,8 +34,6 @@ __all__ = ["ReopenableFileObserver", "TextLog", "start_logging"]
 FLUSH_SECONDS = 0.05
 #: ...or until this many are waiting.
 FLUSH_LINES = 256
-
-AccessSink = Callable[[str], None]
 
 
 @implementer(ILogObserver)
