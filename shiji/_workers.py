@@ -75,6 +75,7 @@ class WorkerPool(service.Service):
         self.workers: Dict[int, Any] = {}
         self._protocols: Dict[int, _WorkerProtocol] = {}
         self.socket: Optional[socket.socket] = None
+        self._listeners: Dict[int, socket.socket] = {}
         self.restarts = 0
         #: Fires once every worker of the first start serves.
         self.ready: defer.Deferred[None] = defer.Deferred()
@@ -112,15 +113,21 @@ class WorkerPool(service.Service):
             raise error.CannotListenError(host, port, e) from None
         return sock
 
-    def _listener(self) -> socket.socket:
-        """The listening socket for a new worker."""
+    def _listener(self, index: int) -> socket.socket:
+        """
+        The listening socket of worker ``index``. The pool keeps it open, so
+        that connections waiting in its queue when the worker dies are
+        served by the worker's replacement, not reset.
+        """
         assert self.socket is not None
         if not _REUSE_PORT:
             return self.socket
-        sock = self._bind(self.socket.getsockname()[1], reuse_port=True)
-        sock.listen(self.config.general.listen_backlog)
-        sock.setblocking(False)
-        return sock
+        if index not in self._listeners:
+            sock = self._bind(self.socket.getsockname()[1], reuse_port=True)
+            sock.listen(self.config.general.listen_backlog)
+            sock.setblocking(False)
+            self._listeners[index] = sock
+        return self._listeners[index]
 
     @property
     def address(self) -> Tuple[str, int]:
@@ -141,7 +148,7 @@ class WorkerPool(service.Service):
         all_ready.addCallback(lambda _: None).chainDeferred(self.ready)
 
     def _spawn(self, index: int) -> None:
-        listener = self._listener()
+        listener = self._listener(index)
         args = [
             sys.executable,
             "-m",
@@ -168,10 +175,6 @@ class WorkerPool(service.Service):
                 WORKER_READY_FD: "r",
             },
         )
-        if listener is not self.socket:
-            # The worker's copy is the only one: a listening socket left
-            # open here would queue connections nobody accepts.
-            listener.close()
 
     def worker_ended(self, worker: _WorkerProtocol, reason: Any) -> None:
         """Restart a worker that ended while the pool is running."""
@@ -207,6 +210,9 @@ class WorkerPool(service.Service):
         done = defer.gatherResults(ended)
 
         def close(result: object) -> object:
+            for listener in self._listeners.values():
+                listener.close()
+            self._listeners.clear()
             if self.socket is not None:
                 self.socket.close()
                 self.socket = None
