@@ -2,6 +2,8 @@
 shijid over real sockets: serving, options, pid file, shutdown, limits.
 """
 
+import datetime
+import email.utils
 import http.client
 import json
 import os
@@ -43,6 +45,11 @@ def test_serves_the_example_with_the_shipped_configuration(tmp_path):
         )
         assert status == 200
         assert headers["Server"] == "Shiji API Server"
+        # RFC 9110's IMF-fixdate, current to the second it is cached for.
+        sent = email.utils.parsedate_to_datetime(headers["Date"])
+        now = datetime.datetime.now(datetime.timezone.utc)
+        assert abs((now - sent).total_seconds()) < 5
+        assert headers["Date"].endswith(" GMT")
         assert headers["Content-Type"] == "application/json; charset=utf-8"
         assert json.loads(body) == (
             "PONG! Right back at ya. I'm production baby! (Timestamp Val: 123) "
