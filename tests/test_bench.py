@@ -70,3 +70,32 @@ def test_a_server_giving_a_wrong_answer_stops_the_run(tmp_path, monkeypatch):
     with pytest.raises(SystemExit, match=r"answered post with 200 .*; expected 201"):
         bench.main(["--quick", "--only", "b", "--out", str(tmp_path)])
     assert not (tmp_path / "results.md").exists()
+
+
+@pytest.mark.skipif(
+    shutil.which("valgrind") is None or sys.implementation.name != "cpython",
+    reason="counts CPython instructions with valgrind (.ci/tools installs it)",
+)
+def test_instruction_counts_are_measured_for_a_site():
+    result = subprocess.run(
+        [
+            sys.executable,
+            "bench/instructions.py",
+            "--requests",
+            "8",
+            "--sites",
+            "shijid",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[:2] == ["| site | instructions per request |", "|---|---|"]
+    [row] = lines[2:]
+    count = int(row.rsplit("|", 2)[1].strip().replace(",", ""))
+    # Sanity bounds only: a request through Twisted's parser is hundreds of
+    # thousands of instructions, never a handful or hundreds of millions.
+    assert 10_000 < count < 50_000_000, row

@@ -1,0 +1,129 @@
+#!/usr/bin/env python3
+"""
+CPython instructions per request, counted by valgrind's callgrind: a figure
+that, unlike req/s, barely moves with what else the machine is doing, for
+comparing one change of shijid's hot path with the next.
+
+Each site is fed the benchmark's PingCall POST in process, through Twisted's
+HTTP parser and a ``StringTransport`` (no sockets); a short run is
+subtracted from a longer one, so start-up cancels out.
+
+Usage: bench/instructions.py [--python PY] [--requests N] [--sites a,b]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Tuple
+
+HERE = Path(__file__).resolve().parent
+APPS = HERE / "apps"
+BODY = b'{"client_tz":-7,"client_id":"myclient012","new_client":true}'
+REQUEST = (
+    b"POST /benchapi/ping/123?simple_auth_key=abc HTTP/1.1\r\n"
+    b"Host: 127.0.0.1\r\nX-API-Version: benchapi-1.0+prod\r\n"
+    b"Content-Type: application/json; charset=utf-8\r\n"
+    b"Content-Length: %d\r\n\r\n" % len(BODY)
+) + BODY
+
+SITES = {
+    "bare": "bare twisted.web Resource",
+    "shijid": "shijid's site, access log to a file",
+    "shijid-nolog": "shijid's site, no access log",
+}
+
+
+def make(site: str, log_path: str) -> Tuple[Any, Any]:
+    """A connected HTTP channel of ``site`` and its transport."""
+    sys.path.insert(0, str(APPS))
+    from twisted.internet.address import IPv4Address
+    from twisted.internet.task import Clock
+    from twisted.internet.testing import StringTransport
+
+    if site == "bare":
+        import bare_twisted
+        from twisted.web import server
+
+        http_site: Any = server.Site(
+            bare_twisted.Bench(), parsePOSTFormSubmission=False
+        )
+    else:
+        import benchapi
+
+        from shiji._logging import ReopenableFileObserver
+        from shiji._site import ShijiSite
+        from shiji.urldispatch import APIRouter
+
+        http_site = ShijiSite(
+            APIRouter({"benchapi": benchapi}), access_log=site == "shijid"
+        )
+        http_site.access_sink = ReopenableFileObserver(log_path, Clock()).access
+    address = IPv4Address("TCP", "127.0.0.1", 40000)
+    channel = http_site.buildProtocol(address)
+    transport = StringTransport(peerAddress=address)
+    channel.makeConnection(transport)
+    return channel, transport
+
+
+def feed(site: str, requests: int, log_path: str) -> None:
+    channel, transport = make(site, log_path)
+    for _ in range(requests):
+        channel.dataReceived(REQUEST)
+        if not transport.value().startswith(b"HTTP/1.1 200 "):
+            raise SystemExit(f"{site} answered {transport.value()[:200]!r}")
+        transport.clear()
+
+
+def count(python: str, site: str, requests: int, log_path: str) -> int:
+    """Instructions callgrind counts for feeding ``requests`` to ``site``."""
+    done = subprocess.run(
+        [
+            "valgrind",
+            "--tool=callgrind",
+            "--callgrind-out-file=/dev/null",
+            python,
+            __file__,
+            "--feed",
+            site,
+            str(requests),
+            log_path,
+        ],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, PYTHONHASHSEED="0"),
+        timeout=1800,
+    )
+    found = re.search(r"Collected : (\d+)", done.stderr)
+    if done.returncode != 0 or found is None:
+        raise SystemExit(f"callgrind failed for {site}:\n{done.stderr[-2000:]}")
+    return int(found.group(1))
+
+
+def main() -> int:
+    if len(sys.argv) == 5 and sys.argv[1] == "--feed":
+        feed(sys.argv[2], int(sys.argv[3]), sys.argv[4])
+        return 0
+    parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
+    parser.add_argument("--python", default=sys.executable)
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--sites", default=",".join(SITES))
+    args = parser.parse_args()
+    if shutil.which("valgrind") is None:
+        parser.error("valgrind not found: apt-get install valgrind")
+    log_path = os.devnull
+    print("| site | instructions per request |\n|---|---|")
+    for site in args.sites.split(","):
+        short = count(args.python, site, args.requests // 4, log_path)
+        long = count(args.python, site, args.requests // 4 + args.requests, log_path)
+        print(f"| {SITES[site]} | {(long - short) / args.requests:,.0f} |", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
