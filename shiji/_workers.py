@@ -95,11 +95,9 @@ class WorkerPool(service.Service):
             # connections.
             self.socket = self._bind(port, reuse_port=True)
         else:
-            self.socket = self._bind(port, reuse_port=False)
-            self.socket.listen(general.listen_backlog)
-            self.socket.setblocking(False)
+            self.socket = self._bind(port, reuse_port=False, listen=True)
 
-    def _bind(self, port: int, reuse_port: bool) -> socket.socket:
+    def _bind(self, port: int, reuse_port: bool, listen: bool = False) -> socket.socket:
         host = self.config.general.listen_ip
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
@@ -111,6 +109,9 @@ class WorkerPool(service.Service):
         except OSError as e:
             sock.close()
             raise error.CannotListenError(host, port, e) from None
+        if listen:
+            sock.listen(self.config.general.listen_backlog)
+            sock.setblocking(False)
         return sock
 
     def _listener(self, index: int) -> socket.socket:
@@ -123,10 +124,8 @@ class WorkerPool(service.Service):
         if not _REUSE_PORT:
             return self.socket
         if index not in self._listeners:
-            sock = self._bind(self.socket.getsockname()[1], reuse_port=True)
-            sock.listen(self.config.general.listen_backlog)
-            sock.setblocking(False)
-            self._listeners[index] = sock
+            port = self.socket.getsockname()[1]
+            self._listeners[index] = self._bind(port, reuse_port=True, listen=True)
         return self._listeners[index]
 
     @property

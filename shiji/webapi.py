@@ -204,14 +204,10 @@ def _media_type(header: Optional[bytes]) -> Tuple[str, Optional[str]]:
     return media.strip().lower(), charset
 
 
-_MISMATCH = object()
-
-
-def _checked_value(argument: JSONArgument, value: Any) -> Any:
+def _check_value(request: APIRequest, argument: JSONArgument, value: Any) -> Any:
     """
-    ``value`` as ``argument`` accepts it (booleans are not numbers, and an
-    integer is accepted, as a float, where a float is asked for), or
-    ``_MISMATCH``.
+    ``value`` as ``argument`` accepts it: booleans are not numbers, and an
+    integer is accepted (as a float) where a float is asked for.
     """
     types = argument.types
     if isinstance(value, bool):
@@ -224,7 +220,7 @@ def _checked_value(argument: JSONArgument, value: Any) -> Any:
             return float(value)
         except OverflowError:
             pass
-    return _MISMATCH
+    raise ValueError(request, argument.name, f"Must be of type {argument.type_names}")
 
 
 def json_arguments(
@@ -272,18 +268,12 @@ def json_arguments(
             if not isinstance(body, dict):
                 raise RequestNotHashError(request)
             for argument in declared:
-                name = argument.name
-                if name in body:
-                    value = _checked_value(argument, body[name])
-                    if value is _MISMATCH:
-                        # Raised here rather than in the helper: unwinding an
-                        # extra frame costs PyPy's JIT dearly.
-                        raise ValueError(
-                            request, name, f"Must be of type {argument.type_names}"
-                        )
-                    body[name] = value
+                if argument.name in body:
+                    body[argument.name] = _check_value(
+                        request, argument, body[argument.name]
+                    )
                 elif not argument.optional:
-                    raise ValueError(request, name, "Argument is missing.")
+                    raise ValueError(request, argument.name, "Argument is missing.")
             request.jsonArgs = body
             return handler(self, request, *args, **kwargs)
 
