@@ -14,6 +14,7 @@ same response, the envelope::
 
 from __future__ import annotations
 
+from http import HTTPStatus
 from typing import Any, ClassVar, Dict
 
 from . import _json
@@ -31,10 +32,14 @@ __all__ = [
     "InvalidSecureCookieError",
     "JSONDecodeError",
     "JSONEncodeError",
+    "MalformedRequestError",
     "MethodNotAllowedError",
+    "RequestHeadersTooLargeError",
     "RequestNotHashError",
+    "RequestReadTimeoutError",
     "RequestTimeoutError",
     "RequestTooLargeError",
+    "RequestURITooLongError",
     "UnexpectedServerError",
     "UnknownAPICallError",
     "UnknownAPIError",
@@ -43,6 +48,13 @@ __all__ = [
 ]
 
 _ECHO_LIMIT = 200
+
+
+def _status_phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
 
 
 def clip(text: str) -> str:
@@ -120,6 +132,21 @@ class APIError(Exception):
                 "exception_class": self.exception_class,
                 "exception_text": self.exception_text,
             },
+        }
+
+    def problem(self) -> Dict[str, Any]:
+        """
+        The error as an RFC 9457 problem details object, sent as
+        ``application/problem+json`` to clients whose ``Accept`` asks for
+        it: ``error_code`` and ``exception_class`` are extension members.
+        """
+        return {
+            "type": "about:blank",
+            "title": _status_phrase(self.http_status),
+            "status": self.http_status,
+            "detail": self.exception_text,
+            "error_code": self.error_code,
+            "exception_class": self.exception_class,
         }
 
     def __str__(self) -> str:
@@ -217,6 +244,53 @@ class RequestTooLargeError(APIError):
     error_code = 210
     exception_text = "The request body is larger than the %s bytes this server accepts."
     http_status = 413
+
+
+class MalformedRequestError(APIError):
+    """
+    The request is not HTTP/1.1 the server can read: a malformed request
+    line or header, both ``Content-Length`` and ``Transfer-Encoding``, or a
+    bad chunk (HTTP 400). The connection is closed.
+    """
+
+    error_code = 213
+    exception_text = "The request is not well-formed HTTP/1.1."
+    http_status = 400
+
+
+class RequestURITooLongError(APIError):
+    """
+    The request line is longer than the server reads (HTTP 414). The
+    connection is closed.
+    """
+
+    error_code = 214
+    exception_text = "The request line is longer than the %s bytes this server reads."
+    http_status = 414
+
+
+class RequestHeadersTooLargeError(APIError):
+    """
+    A header line, or the headers together, are larger than the server
+    reads, or there are too many of them (HTTP 431). The connection is
+    closed.
+    """
+
+    error_code = 215
+    exception_text = "The request headers are larger than this server reads."
+    http_status = 431
+
+
+class RequestReadTimeoutError(APIError):
+    """
+    The client did not send a whole request (headers within
+    ``header_timeout``, then the body within ``body_timeout``) in time
+    (HTTP 408). The connection is closed.
+    """
+
+    error_code = 216
+    exception_text = "The request was not received within %s seconds."
+    http_status = 408
 
 
 class RequestTimeoutError(APIError):

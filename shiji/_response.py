@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Coroutine
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional, Tuple
 
 from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.logger import Logger
@@ -32,8 +32,10 @@ if TYPE_CHECKING:
     from ._request import APIRequest
 
 __all__ = [
+    "error_body",
     "prepare_error",
     "render_call",
+    "wants_problem",
     "write_error",
     "write_failure",
     "write_json",
@@ -43,6 +45,51 @@ __all__ = [
 log = Logger()
 
 JSON_CONTENT_TYPE = [b"application/json; charset=utf-8"]
+PROBLEM_CONTENT_TYPE = b"application/problem+json"
+
+
+def _quality(accept: bytes, media_type: bytes) -> float:
+    """The q-value ``accept`` gives ``media_type`` itself (0 if unlisted)."""
+    best = 0.0
+    for media_range in accept.split(b","):
+        name, _, parameters = media_range.partition(b";")
+        if name.strip().lower() != media_type:
+            continue
+        quality = 1.0
+        for parameter in parameters.split(b";"):
+            key, _, value = parameter.partition(b"=")
+            if key.strip().lower() == b"q":
+                try:
+                    quality = min(max(float(value.strip()), 0.0), 1.0)
+                except ValueError:
+                    quality = 0.0
+        best = max(best, quality)
+    return best
+
+
+def wants_problem(accept: Optional[bytes]) -> bool:
+    """
+    Whether an ``Accept`` header asks for RFC 9457 problem details: it
+    names ``application/problem+json`` itself (wildcards don't count), at
+    least as preferred as ``application/json``.
+    """
+    if not accept or b"problem+json" not in accept.lower():
+        return False
+    problem = _quality(accept, PROBLEM_CONTENT_TYPE)
+    return problem > 0 and problem >= _quality(accept, b"application/json")
+
+
+def error_body(error: APIError, accept: Optional[bytes]) -> Tuple[bytes, bytes]:
+    """
+    The content type and body answering with ``error``: problem details
+    when ``accept`` asks for them (see :func:`wants_problem`), the Shiji
+    envelope otherwise.
+    """
+    if wants_problem(accept):
+        return PROBLEM_CONTENT_TYPE, _json.dumps(error.problem())
+    # The standard envelope holds an int and strings: no float to check.
+    standard = type(error).envelope is APIError.envelope
+    return JSON_CONTENT_TYPE[0], _json.dumps(error.envelope(), floatless=standard)
 
 
 def _closed(request: APIRequest) -> bool:
@@ -87,18 +134,21 @@ def write_json(request: APIRequest, obj: Any) -> None:
 def prepare_error(request: APIRequest, error: APIError) -> bytes:
     """
     Set the status and headers of ``error`` on ``request`` and return the
-    body to send: the JSON envelope.
+    body to send: the JSON envelope, or problem details (see
+    :func:`error_body`).
     """
     request.setResponseCode(error.http_status)
     headers = request.responseHeaders
     for name, value in error.headers.items():
         headers.setRawHeaders(name, [value])
-    headers.setRawHeaders(b"content-type", JSON_CONTENT_TYPE)
+    content_type, body = error_body(
+        error, request.requestHeaders.getRawHeaders(b"accept", [None])[-1]
+    )
+    headers.setRawHeaders(b"content-type", [content_type])
+    headers.addRawHeader(b"vary", b"Accept")
     if request.api_name:
         request.metrics.increment(f"{request.api_name}.error.{error.exception_class}")
-    # The standard envelope holds an int and strings: no float to check.
-    standard = type(error).envelope is APIError.envelope
-    return _json.dumps(error.envelope(), floatless=standard)
+    return body
 
 
 def write_error(request: APIRequest, error: APIError) -> None:

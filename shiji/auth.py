@@ -34,6 +34,7 @@ from typing import (
     Sequence,
     TypeVar,
     Union,
+    cast,
 )
 
 from twisted.internet.defer import Deferred, ensureDeferred, maybeDeferred
@@ -46,6 +47,7 @@ from ._errors import (
     InvalidSecureCookieError,
     clip,
 )
+from .webapi import _declare
 
 __all__ = [
     "MIN_SECRET_LENGTH",
@@ -360,10 +362,15 @@ def access(
             if not test(permission in held for permission in permissions):
                 raise AccessDeniedError(request)
 
+    joined = (" and " if all_required else " or ").join(permissions)
+    rule = (
+        f"a caller granted {joined or 'any permission'} in the namespace "
+        f"named by {auth_ns_var}"
+    )
+
     def decorator(handler: Handler) -> Handler:
-        wrapper = _authorize(handler, check)
-        wrapper._shiji_access = (auth_ns_var, all_required, permissions)  # type: ignore[attr-defined]
-        return wrapper  # type: ignore[return-value]
+        wrapper = cast(Handler, _authorize(handler, check))
+        return _declare(wrapper, handler, access_rule=rule, may_deny=True)
 
     return decorator
 
@@ -380,9 +387,10 @@ def login_required(role: Optional[str] = None) -> Callable[[Handler], Handler]:
         if role is not None and role not in granted.get(ROLES_NAMESPACE, []):
             raise AccessDeniedError(request)
 
+    rule = "a logged-in caller" + (f" with the role {role}" if role else "")
+
     def decorator(handler: Handler) -> Handler:
-        wrapper = _authorize(handler, check)
-        wrapper._shiji_login_required = role  # type: ignore[attr-defined]
-        return wrapper  # type: ignore[return-value]
+        wrapper = cast(Handler, _authorize(handler, check))
+        return _declare(wrapper, handler, access_rule=rule, may_deny=role is not None)
 
     return decorator

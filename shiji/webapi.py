@@ -51,10 +51,14 @@ from ._errors import (
     InvalidSecureCookieError,
     JSONDecodeError,
     JSONEncodeError,
+    MalformedRequestError,
     MethodNotAllowedError,
+    RequestHeadersTooLargeError,
     RequestNotHashError,
+    RequestReadTimeoutError,
     RequestTimeoutError,
     RequestTooLargeError,
+    RequestURITooLongError,
     UnexpectedServerError,
     UnknownAPICallError,
     UnknownAPIError,
@@ -79,11 +83,15 @@ __all__ = [
     "JSONArgument",
     "JSONDecodeError",
     "JSONEncodeError",
+    "MalformedRequestError",
     "MethodNotAllowedError",
     "PagingDeclaration",
+    "RequestHeadersTooLargeError",
     "RequestNotHashError",
+    "RequestReadTimeoutError",
     "RequestTimeoutError",
     "RequestTooLargeError",
+    "RequestURITooLongError",
     "UnexpectedServerError",
     "UnknownAPICallError",
     "UnknownAPIError",
@@ -145,6 +153,11 @@ class CallDeclarations:
     url_arguments: Tuple[str, ...] = ()
     paged_results: Optional[PagingDeclaration] = None
     http_basic_realm: Optional[str] = None
+    #: What :func:`shiji.auth.access` or :func:`shiji.auth.login_required`
+    #: asks of the caller, in words; ``None`` if neither guards the call.
+    access_rule: Optional[str] = None
+    #: The guard may answer 403 (a role or permission is required).
+    may_deny: bool = False
 
 
 def declarations(handler: Callable[..., Any]) -> CallDeclarations:
@@ -156,6 +169,10 @@ def declarations(handler: Callable[..., Any]) -> CallDeclarations:
 
 
 def _declare(wrapper: Handler, handler: Callable[..., Any], **changes: Any) -> Handler:
+    """
+    Give ``wrapper``, a decorator's wrapper of ``handler``, the declarations
+    of ``handler`` with ``changes`` (fields of :class:`CallDeclarations`).
+    """
     # functools.wraps copied the inner handler's declarations to the wrapper;
     # the wrapper gets a new object holding those and its own.
     declared = dataclasses.replace(declarations(handler), **changes)

@@ -4,6 +4,14 @@ import pytest
 from shiji.testing import TestClient
 
 
+def pytest_addoption(parser):
+    parser.addoption(
+        "--fuzz-long",
+        action="store_true",
+        help="fuzz each API version with thousands of cases and a fresh seed",
+    )
+
+
 @pytest.fixture
 def client():
     """A client of the example API, mounted at /myloginapi."""

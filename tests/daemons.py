@@ -8,6 +8,7 @@ import json
 import os
 import re
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -178,6 +179,30 @@ class Daemon:
                 return
             time.sleep(0.05)
         raise AssertionError(f"{pattern!r} not logged: {self.log_text()}")
+
+
+def example_daemon(tmp_path, **general):
+    """
+    A shijid (not yet started) serving a copy of ``examples/`` with the
+    shipped configuration, on any free port, logging to ``tmp_path`` and
+    keeping its users there; ``general`` replaces [general] options.
+    """
+    shipped = (ROOT / "conf" / "shijid.conf.example").read_text()
+    general.setdefault("listen_port", "0")
+    for name, value in general.items():
+        shipped, found = re.subn(
+            rf"^{name}: .*$", f"{name}: {value}", shipped, count=1, flags=re.M
+        )
+        assert found, name
+    config = tmp_path / "conf" / "shijid.conf"
+    config.parent.mkdir()
+    shutil.copytree(ROOT / "examples", tmp_path / "examples")
+    config.write_text(
+        shipped.replace("log_file: -", f"log_file: {tmp_path / 'shijid.log'}").replace(
+            "db_path: mylogin_api.sqlite", f"db_path: {tmp_path / 'users.sqlite'}"
+        )
+    )
+    return Daemon(tmp_path, config=config)
 
 
 def alive(pid):

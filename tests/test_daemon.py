@@ -16,7 +16,14 @@ import threading
 import time
 
 import pytest
-from daemons import ROOT, Daemon, alive, failing_run, run_shijid, write_config
+from daemons import (
+    ROOT,
+    alive,
+    example_daemon,
+    failing_run,
+    run_shijid,
+    write_config,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -26,17 +33,7 @@ def test_serves_the_example_with_the_shipped_configuration(tmp_path):
 
     if passwords.scrypt is None:
         pytest.skip("the shipped example's login service needs scrypt")
-    shipped = (ROOT / "conf" / "shijid.conf.example").read_text()
-    config = tmp_path / "conf" / "shijid.conf"
-    config.parent.mkdir()
-    shutil.copytree(ROOT / "examples", tmp_path / "examples")
-    log_path = tmp_path / "shijid.log"
-    config.write_text(
-        shipped.replace("listen_port: 9990", "listen_port: 0")
-        .replace("log_file: -", f"log_file: {log_path}")
-        .replace("db_path: mylogin_api.sqlite", f"db_path: {tmp_path / 'users.sqlite'}")
-    )
-    daemon = Daemon(tmp_path, config=config).start()
+    daemon = example_daemon(tmp_path).start()
     try:
         status, headers, body = daemon.request(
             "GET",

@@ -53,6 +53,25 @@ BUILT_IN = [
         "The request body is larger than the %s bytes this server accepts.",
         413,
     ),
+    ("MalformedRequestError", 213, "The request is not well-formed HTTP/1.1.", 400),
+    (
+        "RequestURITooLongError",
+        214,
+        "The request line is longer than the %s bytes this server reads.",
+        414,
+    ),
+    (
+        "RequestHeadersTooLargeError",
+        215,
+        "The request headers are larger than this server reads.",
+        431,
+    ),
+    (
+        "RequestReadTimeoutError",
+        216,
+        "The request was not received within %s seconds.",
+        408,
+    ),
     (
         "RequestTimeoutError",
         211,

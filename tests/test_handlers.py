@@ -262,6 +262,7 @@ async def test_raised_returned_and_stringified_errors_give_the_same_response(how
         "server": "Shiji API Server",
         "content-type": JSON,
         "content-length": str(len(response.body)),
+        "vary": "Accept",
     }
     assert response.body == (
         b'{"result":null,"error":{"error_code":502,"exception_class":"ValueError",'

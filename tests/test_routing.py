@@ -84,6 +84,7 @@ async def test_unknown_api_response_exactly():
         "server": "Shiji API Server",
         "content-type": JSON,
         "content-length": str(len(response.body)),
+        "vary": "Accept",
     }
     assert response.body == (
         b'{"result":null,"error":{"error_code":208,"exception_class":'

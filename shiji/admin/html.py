@@ -65,6 +65,9 @@ def _method(doc: APIDoc, call: CallDoc, method: MethodDoc) -> List[str]:
     out = [f"<h4>{_badge(method.method)}{escape(call.readable_routes[0])}</h4>"]
     if method.docstring:
         out.append(to_html(method.docstring, doc.docstring_format))
+    rule = method.declarations.access_rule
+    if rule is not None:
+        out.append(f'<p class="muted">Requires {escape(rule)}.</p>')
     rows = parameters(call.routes, method)
     if rows:
         out.append(

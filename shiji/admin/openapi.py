@@ -195,6 +195,11 @@ def _operation(
     if declared.http_basic_realm is not None:
         operation["security"] = [{"basic": []}]
         statuses.append("401")
+    if declared.access_rule is not None:
+        operation["x-shiji-requires"] = declared.access_rule
+        statuses.append("401")
+        if declared.may_deny:
+            statuses.append("403")
     statuses += ["409", "503"]
     success: Dict[str, Any] = {
         "description": "The call's result.",
@@ -210,7 +215,7 @@ def _operation(
         "200": success,
         **{
             status: {"$ref": f"#/components/responses/Error{status}"}
-            for status in sorted(statuses)
+            for status in sorted(set(statuses))
             if status in error_statuses
         },
     }

@@ -50,6 +50,9 @@ def _markdown_method(doc: APIDoc, call: CallDoc, method: MethodDoc) -> List[str]
     lines = [f"#### {method.method}", ""]
     if method.docstring:
         lines += [as_markdown(method.docstring, doc.docstring_format), ""]
+    rule = method.declarations.access_rule
+    if rule is not None:
+        lines += [f"*Requires {rule}.*", ""]
     rows = parameters(call.routes, method)
     if rows:
         lines += [
