@@ -7,22 +7,22 @@ from __future__ import annotations
 
 import io
 import ipaddress
+import re
 import time
 import weakref
-from typing import Any, Callable, List, Optional, Sequence, Set
+from typing import Any, Callable, List, Optional, Sequence, Set, cast
 from urllib.parse import unquote_plus
 
 from twisted.internet import defer, task
-from twisted.internet.interfaces import IHalfCloseableDescriptor
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web import resource, server
 from twisted.web.http import datetimeToString
 
+from ._channel import ShijiChannel
 from ._docs import DOCS_PREFIX
 from ._errors import RequestTooLargeError
 from ._request import APIRequest
-from ._response import prepare_error
 from .config import Network
 from .metrics import Metrics, NullMetrics
 from .urldispatch import APIRouter
@@ -31,13 +31,6 @@ __all__ = ["ShijiRequest", "ShijiSite"]
 
 access_log = Logger(namespace="shiji.access")
 log = Logger(namespace="shiji.site")
-
-# How long a refused upload may keep sending before its connection is cut.
-_LINGER_SECONDS = 2.0
-
-
-def _discard(*args: object) -> None:
-    """Swallow what a refused client goes on sending."""
 
 
 class ShijiRequest(APIRequest):
@@ -117,36 +110,11 @@ class ShijiRequest(APIRequest):
             super().requestReceived(command, path, version)
 
     def _refuse_body(self) -> None:
-        """
-        Answer 413 before the body is read, discard whatever else the client
-        sends, and close the connection once the answer is out.
-        """
+        """Answer 413 before the body is read, and close the connection."""
         self._refused = True
         self.content = io.BytesIO()
-        channel: Any = self.channel
-        channel.persistent = False
-        for name in ("dataReceived", "rawDataReceived", "lineReceived"):
-            setattr(channel, name, _discard)
-        # Not yet parsed: the request line is all the access log has.
-        self.method, self.uri = channel._command, channel._path
-        self.path = self.uri.split(b"?", 1)[0]
-        self.clientproto = channel._version
-        self.setHeader(b"server", self.site.server_ident)
-        self.setHeader(b"date", datetimeToString())
-        self.setHeader(b"connection", b"close")
-        body = prepare_error(self, RequestTooLargeError(self, self._limit))
-        self.setHeader(b"content-length", b"%d" % len(body))
-        self.write(body)
-        self.site.log(self)
-        transport: Any = channel.transport
-        reactor: Any = self.site.reactor
-        # Half-close so the answer arrives before the unread body makes the
-        # client's side reset the connection; cut it if the client lingers.
-        if IHalfCloseableDescriptor.providedBy(transport):
-            transport.loseWriteConnection()
-        else:
-            transport.loseConnection()
-        reactor.callLater(_LINGER_SECONDS, transport.abortConnection)
+        channel = cast(ShijiChannel, self.channel)
+        channel.refuse(RequestTooLargeError(self, self._limit))
 
     def write(self, data: bytes) -> None:
         if not self.startedWriting and self.site.draining and self.channel is not None:
@@ -163,6 +131,10 @@ class ShijiSite(server.Site):
     :param router: the ``APIRouter`` to serve.
     :param max_body_bytes: larger request bodies are refused with HTTP 413.
     :param idle_timeout: seconds an idle connection is kept open.
+    :param header_timeout: seconds a client has to send a request's line
+        and headers, from its first byte; slower ones get HTTP 408.
+    :param body_timeout: seconds a client has to send a request's body,
+        once its headers are in; slower ones get HTTP 408.
     :param honor_x_realip: believe ``X-Real-IP`` and ``X-Forwarded-For``...
     :param trusted_proxies: ...from these peers only.
     :param access_log: log a line per request (see :attr:`access_sink`).
@@ -176,6 +148,7 @@ class ShijiSite(server.Site):
     """
 
     requestFactory = ShijiRequest
+    protocol = ShijiChannel  # type: ignore[assignment]
     noisy = False
 
     def __init__(
@@ -184,6 +157,8 @@ class ShijiSite(server.Site):
         *,
         max_body_bytes: int = 1048576,
         idle_timeout: float = 60.0,
+        header_timeout: float = 10.0,
+        body_timeout: float = 30.0,
         honor_x_realip: bool = False,
         trusted_proxies: Sequence[Network] = (),
         access_log: bool = True,
@@ -200,6 +175,9 @@ class ShijiSite(server.Site):
         self.router = router
         self.docs = docs
         self.max_body_bytes = max_body_bytes
+        self.header_timeout = header_timeout
+        self.body_timeout = body_timeout
+        self._deadlines = task.LoopingCall(self._check_read_deadlines)
         self.honor_x_realip = honor_x_realip
         self.trusted_proxies = tuple(trusted_proxies)
         self.access_log = access_log
@@ -231,18 +209,31 @@ class ShijiSite(server.Site):
 
     # Connections and requests in flight
 
+    def startFactory(self) -> None:
+        super().startFactory()
+        self._deadlines.clock = self.reactor
+        interval = min(1.0, self.header_timeout / 2, self.body_timeout / 2)
+        self._deadlines.start(interval, now=False)
+
+    def stopFactory(self) -> None:
+        if self._deadlines.running:
+            self._deadlines.stop()
+        super().stopFactory()
+
+    def _check_read_deadlines(self) -> None:
+        now = time.monotonic()
+        for channel in list(self._channels):
+            channel.read_overdue(now)
+
     def buildProtocol(self, addr: Any) -> Any:
         channel = super().buildProtocol(addr)
         self._channels.add(channel)
         return channel
 
     def _open_channels(self) -> List[Any]:
-        # buildProtocol returns a wrapper that picks HTTP/1.1 or HTTP/2; the
-        # HTTP channel, which requests and transports belong to, is inside.
-        channels = [getattr(wrapper, "_channel", wrapper) for wrapper in self._channels]
         return [
             channel
-            for channel in channels
+            for channel in self._channels
             if channel.transport is not None and channel.transport.connected
         ]
 
@@ -333,7 +324,7 @@ class ShijiSite(server.Site):
         if self.access_log:
             request_id = request.request_id
             self.access_sink(
-                f'{request.client_ip} "{request.method.decode("latin-1")} '
+                f'{request.client_ip} "{_loggable(request.method)} '
                 f'{self.redact(request.uri)}" {status} {request.sentLength} '
                 f"{duration_ms:.1f}ms api={request.api_name or '-'} "
                 f"version={request.api_version or '-'} "
@@ -350,8 +341,35 @@ class ShijiSite(server.Site):
         if self.send_metrics:
             self._send_metrics(request, status, duration_ms)
 
+    def log_refusal(
+        self,
+        channel: Any,
+        request_line: Optional[bytes],
+        status: int,
+        sent: int,
+        started: Optional[float],
+    ) -> None:
+        """
+        Log a request the channel refused before it reached a resource,
+        and count it under the ``unrouted`` metrics.
+        """
+        now = time.monotonic()
+        duration_ms = (now - started) * 1000.0 if started is not None else 0.0
+        if self.access_log:
+            peer = getattr(channel.transport.getPeer(), "host", "-")
+            if request_line is None:
+                shown = "-"
+            else:
+                method, _, uri = request_line.partition(b" ")
+                shown = f"{_loggable(method)} {self.redact(uri)}"
+            self.access_sink(
+                f'{peer} "{shown}" {status} {sent} {duration_ms:.1f}ms '
+                "api=- version=- call=-"
+            )
+        if self.send_metrics:
+            self._count("unrouted", status, duration_ms)
+
     def _send_metrics(self, request: Any, status: int, duration_ms: float) -> None:
-        metrics = self.metrics
         if request.api_call:
             version = request.api_version.replace(".", "_")
             method = request.method.decode("latin-1")
@@ -360,6 +378,10 @@ class ShijiSite(server.Site):
             name = f"{request.api_name}.unrouted"
         else:
             name = "unrouted"
+        self._count(name, status, duration_ms)
+
+    def _count(self, name: str, status: int, duration_ms: float) -> None:
+        metrics = self.metrics
         metrics.increment(name)
         metrics.timing(name, duration_ms)
         metrics.increment(f"{name}.{status // 100}xx")
@@ -369,7 +391,7 @@ class ShijiSite(server.Site):
         ``uri`` as text, with the values of redacted query arguments replaced
         by ``***``.
         """
-        text = uri.decode("latin-1")
+        text = _loggable(uri)
         if not self.redacted:
             return text
         path, mark, query = text.partition("?")
@@ -394,6 +416,18 @@ def _http_date() -> bytes:
         _date_cache[:] = [now, datetimeToString(now)]
     date: bytes = _date_cache[1]
     return date
+
+
+# Bytes a log line must not carry raw: controls (a forged line or terminal
+# escape), quotes (a forged field) and backslashes (a forged escape).
+_UNSAFE = re.compile(rb'[\x00-\x1f"\\\x7f-\xff]')
+
+
+def _loggable(raw: bytes) -> str:
+    """``raw`` as log text, unsafe bytes written as ``\\xNN``."""
+    if _UNSAFE.search(raw) is None:
+        return raw.decode("ascii")
+    return _UNSAFE.sub(lambda found: b"\\x%02x" % found.group()[0], raw).decode("ascii")
 
 
 def _log_access_line(line: str) -> None:

@@ -85,6 +85,8 @@ class GeneralConfig:
     max_body_bytes: int = 1048576
     request_timeout: float = 30.0
     idle_timeout: float = 60.0
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
     shutdown_grace: float = 10.0
     slow_request_ms: int = 1000
     workers: int = 1
@@ -275,6 +277,8 @@ SCHEMA: Dict[str, Dict[str, Parser]] = {
         "max_body_bytes": _integer(0),
         "request_timeout": _seconds,
         "idle_timeout": _seconds,
+        "header_timeout": _seconds,
+        "body_timeout": _seconds,
         "shutdown_grace": _seconds,
         "slow_request_ms": _integer(0),
         "workers": _integer(1, 256),

@@ -99,11 +99,15 @@ def test_the_example_document(example):
     }
     assert sorted(post["responses"]) == [
         "200",
+        "400",
         "404",
         "405",
         "406",
+        "408",
         "409",
         "413",
+        "414",
+        "431",
         "500",
         "503",
     ]
@@ -113,15 +117,19 @@ def test_the_example_document(example):
     assert sorted(responses) == [
         f"Error{s}"
         for s in (
+            "400",
             "401",
             "403",
             "404",
             "405",
             "406",
+            "408",
             "409",
             "410",
             "413",
+            "414",
             "429",
+            "431",
             "500",
             "503",
         )

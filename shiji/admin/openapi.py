@@ -34,15 +34,19 @@ _JSON_TYPES = {
 
 #: What each status means for a client, and the error classes behind it.
 _STATUS_TEXT = {
+    "400": "The request is not well-formed HTTP/1.1; the connection closes.",
     "401": "Missing, malformed or refused credentials.",
     "403": "The caller lacks the permission the call requires.",
     "404": "No such API or call.",
     "405": "The call does not answer this method.",
     "406": "Missing or unknown version, or a request body of the wrong media type.",
+    "408": "The request did not arrive whole in time; the connection closes.",
     "409": "An argument is missing or invalid, or the call answered with an API error.",
     "410": "This version is past its sunset date.",
     "413": "The request body is larger than the server accepts.",
+    "414": "The request line is longer than the server reads; the connection closes.",
     "429": "Too many attempts; retry after the seconds Retry-After gives.",
+    "431": "The request headers are larger than the server reads; the connection closes.",
     "500": "An unexpected server error; the text carries a request id.",
     "503": "The call did not complete within the server's request timeout.",
 }
@@ -170,7 +174,8 @@ def _operation(
     if method.docstring:
         operation["summary"] = _summary(method.docstring)
         operation["description"] = as_markdown(method.docstring, doc.docstring_format)
-    statuses = ["404", "405", "406", "500"]
+    # Any request may be refused by the HTTP layer, routed nowhere, or fail.
+    statuses = ["400", "404", "405", "406", "408", "414", "431", "500"]
     if declared.json_arguments:
         operation["requestBody"] = {
             "required": True,
@@ -226,7 +231,10 @@ def _error_response(status: str, classes: List[str]) -> Dict[str, Any]:
     return {
         "description": f"{_STATUS_TEXT[status]} One of: {', '.join(sorted(classes))}.",
         "content": {
-            "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
+            "application/json": {"schema": {"$ref": "#/components/schemas/Error"}},
+            "application/problem+json": {
+                "schema": {"$ref": "#/components/schemas/Problem"}
+            },
         },
     }
 
@@ -290,6 +298,7 @@ def openapi_document(
         info["x-shiji-deprecation"] = version.deprecation.describe()
     if doc.description:
         info["description"] = as_markdown(doc.description, doc.docstring_format)
+    classes = sorted(e.exception_class for e in version.errors)
     document: Dict[str, Any] = {
         "openapi": OPENAPI_VERSION,
         "info": info,
@@ -310,17 +319,35 @@ def openapi_document(
                             ],
                             "properties": {
                                 "error_code": {"type": "integer"},
-                                "exception_class": {
-                                    "type": "string",
-                                    "enum": sorted(
-                                        e.exception_class for e in version.errors
-                                    ),
-                                },
+                                "exception_class": {"type": "string", "enum": classes},
                                 "exception_text": {"type": "string"},
                             },
                         },
                     },
-                }
+                },
+                "Problem": {
+                    "description": (
+                        "RFC 9457 problem details, sent when the request's Accept "
+                        "asks for application/problem+json."
+                    ),
+                    "type": "object",
+                    "required": [
+                        "type",
+                        "title",
+                        "status",
+                        "detail",
+                        "error_code",
+                        "exception_class",
+                    ],
+                    "properties": {
+                        "type": {"type": "string"},
+                        "title": {"type": "string"},
+                        "status": {"type": "integer"},
+                        "detail": {"type": "string"},
+                        "error_code": {"type": "integer"},
+                        "exception_class": {"type": "string", "enum": classes},
+                    },
+                },
             },
             "responses": {
                 f"Error{status}": _error_response(status, classes)
