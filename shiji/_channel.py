@@ -13,6 +13,7 @@ leave open.
 from __future__ import annotations
 
 import time
+from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, Optional
 
 from twisted.internet.interfaces import IHalfCloseableDescriptor
@@ -38,6 +39,13 @@ LINGER_SECONDS = 2.0
 
 def _discard(*args: object) -> None:
     """Swallow what a refused client goes on sending."""
+
+
+def _phrase(status: int) -> bytes:
+    try:
+        return HTTPStatus(status).phrase.encode("ascii")
+    except ValueError:
+        return b"Error"
 
 
 class ShijiChannel(http.HTTPChannel):
@@ -131,7 +139,7 @@ class ShijiChannel(http.HTTPChannel):
         status = error.http_status
         site = self.site
         head = [
-            b"HTTP/1.1 %d %s" % (status, http.RESPONSES.get(status, b"Error")),
+            b"HTTP/1.1 %d %s" % (status, _phrase(status)),
             b"Server: " + site.server_ident,
             b"Date: " + http.datetimeToString(),
             b"Content-Type: " + content_type,

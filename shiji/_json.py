@@ -3,8 +3,9 @@ The one place where Shiji encodes and decodes JSON.
 
 Responses are compact UTF-8 JSON. Request bodies are parsed strictly: the
 non-standard constants ``NaN``, ``Infinity`` and ``-Infinity``, numbers that
-overflow a float and nesting deep enough to exhaust the stack are all refused
-with :class:`JSONBodyError`.
+overflow a float, objects naming a key twice (which parsers disagree on: the
+first or the last?) and nesting deep enough to exhaust the stack are all
+refused with :class:`JSONBodyError`.
 
 On CPython, responses are encoded by orjson, an order of magnitude faster
 than the standard library, where it gives the same answer: anything it
@@ -19,7 +20,8 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any, Callable, Optional
+import sys
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 __all__ = ["JSONBodyError", "dumps", "loads"]
 
@@ -90,8 +92,34 @@ def _finite_float(text: str) -> float:
     return value
 
 
+def _unique_keys(pairs: List[Tuple[str, Any]]) -> Dict[str, Any]:
+    found = dict(pairs)
+    if len(found) != len(pairs):
+        seen: Set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise JSONBodyError(f"key {key[:40]!r} appears twice in an object")
+            seen.add(key)
+    return found
+
+
+# CPython refuses to convert integers longer than this (converting is
+# quadratic in their length: a megabyte of digits would take seconds);
+# interpreters without that limit get it here.
+_MAX_INT_DIGITS = 4300
+
+
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > _MAX_INT_DIGITS:
+        raise JSONBodyError(f"integer of {len(text)} digits is too long")
+    return int(text)
+
+
 _decoder = json.JSONDecoder(
-    parse_constant=_refuse_constant, parse_float=_finite_float
+    parse_constant=_refuse_constant,
+    parse_float=_finite_float,
+    parse_int=None if hasattr(sys, "get_int_max_str_digits") else _bounded_int,
+    object_pairs_hook=_unique_keys,
 ).decode
 
 

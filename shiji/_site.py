@@ -21,13 +21,19 @@ from twisted.web.http import datetimeToString
 
 from ._channel import ShijiChannel
 from ._docs import DOCS_PREFIX
-from ._errors import RequestTooLargeError
+from ._errors import MalformedRequestError, RequestTooLargeError
 from ._request import APIRequest
+from ._response import write_error
 from .config import Network
 from .metrics import Metrics, NullMetrics
 from .urldispatch import APIRouter
 
 __all__ = ["ShijiRequest", "ShijiSite"]
+
+# How long idle connections may still send a request once draining starts.
+_IDLE_GRACE_SECONDS = 0.5
+
+_SERVER_METHODS = b"DELETE, GET, HEAD, OPTIONS, PATCH, POST, PUT"
 
 access_log = Logger(namespace="shiji.access")
 log = Logger(namespace="shiji.site")
@@ -94,7 +100,7 @@ class ShijiRequest(APIRequest):
         need (nor its percent-decoding of every path segment).
         """
         if self.path == b"*":
-            super().process()
+            self._answer_asterisk()
             return
         self.prepath, self.postpath = [], []
         self.sitepath: List[bytes] = []
@@ -106,8 +112,27 @@ class ShijiRequest(APIRequest):
             self.processingFailed(Failure())
 
     def requestReceived(self, command: bytes, path: bytes, version: bytes) -> None:
-        if not self._refused:
-            super().requestReceived(command, path, version)
+        if self._refused:
+            return
+        if path[:1] != b"/" and path != b"*":
+            # The absolute form (http://host/path), which proxies send: the
+            # host is the Host header's business, the path is what routes.
+            _, _, rest = path.partition(b"://")
+            slash = rest.find(b"/")
+            path = rest[slash:] if slash >= 0 else b"/"
+        super().requestReceived(command, path, version)
+
+    def _answer_asterisk(self) -> None:
+        """``OPTIONS *`` asks what the server supports; no other method may
+        name ``*``."""
+        self.responseHeaders.setRawHeaders(b"date", [_http_date()])
+        self.setHeader(b"server", self.site.server_ident)
+        if self.method == b"OPTIONS":
+            self.setHeader(b"allow", _SERVER_METHODS)
+            self.setHeader(b"content-length", b"0")
+            self.finish()
+        else:
+            write_error(self, MalformedRequestError(self))
 
     def _refuse_body(self) -> None:
         """Answer 413 before the body is read, and close the connection."""
@@ -243,21 +268,28 @@ class ShijiSite(server.Site):
 
     def drain(self, grace: float) -> defer.Deferred[None]:
         """
-        Stop serving: close idle connections now, let requests in flight
-        finish (each connection closing once its answer is sent), and after
-        ``grace`` seconds cut whatever is left. Fires when every connection
-        is closed.
+        Stop serving: answer every request with ``Connection: close``, let
+        requests in flight finish (each connection closing once its answer
+        is sent), close idle connections after half a second (or ``grace``,
+        if shorter), and after ``grace`` seconds cut whatever is left. Fires
+        when every connection is closed.
         """
         self.draining = True
-        busy = {request.channel for request in self.in_flight}
-        for channel in self._open_channels():
-            if channel not in busy:
-                channel.transport.loseConnection()
         drained: defer.Deferred[None] = defer.Deferred()
         reactor: Any = self.reactor
         deadline = reactor.seconds() + grace
+        # A keep-alive client may be sending its next request right now:
+        # closing its connection at once would lose that request. Idle
+        # connections get a moment to send one more (answered with
+        # "Connection: close") before they are closed.
+        idle_deadline = reactor.seconds() + min(grace, _IDLE_GRACE_SECONDS)
 
         def check() -> None:
+            if reactor.seconds() >= idle_deadline:
+                busy = {request.channel for request in self.in_flight}
+                for channel in self._open_channels():
+                    if channel not in busy and channel.reading_since is None:
+                        channel.transport.loseConnection()
             # Answers still in write buffers count: the connection closes
             # only once they are sent.
             open_channels = self._open_channels()

@@ -70,7 +70,10 @@ def test_lone_surrogates_are_refused():
     "body, value",
     [
         (b"123456789012345678901234567890", 123456789012345678901234567890),
-        (b'{"a":1,"a":2}', {"a": 2}),
+        (
+            b'{"a":1,"b":{"a":2},"c":[{"a":3}]}',
+            {"a": 1, "b": {"a": 2}, "c": [{"a": 3}]},
+        ),
         (b"-0", 0),
         (b"1e308", 1e308),
         (b"[18446744073709551615, -9223372036854775808]", [2**64 - 1, -(2**63)]),
@@ -91,7 +94,24 @@ def test_decoding_matches_the_reference(body, value):
 
 @pytest.mark.parametrize(
     "body",
-    [b"NaN", b"[Infinity]", b"-Infinity", b"1e400", b"\xff", b"[" * 100_000, b""],
+    [
+        b"NaN",
+        b"[Infinity]",
+        b"-Infinity",
+        b"1e400",
+        b"-1e999999",
+        b"9" * 5000,
+        b"\xff",
+        b'"\xed\xa0\x80"',
+        b"\xef\xbb\xbf{}",
+        b"[" * 100_000,
+        b'{"a":' * 100_000 + b"1" + b"}" * 100_000,
+        b'{"a":1,"a":2}',
+        b'[{"x":{"a":1,"a":1}}]',
+        b"",
+        b"{",
+        b'{"a": 1',
+    ],
 )
 def test_decoding_refuses_what_is_not_strict_json(body):
     with pytest.raises(_json.JSONBodyError):
