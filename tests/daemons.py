@@ -191,7 +191,7 @@ def example_daemon(tmp_path, **general):
     general.setdefault("listen_port", "0")
     for name, value in general.items():
         shipped, found = re.subn(
-            rf"^{name}: .*$", f"{name}: {value}", shipped, count=1, flags=re.M
+            rf"^;?{name}: .*$", f"{name}: {value}", shipped, count=1, flags=re.M
         )
         assert found, name
     config = tmp_path / "conf" / "shijid.conf"

@@ -55,6 +55,10 @@ class Returns(URLMatchJSONResource):
         if kind == "after_finish":
             webapi.write_json(request, "first")
             return {"second": True}
+        if kind == "writes_after_finish":
+            webapi.write_json(request, "first")
+            request.write(b"garbage after the answer")
+            return None
         raise AssertionError(kind)
 
 
@@ -214,6 +218,17 @@ async def test_value_returned_after_finishing_is_dropped_with_a_warning(logged):
         e for e in logged if "after finishing the response" in e.get("log_format", "")
     ]
     assert len(warnings) == 1
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_handler_writing_after_finishing_leaves_the_answer_whole(logged):
+    response = await client().get("/h/returns/writes_after_finish")
+    assert response.status == 200
+    assert response.body == b'"first"'
+    assert response.headers["content-length"] == "7"
+    failures = [e for e in logged if "log_failure" in e]
+    assert len(failures) == 1
+    assert "after Request.finish" in str(failures[0]["log_failure"].value)
 
 
 @pytest.mark.parametrize(
