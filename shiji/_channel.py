@@ -13,7 +13,6 @@ leave open.
 from __future__ import annotations
 
 import time
-from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, Optional
 
 from twisted.internet.interfaces import IHalfCloseableDescriptor
@@ -25,6 +24,7 @@ from ._errors import (
     RequestHeadersTooLargeError,
     RequestReadTimeoutError,
     RequestURITooLongError,
+    status_phrase,
 )
 from ._response import error_body
 
@@ -39,13 +39,6 @@ LINGER_SECONDS = 2.0
 
 def _discard(*args: object) -> None:
     """Swallow what a refused client goes on sending."""
-
-
-def _phrase(status: int) -> bytes:
-    try:
-        return HTTPStatus(status).phrase.encode("ascii")
-    except ValueError:
-        return b"Error"
 
 
 class ShijiChannel(http.HTTPChannel):
@@ -139,7 +132,7 @@ class ShijiChannel(http.HTTPChannel):
         status = error.http_status
         site = self.site
         head = [
-            b"HTTP/1.1 %d %s" % (status, _phrase(status)),
+            b"HTTP/1.1 %d %s" % (status, status_phrase(status).encode("ascii")),
             b"Server: " + site.server_ident,
             b"Date: " + http.datetimeToString(),
             b"Content-Type: " + content_type,

@@ -14,6 +14,7 @@ same response, the envelope::
 
 from __future__ import annotations
 
+import builtins
 from http import HTTPStatus
 from typing import Any, ClassVar, Dict
 
@@ -50,10 +51,11 @@ __all__ = [
 _ECHO_LIMIT = 200
 
 
-def _status_phrase(status: int) -> str:
+def status_phrase(status: int) -> str:
+    """The reason phrase of an HTTP status: ``Conflict`` for 409."""
     try:
         return HTTPStatus(status).phrase
-    except ValueError:
+    except builtins.ValueError:  # this module's ValueError is an APIError
         return "Error"
 
 
@@ -142,7 +144,7 @@ class APIError(Exception):
         """
         return {
             "type": "about:blank",
-            "title": _status_phrase(self.http_status),
+            "title": status_phrase(self.http_status),
             "status": self.http_status,
             "detail": self.exception_text,
             "error_code": self.error_code,

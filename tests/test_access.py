@@ -251,3 +251,33 @@ def test_decorators_keep_names_and_docstrings():
     assert Accounts.render_GET.__name__ == "render_GET"
     assert Accounts.render_POST.__name__ == "render_POST"
     assert webapi.declarations(Accounts.render_POST).json_arguments[0].name == "account"
+
+
+def test_guards_declare_what_they_require_for_the_documentation():
+    def handler(self, request):
+        return None
+
+    cases = [
+        (auth.login_required(), "a logged-in caller", False),
+        (auth.login_required("ops"), "a logged-in caller with the role ops", True),
+        (
+            auth.access("account", False, "read", "admin"),
+            "a caller granted read or admin in the namespace named by account",
+            True,
+        ),
+        (
+            auth.access("account", True, "read", "write"),
+            "a caller granted read and write in the namespace named by account",
+            True,
+        ),
+        (
+            auth.access("account"),
+            "a caller granted any permission in the namespace named by account",
+            True,
+        ),
+    ]
+    for guard, rule, may_deny in cases:
+        declared = webapi.declarations(guard(webapi.url_arguments(["x"])(handler)))
+        assert (declared.access_rule, declared.may_deny) == (rule, may_deny)
+        assert declared.url_arguments == ("x",)
+    assert webapi.declarations(handler).access_rule is None

@@ -335,6 +335,7 @@ def test_html_documentation_of_the_example(capsys):
     # every navigation link leads somewhere on the page
     assert all(link[1:] in parsed.ids for link in parsed.links)
     assert "client_tz" in text and "simple_auth_key" in text
+    assert text.count("Requires a logged-in caller.") == 2  # /me and /logout
     assert "<script" not in page
 
 
@@ -348,6 +349,7 @@ def test_markdown_documentation_and_output_file(capsys, tmp_path):
     assert "| `timestamp` | path | str | no | in some of the call's routes |" in text
     assert "| `simple_auth_key` | query | str | yes |  |" in text
     assert "| ValueError | 502 | 409 | Invalid value for argument '%s'. %s |" in text
+    assert text.count("\n*Requires a logged-in caller.*\n") == 2
 
 
 @pytest.mark.parametrize(

@@ -343,3 +343,79 @@ async def test_head_without_get_is_405_not_a_crash():
     assert response.headers["allow"] == "OPTIONS, POST"
     response = await test_client.options("/p/post_only", version=None)
     assert response.headers["allow"] == "OPTIONS, POST"
+
+
+@pytest.mark.parametrize(
+    "accept, problem",
+    [
+        ("application/problem+json", True),
+        ("application/problem+json, application/json", True),
+        ("application/json;q=0.5, application/problem+json", True),
+        ("Application/Problem+JSON; q=0.8, application/json; q=0.8", True),
+        ("application/json, application/problem+json;q=0.9", False),
+        ("application/problem+json;q=0", False),
+        ("application/problem+json;q=zero", False),
+        ("application/json", False),
+        ("*/*", False),
+        ("application/*", False),
+        ("text/problem+json-ish", False),
+        (None, False),
+    ],
+)
+def test_problem_details_only_when_accept_asks(accept, problem):
+    from shiji._response import wants_problem
+
+    raw = accept.encode() if accept is not None else None
+    assert wants_problem(raw) is problem
+
+
+@pytest_twisted.ensureDeferred
+async def test_errors_as_rfc_9457_problem_details():
+    client = TestClient({"myloginapi": __import__("mylogin_api")})
+    response = await client.get(
+        "/myloginapi/sample_error/advanced",
+        headers={"Accept": "application/problem+json"},
+    )
+    assert response.status == 409
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.headers["vary"] == "Accept"
+    assert json.loads(response.body) == {
+        "type": "about:blank",
+        "title": "Conflict",
+        "status": 409,
+        "detail": (
+            "A sample error that takes arguments in addition to 'request'. "
+            "Extra Arg Value: extra argument"
+        ),
+        "error_code": 101,
+        "exception_class": "SampleAdvancedError",
+    }
+    # The same request without asking: the envelope.
+    plain = await client.get("/myloginapi/sample_error/advanced")
+    assert plain.headers["content-type"] == "application/json; charset=utf-8"
+    assert plain.error == {
+        "error_code": 101,
+        "exception_class": "SampleAdvancedError",
+        "exception_text": (
+            "A sample error that takes arguments in addition to 'request'. "
+            "Extra Arg Value: extra argument"
+        ),
+    }
+    # Routing errors and unknown statuses too; successes are unchanged.
+    unknown = await client.get(
+        "/nowhere", headers={"Accept": "application/problem+json"}
+    )
+    assert json.loads(unknown.body)["title"] == "Not Found"
+    ok = await client.get(
+        "/myloginapi/ping", headers={"Accept": "application/problem+json"}
+    )
+    assert ok.status == 200
+    assert ok.headers["content-type"] == "application/json; charset=utf-8"
+
+
+def test_problem_title_of_a_status_without_a_phrase():
+    class Odd(webapi.APIError):
+        error_code = 1
+        http_status = 499
+
+    assert Odd().problem()["title"] == "Error"

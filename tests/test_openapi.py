@@ -144,6 +144,31 @@ def test_the_example_document(example):
     assert "SampleNormalError" in classes and "UnknownAPIVersionError" in classes
 
 
+def test_guarded_calls_document_their_refusals_and_errors_offer_problem_details(
+    example,
+):
+    document = openapi_document(example, "1.0", mount="/myloginapi")
+    me = document["paths"]["/myloginapi/me"]["get"]
+    assert me["x-shiji-requires"] == "a logged-in caller"
+    assert "401" in me["responses"] and "403" not in me["responses"]
+    ping = document["paths"]["/myloginapi/ping"]["get"]
+    assert "x-shiji-requires" not in ping and "401" not in ping["responses"]
+    error = document["components"]["responses"]["Error409"]["content"]
+    assert error["application/problem+json"]["schema"] == {
+        "$ref": "#/components/schemas/Problem"
+    }
+    problem = document["components"]["schemas"]["Problem"]
+    assert problem["required"] == [
+        "type",
+        "title",
+        "status",
+        "detail",
+        "error_code",
+        "exception_class",
+    ]
+    assert "EmailTakenError" in problem["properties"]["exception_class"]["enum"]
+
+
 def test_declarations_become_parameters_bodies_and_security(rich_api):
     document = openapi_document(rich_api, "1.0")
     items = document["paths"]["/rich_api/items"]
