@@ -4,17 +4,16 @@ HTTP/1.1 connections of a :class:`~shiji._site.ShijiSite`.
 Requests refused before they reach a resource (malformed, too long, too
 large, too slow) get the same JSON error a resource would send, and their
 connection closes. A request must arrive whole in time: its headers within
-the site's ``header_timeout`` of its first byte, its body within
-``body_timeout`` of its headers, so a client trickling bytes (slowloris)
-cannot hold a connection that the idle timeout, reset by every byte, would
-leave open.
+the site's ``header_timeout`` of its request line, its body within a further
+``body_timeout``, so a client trickling bytes (slowloris) cannot hold a
+connection that the idle timeout, reset by every byte, would leave open.
 """
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING, Any, Optional
 
+from twisted.copyright import version as twisted_version
 from twisted.internet.interfaces import IHalfCloseableDescriptor
 from twisted.web import http
 
@@ -37,6 +36,11 @@ __all__ = ["ShijiChannel"]
 LINGER_SECONDS = 2.0
 
 
+# Twisted refuses NUL, CR and LF in header values (RFC 9110, section 5.5)
+# from 26.10 on; before, a CR or LF inside a value got through.
+_LENIENT_HEADER_VALUES = tuple(map(int, twisted_version.split(".")[:2])) < (26, 10)
+
+
 def _discard(*args: object) -> None:
     """Swallow what a refused client goes on sending."""
 
@@ -48,39 +52,53 @@ class ShijiChannel(http.HTTPChannel):
     """
 
     site: ShijiSite
-    #: When the request being read began to arrive (``time.monotonic()``);
-    #: ``None`` while no request is being read.
-    reading_since: Optional[float] = None
-    #: The headers are in; the body is being read.
-    reading_body = False
     refused = False
+    #: When a sweep first saw a partial request line (``time.monotonic()``).
+    _partial_line_since: Optional[float] = None
 
-    def dataReceived(self, data: bytes) -> None:
-        if self.reading_since is None and not self._handlingRequest:
-            self.reading_since = time.monotonic()
-            self.reading_body = False
-        super().dataReceived(data)
-
-    def allHeadersReceived(self) -> None:
-        self.reading_body = True
-        self.reading_since = time.monotonic()
-        super().allHeadersReceived()
-
-    def allContentReceived(self) -> None:
-        self.reading_since = None
-        super().allContentReceived()
+    @property
+    def idle(self) -> bool:
+        """No request is being read or answered."""
+        return not self.requests and not self._buffer
 
     def read_overdue(self, now: float) -> None:
         """
-        Refuse the request being read if it is slower than the site allows
-        (called by the site about once a second).
+        Refuse the request being read if it is slower than the site allows.
+
+        The site calls this about once a second; nothing is timed per
+        request. A request's clock starts with its request line (when
+        :class:`~shiji._site.ShijiRequest` notes ``started``), or for a
+        request line still incomplete, when a sweep first sees it.
         """
-        if self.reading_since is None or self.refused:
+        if self.refused or self._handlingRequest:
+            self._partial_line_since = None
             return
         site = self.site
-        limit = site.body_timeout if self.reading_body else site.header_timeout
-        if now - self.reading_since > limit:
-            self.refuse(RequestReadTimeoutError(None, f"{limit:g}"))
+        if self.requests:
+            self._partial_line_since = None
+            request: Any = self.requests[-1]
+            started: float = request.started
+            limit = site.header_timeout
+            if request.content is not None:
+                # gotLength ran: the headers are in, the body is being read.
+                limit += site.body_timeout
+        elif self._buffer:
+            if self._partial_line_since is None:
+                self._partial_line_since = now
+            started, limit = self._partial_line_since, site.header_timeout
+        else:
+            return
+        if now - started > limit:
+            self.refuse(RequestReadTimeoutError(None, f"{limit:g}"), started)
+
+    if _LENIENT_HEADER_VALUES:
+
+        def headerReceived(self, line: bytes) -> bool:
+            if b"\r" in line or b"\n" in line:
+                self._respondToBadRequestAndDisconnect()
+                return False
+            accepted: bool = super().headerReceived(line)
+            return accepted
 
     # Twisted answers what it cannot parse here, with a bare 400.
     def _respondToBadRequestAndDisconnect(self) -> None:
@@ -111,23 +129,25 @@ class ShijiChannel(http.HTTPChannel):
         path: bytes = getattr(self, "_path", b"")
         return b"%s %s" % (command, path)
 
-    def refuse(self, error: APIError) -> None:
+    def refuse(self, error: APIError, started: Optional[float] = None) -> None:
         """
         Answer ``error`` without a resource, discard whatever the client
         sends after, and close the connection once the answer is out.
+
+        :param started: when the refused request began, for the access log.
         """
         if self.refused or self.transport is None:
             return
         self.refused = True
-        started = self.reading_since
-        self.reading_since = None
         self.persistent = False
         for name in ("dataReceived", "rawDataReceived", "lineReceived"):
             setattr(self, name, _discard)
-        request = self.requests[-1] if self.requests else None
+        request: Any = self.requests[-1] if self.requests else None
         accept = None
         if request is not None:
             accept = request.requestHeaders.getRawHeaders(b"accept", [None])[-1]
+            if started is None:
+                started = request.started
         content_type, body = error_body(error, accept)
         status = error.http_status
         site = self.site

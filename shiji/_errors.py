@@ -286,7 +286,7 @@ class RequestHeadersTooLargeError(APIError):
 class RequestReadTimeoutError(APIError):
     """
     The client did not send a whole request (headers within
-    ``header_timeout``, then the body within ``body_timeout``) in time
+    ``header_timeout``, then the body within ``body_timeout`` more) in time
     (HTTP 408). The connection is closed.
     """
 

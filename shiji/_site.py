@@ -139,7 +139,7 @@ class ShijiRequest(APIRequest):
         self._refused = True
         self.content = io.BytesIO()
         channel = cast(ShijiChannel, self.channel)
-        channel.refuse(RequestTooLargeError(self, self._limit))
+        channel.refuse(RequestTooLargeError(self, self._limit), self.started)
 
     def write(self, data: bytes) -> None:
         if not self.startedWriting and self.site.draining and self.channel is not None:
@@ -156,10 +156,10 @@ class ShijiSite(server.Site):
     :param router: the ``APIRouter`` to serve.
     :param max_body_bytes: larger request bodies are refused with HTTP 413.
     :param idle_timeout: seconds an idle connection is kept open.
-    :param header_timeout: seconds a client has to send a request's line
-        and headers, from its first byte; slower ones get HTTP 408.
-    :param body_timeout: seconds a client has to send a request's body,
-        once its headers are in; slower ones get HTTP 408.
+    :param header_timeout: seconds a client has to send a request's
+        headers, from its request line; slower ones get HTTP 408.
+    :param body_timeout: seconds more a client has to send the body;
+        slower ones get HTTP 408.
     :param honor_x_realip: believe ``X-Real-IP`` and ``X-Forwarded-For``...
     :param trusted_proxies: ...from these peers only.
     :param access_log: log a line per request (see :attr:`access_sink`).
@@ -286,9 +286,8 @@ class ShijiSite(server.Site):
 
         def check() -> None:
             if reactor.seconds() >= idle_deadline:
-                busy = {request.channel for request in self.in_flight}
                 for channel in self._open_channels():
-                    if channel not in busy and channel.reading_since is None:
+                    if channel.idle:
                         channel.transport.loseConnection()
             # Answers still in write buffers count: the connection closes
             # only once they are sent.
@@ -356,7 +355,8 @@ class ShijiSite(server.Site):
         if self.access_log:
             request_id = request.request_id
             self.access_sink(
-                f'{request.client_ip} "{_loggable(request.method)} '
+                # A method is a token (Twisted refuses others): nothing to escape.
+                f'{request.client_ip} "{request.method.decode("ascii")} '
                 f'{self.redact(request.uri)}" {status} {request.sentLength} '
                 f"{duration_ms:.1f}ms api={request.api_name or '-'} "
                 f"version={request.api_version or '-'} "
@@ -452,12 +452,13 @@ def _http_date() -> bytes:
 
 # Bytes a log line must not carry raw: controls (a forged line or terminal
 # escape), quotes (a forged field) and backslashes (a forged escape).
-_UNSAFE = re.compile(rb'[\x00-\x1f"\\\x7f-\xff]')
+_UNSAFE_BYTES = bytes(range(0x20)) + b'"\\' + bytes(range(0x7F, 0x100))
+_UNSAFE = re.compile(b"[" + re.escape(_UNSAFE_BYTES) + b"]")
 
 
 def _loggable(raw: bytes) -> str:
     """``raw`` as log text, unsafe bytes written as ``\\xNN``."""
-    if _UNSAFE.search(raw) is None:
+    if len(raw.translate(None, _UNSAFE_BYTES)) == len(raw):
         return raw.decode("ascii")
     return _UNSAFE.sub(lambda found: b"\\x%02x" % found.group()[0], raw).decode("ascii")
 

@@ -28,7 +28,7 @@ HELP: Dict[str, str] = {
     "request_timeout": "Seconds a call may run before it is cancelled with HTTP 503.",
     "idle_timeout": "Seconds an idle keep-alive connection stays open.",
     "header_timeout": "Seconds a client has to send a request's headers (else HTTP 408).",
-    "body_timeout": "Seconds a client has to send a request's body (else HTTP 408).",
+    "body_timeout": "Seconds more a client has to send a request's body (else HTTP 408).",
     "shutdown_grace": "Seconds requests in flight may take to finish on SIGTERM.",
     "slow_request_ms": "Requests slower than this are logged as warnings.",
     "workers": "Processes serving the port.",
