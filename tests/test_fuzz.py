@@ -1,18 +1,20 @@
 """
-schemathesis against a live shijid serving ``examples/mylogin_api``: one run
-per version, driven by the OpenAPI documents ``shiji_admin`` writes, with
-every check on. The fast run is part of the suite; ``--fuzz-long`` runs
-thousands of cases per operation with a fresh seed, and the stateful phase.
+schemathesis against a live shijid: one run per version, driven by the
+OpenAPI documents ``shiji_admin`` writes, with every check on. It fuzzes
+``examples/mylogin_api``, and the test suite's ``rich_api``, whose two
+versions share calls. The fast run is part of the suite; ``--fuzz-long``
+runs a thousand cases per operation with a fresh seed, and the stateful
+phase.
 """
 
+import importlib
 import json
 import re
 import subprocess
 import sys
 
-import mylogin_api
 import pytest
-from daemons import ROOT, example_daemon
+from daemons import ROOT, TESTS, Daemon, example_daemon
 
 from shiji.admin.cli import main as admin_main
 from shiji.admin.model import describe_api
@@ -23,7 +25,23 @@ schemathesis = pytest.importorskip(
 
 pytestmark = pytest.mark.slow
 
-VERSIONS = [version.version for version in describe_api(mylogin_api).versions]
+#: API package, where it lives, and the path shijid serves it under.
+APIS = {
+    "mylogin_api": (ROOT / "examples", "/myloginapi"),
+    "rich_api": (TESTS / "daemon_apis", "/rich"),
+}
+
+
+def _versions():
+    for api, (base, _) in APIS.items():
+        sys.path.insert(0, str(base))
+        try:
+            package = importlib.import_module(api)
+        finally:
+            sys.path.remove(str(base))
+        for version in describe_api(package).versions:
+            yield pytest.param(api, version.version, id=f"{api}-{version.version}")
+
 
 #: schemathesis's default checks, named so a new release can't drop one
 #: silently, plus every other check it has.
@@ -39,23 +57,27 @@ CHECKS = (
 )
 
 
-@pytest.fixture
-def openapi_documents(tmp_path):
-    """The documents ``shiji_admin -T openapi`` writes for every version."""
-    out = tmp_path / "openapi"
-    arguments = ["-D", "mylogin_api", "-T", "openapi", "-p", str(ROOT / "examples")]
-    assert admin_main([*arguments, "--mount", "/myloginapi", "-o", str(out)]) == 0
-    return out
-
-
-@pytest.mark.parametrize("version", VERSIONS)
-def test_schemathesis_finds_nothing(tmp_path, openapi_documents, request, version):
-    long_run = request.config.getoption("--fuzz-long")
-    document = openapi_documents / f"mylogin_api-{version}.openapi.json"
-    assert json.loads(document.read_text())["info"]["version"] == version
-    home = tmp_path / "daemon"
+def serve(api, home):
+    """A shijid serving ``api`` as configured for users (the example) or
+    for the tests."""
     home.mkdir()
-    daemon = example_daemon(home).start()
+    if api == "mylogin_api":
+        return example_daemon(home)
+    return Daemon(home, {"apis": {"probe_api": "probe", api: "rich"}})
+
+
+@pytest.mark.parametrize("api, version", list(_versions()))
+def test_schemathesis_finds_nothing(tmp_path, request, api, version):
+    long_run = request.config.getoption("--fuzz-long")
+    base, mount = APIS[api]
+    out = tmp_path / "openapi"
+    arguments = ["-D", api, "-T", "openapi", "-p", str(base), "--mount", mount]
+    assert admin_main([*arguments, "-o", str(out)]) == 0
+    document = out / f"{api}-{version}.openapi.json"
+    spec = json.loads(document.read_text())
+    assert spec["info"]["version"] == version
+    operations = sum(len(item) for item in spec["paths"].values())
+    daemon = serve(api, tmp_path / "daemon").start()
     try:
         if long_run:
             budget = ["--max-examples", "1000"]
@@ -79,8 +101,10 @@ def test_schemathesis_finds_nothing(tmp_path, openapi_documents, request, versio
                 "--generation-database",
                 "none",
                 "--no-color",
+                # One worker: schemathesis's threads can trip CPython 3.11's
+                # ast module ("AST constructor recursion depth mismatch").
                 "--workers",
-                "2",
+                "1",
                 *budget,
             ],
             capture_output=True,
@@ -90,13 +114,16 @@ def test_schemathesis_finds_nothing(tmp_path, openapi_documents, request, versio
         )
         summary = run.stdout[-3000:]
         assert run.returncode == 0, run.stdout[-20000:] + run.stderr
-        assert "No issues found" in summary, summary
+        # Warnings (calls that need credentials, ids that don't exist) are
+        # notes on coverage; failures and errors are not allowed.
+        assert re.search(r"=+ (No issues found|[0-9]+ warnings?) in ", summary), summary
+        assert "Failures:" not in summary and "Errors:" not in summary, summary
         tested = re.search(r"Tested: ([0-9]+)", run.stdout)
-        assert tested and int(tested.group(1)) >= 10, summary
+        assert tested and int(tested.group(1)) == operations, summary
         assert daemon.stop() == 0
     finally:
         daemon.kill()
     log = daemon.log_text()
     assert "Traceback" not in log
     assert not re.search(r'" 5[0-9][0-9] ', log), "a 5xx was served"
-    assert len(re.findall(r"\[shiji\.access#info\]", log)) > 300
+    assert len(re.findall(r"\[shiji\.access#info\]", log)) > 20 * operations

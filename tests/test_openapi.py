@@ -209,6 +209,9 @@ def test_a_version_reusing_another_versions_calls(rich_api):
         "/rich_api/items/{item_id}",
         "/rich_api/list_versions",
     ]
+    # The reused calls raise the error their own module defines.
+    classes = document["components"]["schemas"]["Error"]["properties"]["error"]
+    assert "ItemsError" in classes["properties"]["exception_class"]["enum"]
 
 
 @pytest.mark.parametrize(

@@ -279,15 +279,19 @@ def _describe_error(cls: Type[APIError], builtin: bool) -> ErrorDoc:
     )
 
 
-def _api_errors(version_module: ModuleType) -> List[ErrorDoc]:
+def _api_errors(version_module: ModuleType, calls: Sequence[type]) -> List[ErrorDoc]:
     """
     The API's own errors a version can raise: every ``APIError`` subclass
-    found in the version package's modules (defined there or imported).
+    found in the version package's modules (defined there or imported), and
+    in the modules defining its calls (a version may reuse another's).
     """
     prefix = version_module.__name__
+    homes = {call.__module__ for call in calls}
     seen: Dict[str, ErrorDoc] = {}
     for name, module in list(sys.modules.items()):
-        if module is None or not (name == prefix or name.startswith(prefix + ".")):
+        if module is None:
+            continue
+        if not (name == prefix or name.startswith(prefix + ".") or name in homes):
             continue
         for value in vars(module).values():
             if (
@@ -311,7 +315,8 @@ def describe_api(api: Any) -> APIDoc:
         pattern, module = api.api_versions[key]
         call_router: CallRouter = module.call_router
         errors = sorted(
-            [*builtins, *_api_errors(module)], key=lambda error: error.exception_class
+            [*builtins, *_api_errors(module, call_router.calls)],
+            key=lambda error: error.exception_class,
         )
         versions.append(
             VersionDoc(
