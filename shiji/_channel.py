@@ -134,7 +134,8 @@ class ShijiChannel(http.HTTPChannel):
         Answer ``error`` without a resource, discard whatever the client
         sends after, and close the connection once the answer is out.
 
-        :param started: when the refused request began, for the access log.
+        :param started: when the refused request began, for the access log
+            (by default, when its request line arrived).
         """
         if self.refused or self.transport is None:
             return
@@ -143,12 +144,11 @@ class ShijiChannel(http.HTTPChannel):
         for name in ("dataReceived", "rawDataReceived", "lineReceived"):
             setattr(self, name, _discard)
         request: Any = self.requests[-1] if self.requests else None
-        accept = None
-        if request is not None:
-            accept = request.requestHeaders.getRawHeaders(b"accept", [None])[-1]
-            if started is None:
-                started = request.started
-        content_type, body = error_body(error, accept)
+        if started is None and request is not None:
+            started = request.started
+        content_type, body = error_body(
+            error, request.requestHeaders if request is not None else None
+        )
         status = error.http_status
         site = self.site
         head = [

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional, Tuple
 from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.logger import Logger
 from twisted.python.failure import Failure
+from twisted.web.http_headers import Headers
 from twisted.web.server import NOT_DONE_YET
 
 from . import _json
@@ -79,12 +80,17 @@ def wants_problem(accept: Optional[bytes]) -> bool:
     return problem > 0 and problem >= _quality(accept, b"application/json")
 
 
-def error_body(error: APIError, accept: Optional[bytes]) -> Tuple[bytes, bytes]:
+def error_body(
+    error: APIError, request_headers: Optional[Headers]
+) -> Tuple[bytes, bytes]:
     """
     The content type and body answering with ``error``: problem details
-    when ``accept`` asks for them (see :func:`wants_problem`), the Shiji
-    envelope otherwise.
+    when the request's ``Accept`` asks for them (see :func:`wants_problem`),
+    the Shiji envelope otherwise.
     """
+    accept = None
+    if request_headers is not None:
+        accept = request_headers.getRawHeaders(b"accept", [None])[-1]
     if wants_problem(accept):
         return PROBLEM_CONTENT_TYPE, _json.dumps(error.problem())
     # The standard envelope holds an int and strings: no float to check.
@@ -141,9 +147,7 @@ def prepare_error(request: APIRequest, error: APIError) -> bytes:
     headers = request.responseHeaders
     for name, value in error.headers.items():
         headers.setRawHeaders(name, [value])
-    content_type, body = error_body(
-        error, request.requestHeaders.getRawHeaders(b"accept", [None])[-1]
-    )
+    content_type, body = error_body(error, request.requestHeaders)
     headers.setRawHeaders(b"content-type", [content_type])
     headers.addRawHeader(b"vary", b"Accept")
     if request.api_name:

@@ -139,7 +139,7 @@ class ShijiRequest(APIRequest):
         self._refused = True
         self.content = io.BytesIO()
         channel = cast(ShijiChannel, self.channel)
-        channel.refuse(RequestTooLargeError(self, self._limit), self.started)
+        channel.refuse(RequestTooLargeError(self, self._limit))
 
     def write(self, data: bytes) -> None:
         if not self.startedWriting and self.site.draining and self.channel is not None:
