@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any, Optional
 
 from twisted.copyright import version as twisted_version
 from twisted.internet.interfaces import IHalfCloseableDescriptor
+from twisted.internet.protocol import connectionDone
+from twisted.python.failure import Failure
 from twisted.web import http
 
 from ._errors import (
@@ -53,8 +55,15 @@ class ShijiChannel(http.HTTPChannel):
 
     site: ShijiSite
     refused = False
+    #: The connection is gone: nothing more is read, written or timed.
+    closed = False
     #: When a sweep first saw a partial request line (``time.monotonic()``).
     _partial_line_since: Optional[float] = None
+    #: The transport's write buffer is full: the client is not reading.
+    _transport_full = False
+    #: A request answered while the transport was full, whose successor
+    #: (pipelined) waits until the client reads.
+    _held: Any = None
 
     @property
     def idle(self) -> bool:
@@ -70,7 +79,7 @@ class ShijiChannel(http.HTTPChannel):
         :class:`~shiji._site.ShijiRequest` notes ``started``), or for a
         request line still incomplete, when a sweep first sees it.
         """
-        if self.refused or self._handlingRequest:
+        if self.closed or self.refused or self._handlingRequest:
             self._partial_line_since = None
             return
         site = self.site
@@ -90,6 +99,45 @@ class ShijiChannel(http.HTTPChannel):
             return
         if now - started > limit:
             self.refuse(RequestReadTimeoutError(None, f"{limit:g}"), started)
+
+    # Back-pressure. The transport pauses its producer (this channel) while
+    # its write buffer is full. Twisted's channel then only stops reading
+    # when no request is being answered, and starts the next pipelined
+    # request as soon as the previous one is answered: a client that sends
+    # many requests and reads none would make the server answer them all
+    # into memory. Here it stops reading at once, and the next request waits
+    # until the client has read enough for the transport to resume.
+
+    def pauseProducing(self) -> None:
+        self._transport_full = True
+        super().pauseProducing()
+        transport: Any = self.transport
+        if not self.closed and transport is not None:
+            transport.pauseProducing()
+
+    def resumeProducing(self) -> None:
+        self._transport_full = False
+        super().resumeProducing()
+        held, self._held = self._held, None
+        if held is not None and not self.closed:
+            super().requestDone(held)
+
+    def requestDone(self, request: Any) -> None:
+        if self._transport_full and self.persistent and not self.closed:
+            self._held = request
+            # Nothing is read meanwhile, so nothing resets the idle timeout:
+            # a client that reads nothing for that long is disconnected.
+            self.setTimeout(self.site.timeOut)
+            return
+        super().requestDone(request)
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        self.closed = True
+        self._held = None
+        try:
+            super().connectionLost(reason)
+        finally:
+            self.site.channel_closed(self)
 
     if _LENIENT_HEADER_VALUES:
 
@@ -137,7 +185,7 @@ class ShijiChannel(http.HTTPChannel):
         :param started: when the refused request began, for the access log
             (by default, when its request line arrived).
         """
-        if self.refused or self.transport is None:
+        if self.refused or self.closed or self.transport is None:
             return
         self.refused = True
         self.persistent = False

@@ -5,7 +5,9 @@ Responses are compact UTF-8 JSON. Request bodies are parsed strictly: the
 non-standard constants ``NaN``, ``Infinity`` and ``-Infinity``, numbers that
 overflow a float, objects naming a key twice (which parsers disagree on: the
 first or the last?) and nesting deep enough to exhaust the stack are all
-refused with :class:`JSONBodyError`.
+refused with :class:`JSONBodyError`, as are strings holding a lone UTF-16
+surrogate (``"\\ud800"``): JSON's escapes can write one, but it is not a
+character, and no UTF-8 encoder will write it back out.
 
 On CPython, responses are encoded by orjson, an order of magnitude faster
 than the standard library, where it gives the same answer: anything it
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import sys
 from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
@@ -132,10 +135,46 @@ def loads(body: bytes) -> Any:
     """
     try:
         text = body.decode("utf-8")
-        return _decoder(text)
+        value = _decoder(text)
     except JSONBodyError:
         raise
     # ValueError covers json.JSONDecodeError, UnicodeDecodeError and integers
     # longer than the interpreter's digit limit.
     except (ValueError, RecursionError) as e:
         raise JSONBodyError(str(e)) from None
+    # Raw UTF-8 cannot carry a surrogate (the decoding above refuses it): only
+    # an escape can, so only a body with one needs looking through.
+    if _SURROGATE_ESCAPE.search(text) is not None and _holds_lone_surrogate(value):
+        raise JSONBodyError("a string holds a lone UTF-16 surrogate")
+    return value
+
+
+# \uD800 to \uDFFF, in any case.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _holds_lone_surrogate(value: Any) -> bool:
+    """
+    Whether a string in ``value``, key or value, holds a lone surrogate
+    (escaped pairs were joined into one character by the decoder).
+    """
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            strings = [item]
+        elif isinstance(item, dict):
+            strings = list(item)
+            pending.extend(item.values())
+
+        elif isinstance(item, list):
+            pending.extend(item)
+            continue
+        else:
+            continue
+        for string in strings:
+            try:
+                string.encode("utf-8")
+            except UnicodeEncodeError:
+                return True
+    return False

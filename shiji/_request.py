@@ -4,12 +4,14 @@ The request as Shiji's handlers see it.
 
 from __future__ import annotations
 
+from http import HTTPStatus
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional
 
 from twisted.python.failure import Failure
 from twisted.web import server
 
+from ._client_address import PEER_ONLY, ClientAddresses
 from ._response import write_failure
 from .metrics import Metrics, NullMetrics
 
@@ -19,6 +21,7 @@ if TYPE_CHECKING:
 __all__ = ["APIRequest"]
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
+_REASON_PHRASES = {status.value: status.phrase.encode("ascii") for status in HTTPStatus}
 
 
 class APIRequest(server.Request):
@@ -63,6 +66,37 @@ class APIRequest(server.Request):
     auth_namespace: Optional[str] = None
     #: The user name that ``auth_http_basic`` authenticated.
     auth_user: Optional[str] = None
+
+    #: How :attr:`client_ip` is found; the peer's address unless the site
+    #: trusts proxies (``honor_x_realip`` and ``trusted_proxies``).
+    client_addresses: ClientAddresses = PEER_ONLY
+    _client_ip: Optional[str] = None
+
+    @property
+    def client_ip(self) -> str:
+        """
+        The client's address: the peer's, or the one a trusted proxy names
+        in ``X-Real-IP`` or ``X-Forwarded-For`` (see
+        :attr:`client_addresses`); ``"-"`` once the connection is gone.
+        Limits per client should key on it.
+        """
+        if self._client_ip is None:
+            if self.channel is None:
+                return "-"
+            peer = getattr(self.getClientAddress(), "host", "-")
+            self._client_ip = self.client_addresses.client_ip(
+                peer, self.getHeader(b"x-real-ip"), self.getHeader(b"x-forwarded-for")
+            )
+        return self._client_ip
+
+    def setResponseCode(self, code: int, message: Optional[bytes] = None) -> None:
+        """
+        Set the status, with its reason phrase from the HTTP registry when
+        none is given (Twisted's table lacks some, such as 429's).
+        """
+        if message is None:
+            message = _REASON_PHRASES.get(code)
+        super().setResponseCode(code, message)
 
     def processingFailed(self, reason: Failure) -> None:
         """

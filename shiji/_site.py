@@ -6,10 +6,8 @@ per-request metrics and graceful draining, around an ``APIRouter``.
 from __future__ import annotations
 
 import io
-import ipaddress
 import re
 import time
-import weakref
 from typing import Any, Callable, List, Optional, Sequence, Set, cast
 from urllib.parse import unquote_plus
 
@@ -20,11 +18,11 @@ from twisted.web import resource, server
 from twisted.web.http import datetimeToString
 
 from ._channel import ShijiChannel
+from ._client_address import ClientAddresses, Network
 from ._docs import DOCS_PREFIX
 from ._errors import MalformedRequestError, RequestTooLargeError
 from ._request import APIRequest
 from ._response import write_error
-from .config import Network
 from .metrics import Metrics, NullMetrics
 from .urldispatch import APIRouter
 
@@ -54,7 +52,7 @@ class ShijiRequest(APIRequest):
         self.site = channel.site
         self.started = time.monotonic()
         self._limit: int = self.site.max_body_bytes
-        self._client_ip: Optional[str] = None
+        self.client_addresses = self.site.client_addresses
         self.site.in_flight.add(self)
 
     def finish(self) -> None:
@@ -66,16 +64,6 @@ class ShijiRequest(APIRequest):
     def connectionLost(self, reason: Any) -> None:
         super().connectionLost(reason)
         self.site.done(self)
-
-    @property
-    def client_ip(self) -> str:
-        """
-        The client's address: the peer's, or the one a trusted proxy names in
-        ``X-Real-IP`` or ``X-Forwarded-For`` when the site honours them.
-        """
-        if self._client_ip is None:
-            self._client_ip = self.site.client_ip(self) if self.channel else "-"
-        return self._client_ip
 
     def gotLength(self, length: Optional[int]) -> None:
         if length is not None and length > self._limit:
@@ -113,6 +101,10 @@ class ShijiRequest(APIRequest):
 
     def requestReceived(self, command: bytes, path: bytes, version: bytes) -> None:
         if self._refused:
+            return
+        if not _host_is_valid(self.requestHeaders.getRawHeaders(b"host"), version):
+            self._refused = True
+            cast(ShijiChannel, self.channel).refuse(MalformedRequestError(self))
             return
         if path[:1] != b"/" and path != b"*":
             # The absolute form (http://host/path), which proxies send: the
@@ -164,8 +156,8 @@ class ShijiSite(server.Site):
     :param trusted_proxies: ...from these peers only.
     :param access_log: log a line per request (see :attr:`access_sink`).
     :param slow_request_ms: warn about requests slower than this.
-    :param redacted_arguments: query argument names whose values are logged
-        as ``***``.
+    :param redacted_arguments: words; query arguments whose names hold one
+        (in any case) are logged with ``***`` for their values.
     :param metrics: receives a counter, a timer and a status counter per
         request.
     :param docs: the resource serving ``/_docs``, if any.
@@ -203,8 +195,7 @@ class ShijiSite(server.Site):
         self.header_timeout = header_timeout
         self.body_timeout = body_timeout
         self._deadlines = task.LoopingCall(self._check_read_deadlines)
-        self.honor_x_realip = honor_x_realip
-        self.trusted_proxies = tuple(trusted_proxies)
+        self.client_addresses = ClientAddresses(honor_x_realip, trusted_proxies)
         self.access_log = access_log
         self.slow_request_ms = slow_request_ms
         self.redacted = frozenset(name.lower() for name in redacted_arguments)
@@ -217,7 +208,8 @@ class ShijiSite(server.Site):
         self.server_ident = server_ident.encode("utf-8")
         self.draining = False
         self.in_flight: Set[ShijiRequest] = set()
-        self._channels: weakref.WeakSet[Any] = weakref.WeakSet()
+        #: Open connections; each leaves when its connection is lost.
+        self._channels: Set[ShijiChannel] = set()
 
     def resource_for(self, path: bytes) -> resource.Resource:
         """The documentation under ``/_docs``, when served; the router
@@ -246,14 +238,23 @@ class ShijiSite(server.Site):
         super().stopFactory()
 
     def _check_read_deadlines(self) -> None:
+        # Runs in a LoopingCall, which an exception would stop for good: one
+        # connection's failure is logged and the sweep goes on.
         now = time.monotonic()
         for channel in list(self._channels):
-            channel.read_overdue(now)
+            try:
+                channel.read_overdue(now)
+            except Exception:
+                log.failure("Checking the read deadline of a connection failed")
 
     def buildProtocol(self, addr: Any) -> Any:
         channel = super().buildProtocol(addr)
         self._channels.add(channel)
         return channel
+
+    def channel_closed(self, channel: ShijiChannel) -> None:
+        """``channel``'s connection is lost: it is no longer watched."""
+        self._channels.discard(channel)
 
     def _open_channels(self) -> List[Any]:
         return [
@@ -310,39 +311,6 @@ class ShijiSite(server.Site):
         poll.start(0.02, now=True)
         return drained
 
-    # Client addresses
-
-    def client_ip(self, request: ShijiRequest) -> str:
-        """
-        The address of the client behind ``request`` (see
-        :attr:`ShijiRequest.client_ip`).
-        """
-        peer = request.getClientAddress()
-        host: str = getattr(peer, "host", "-")
-        if not self.honor_x_realip or not self._trusted(host):
-            return host
-        real_ip = request.getHeader(b"x-real-ip")
-        if real_ip:
-            candidate = real_ip.decode("latin-1").strip()
-            return candidate if _is_ip(candidate) else host
-        forwarded = request.getHeader(b"x-forwarded-for")
-        if forwarded:
-            # The nearest address not of a trusted proxy is the client.
-            hops = [hop.strip() for hop in forwarded.decode("latin-1").split(",")]
-            for hop in reversed(hops):
-                if not _is_ip(hop):
-                    return host
-                if not self._trusted(hop):
-                    return hop
-        return host
-
-    def _trusted(self, host: str) -> bool:
-        try:
-            address = ipaddress.ip_address(host)
-        except ValueError:
-            return False
-        return any(address in network for network in self.trusted_proxies)
-
     # Access log and metrics
 
     def log(self, request: Any) -> None:
@@ -354,12 +322,15 @@ class ShijiSite(server.Site):
         status = request.code
         if self.access_log:
             request_id = request.request_id
+            # A method is a token (Twisted refuses others), the API's name and
+            # the call's come from the code, and the client address is an IP
+            # address: only the path and the version come from the client.
+            version = request.api_version
             self.access_sink(
-                # A method is a token (Twisted refuses others): nothing to escape.
                 f'{request.client_ip} "{request.method.decode("ascii")} '
                 f'{self.redact(request.uri)}" {status} {request.sentLength} '
                 f"{duration_ms:.1f}ms api={request.api_name or '-'} "
-                f"version={request.api_version or '-'} "
+                f"version={_loggable(version.encode('utf-8')) if version else '-'} "
                 f"call={request.api_call or '-'}"
                 + (f" id={request_id}" if request_id else "")
             )
@@ -420,22 +391,42 @@ class ShijiSite(server.Site):
 
     def redact(self, uri: bytes) -> str:
         """
-        ``uri`` as text, with the values of redacted query arguments replaced
-        by ``***``.
+        ``uri`` as log text: without the user name and password of an
+        absolute URI, and with ``***`` for the values of query arguments
+        whose names hold one of the redacted words.
         """
-        text = _loggable(uri)
-        if not self.redacted:
-            return text
+        text = _loggable(_USERINFO.sub(rb"\1", uri))
         path, mark, query = text.partition("?")
-        if not mark:
+        if not mark or not self.redacted:
             return text
         fields: List[str] = []
         for field in query.split("&"):
             name, equals, _ = field.partition("=")
-            if equals and unquote_plus(name).lower() in self.redacted:
+            if equals and self._secret_name(name):
                 field = f"{name}=***"
             fields.append(field)
         return f"{path}?{'&'.join(fields)}"
+
+    def _secret_name(self, logged_name: str) -> bool:
+        # Names are matched as the handler would read them: decoded.
+        name = unquote_plus(logged_name).lower()
+        return any(word in name for word in self.redacted)
+
+
+# The user information of an absolute-form target (scheme://user:password@).
+_USERINFO = re.compile(rb"^([A-Za-z][A-Za-z0-9+.-]*://)[^/?#@]*@")
+
+# RFC 9112 section 3.2: the Host of an HTTP/1.1 request is one header, and
+# its value an authority (RFC 3986: a host name, an IPv4 address or an IPv6
+# literal in brackets, and a port).
+_HOST = re.compile(rb"(?:[A-Za-z0-9._~!$&'()*+,;=%-]*|\[[0-9A-Fa-f:.]+\])(?::[0-9]*)?")
+
+
+def _host_is_valid(hosts: Optional[Sequence[bytes]], version: bytes) -> bool:
+    """Whether a request's ``Host`` headers (``hosts``) are as RFC 9112 asks."""
+    if hosts is None:
+        return version != b"HTTP/1.1"
+    return len(hosts) == 1 and _HOST.fullmatch(hosts[0]) is not None
 
 
 _date_cache: List[Any] = [-1, b""]
@@ -465,11 +456,3 @@ def _loggable(raw: bytes) -> str:
 
 def _log_access_line(line: str) -> None:
     access_log.info("{line}", line=line)
-
-
-def _is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True

@@ -27,6 +27,7 @@ from typing import (
     Any,
     Callable,
     Dict,
+    FrozenSet,
     List,
     Mapping,
     Optional,
@@ -42,21 +43,25 @@ from twisted.internet.defer import Deferred, ensureDeferred, maybeDeferred
 from . import _json
 from ._errors import (
     AccessDeniedError,
+    APIDefinitionError,
     ExpiredSecureCookieError,
     InvalidAuthenticationError,
     InvalidSecureCookieError,
     clip,
 )
-from .webapi import _declare
+from ._errors import ValueError as ArgumentValueError
+from .webapi import NamespaceDeclaration, _declare, declarations
 
 __all__ = [
     "MIN_SECRET_LENGTH",
+    "NAMESPACE_SOURCES",
     "ROLES_NAMESPACE",
     "AuthBackend",
     "CookieSigner",
     "access",
     "get_secure_cookie",
     "login_required",
+    "namespace_source",
     "set_secure_cookie",
 ]
 
@@ -74,7 +79,7 @@ def _b64encode(data: bytes) -> str:
 
 
 def _b64decode(text: str) -> bytes:
-    if not text or len(text) % 4 == 1 or not all(c in _B64_ALPHABET for c in text):
+    if len(text) % 4 == 1 or not all(c in _B64_ALPHABET for c in text):
         raise ValueError("not URL-safe base64")
     data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
     # The last character's spare bits could be anything: accept only the one
@@ -217,6 +222,21 @@ def set_secure_cookie(
     )
 
 
+def _cookie_values(request: Any, name: bytes) -> List[bytes]:
+    """Every value the request's ``Cookie`` headers give cookie ``name``."""
+    headers = getattr(request, "requestHeaders", None)
+    if headers is None:
+        single = request.getCookie(name)
+        return [] if single is None else [single]
+    values = []
+    for header in headers.getRawHeaders(b"cookie", []):
+        for pair in header.split(b";"):
+            key, equals, value = pair.partition(b"=")
+            if equals and key.strip() == name:
+                values.append(value.strip())
+    return values
+
+
 def get_secure_cookie(
     request: Any, cookie_name: str
 ) -> Union[str, InvalidSecureCookieError, ExpiredSecureCookieError, None]:
@@ -228,15 +248,31 @@ def get_secure_cookie(
         user = auth.get_secure_cookie(request, "session")
         if isinstance(user, webapi.APIError):
             raise user
+
+    A request may carry two cookies of one name (set for different paths or
+    by a sibling subdomain): each is verified, and if two correctly signed
+    ones disagree, which to believe is unknown, so the answer is
+    ``InvalidSecureCookieError``.
     """
-    raw = request.getCookie(cookie_name.encode("utf-8"))
-    if raw is None:
+    raw_values = _cookie_values(request, cookie_name.encode("utf-8"))
+    if not raw_values:
         return None
-    try:
-        return _signer(request).verify(cookie_name, raw.decode("latin-1"), time.time())
-    except (InvalidSecureCookieError, ExpiredSecureCookieError) as error:
-        error.request = request
-        return error
+    signer = _signer(request)
+    now = time.time()
+    accepted = set()
+    refusals: List[Union[InvalidSecureCookieError, ExpiredSecureCookieError]] = []
+    for raw in raw_values:
+        try:
+            accepted.add(signer.verify(cookie_name, raw.decode("latin-1"), now))
+        except (InvalidSecureCookieError, ExpiredSecureCookieError) as error:
+            error.request = request
+            refusals.append(error)
+    if len(accepted) == 1:
+        return accepted.pop()
+    if accepted:
+        return InvalidSecureCookieError(request, clip(cookie_name), "(ambiguous)")
+    expired = [e for e in refusals if isinstance(e, ExpiredSecureCookieError)]
+    return (expired or refusals)[-1]
 
 
 #: The namespace whose permissions :func:`login_required` reads as roles.
@@ -255,6 +291,11 @@ class AuthBackend(Protocol):
     no valid credentials; raising ``webapi.InvalidAuthenticationError`` means
     the same. Any other failure is a server error, never a pass. shijid makes
     one from ``[auth] auth_module``, ``auth_class`` and ``auth_args``.
+
+    Namespaces that hold something other than a client's own records, such
+    as ``"roles"`` (:data:`ROLES_NAMESPACE`), must never be named by a
+    client: :func:`access` refuses them, and any a backend lists in an
+    optional ``internal_namespaces`` attribute.
     """
 
     def authenticate(self, request: Any) -> Any:
@@ -271,28 +312,117 @@ def _backend(request: Any) -> AuthBackend:
     return backend
 
 
-def _namespace(handler_self: Any, request: Any, name: str) -> Optional[str]:
+#: Where :func:`access` may read a namespace from: a named group of the
+#: call's route, the query string, or the JSON body.
+NAMESPACE_SOURCES = ("url", "query", "json")
+
+_SOURCE_NAMES = {
+    "url": "the URL path",
+    "query": "the query string",
+    "json": "the JSON body",
+}
+
+
+@functools.cache
+def namespace_source(
+    call: type, method_name: str, name: str, source: Optional[str] = None
+) -> str:
     """
-    The value of ``name`` from the URL matches, the query string or the JSON
-    body, whichever has it first; the body is read here if ``json_arguments``
-    has not run yet.
+    Where the ``access`` guard of ``call.method_name`` reads the namespace
+    ``name``: ``source`` if the guard names one; otherwise the one place the
+    call declares ``name``: a named group of its ``routes`` (``"url"``), an
+    argument of its ``json_arguments`` (``"json"``) or of its
+    ``url_arguments`` (``"query"``).
+
+    :raises APIDefinitionError: ``source`` is not one of
+        :data:`NAMESPACE_SOURCES`, ``"url"`` names no group of the routes, or
+        without ``source`` the call declares ``name`` in no place or in
+        several.
     """
-    matches = getattr(handler_self, "url_matches", None) or {}
-    if name in matches:
-        return str(matches[name])
-    if name in request.args:
-        return str(request.args[name][0])
+    where = f"{call.__module__}.{call.__name__}.{method_name}"
+    route_groups: FrozenSet[str] = getattr(call, "route_groups", frozenset)()
+    if source is not None:
+        if source not in NAMESPACE_SOURCES:
+            raise APIDefinitionError(
+                f"{where}: auth.access(source={source!r}) must be one of "
+                + ", ".join(NAMESPACE_SOURCES)
+            )
+        if source == "url" and name not in route_groups:
+            raise APIDefinitionError(
+                f"{where}: auth.access reads {name!r} from the URL path, but no "
+                "route of the call has a group of that name"
+            )
+        return source
+    declared = declarations(getattr(call, method_name))
+    found = []
+    if name in route_groups:
+        found.append("url")
+    if name in declared.url_arguments:
+        found.append("query")
+    if any(argument.name == name for argument in declared.json_arguments):
+        found.append("json")
+    if len(found) != 1:
+        places = " and ".join(_SOURCE_NAMES[place] for place in found)
+        raise APIDefinitionError(
+            f"{where}: auth.access cannot tell where to read {name!r}: the call "
+            + (f"declares it in {places}" if found else "declares it nowhere")
+            + "; name the one place with source="
+            + ", ".join(repr(s) for s in NAMESPACE_SOURCES)
+            + " (or declare it in the routes, json_arguments or url_arguments)"
+        )
+    return found[0]
+
+
+def _json_body(request: Any) -> Any:
+    """The JSON body: as ``json_arguments`` parsed it, or parsed here."""
     body = getattr(request, "jsonArgs", None)
     if body is None and request.content is not None:
         request.content.seek(0)
+        raw = request.content.read()
+        request.content.seek(0)
         try:
-            body = _json.loads(request.content.read())
+            body = _json.loads(raw) if raw else None
         except _json.JSONBodyError:
             body = None
-        request.content.seek(0)
-    if isinstance(body, dict) and isinstance(body.get(name), (str, int)):
-        return str(body[name])
-    return None
+    return body
+
+
+def _namespace(handler_self: Any, request: Any, name: str, source: str) -> str:
+    """
+    The value of ``name`` in ``source``. A client that names it anywhere
+    else too, or twice, is refused: a handler reading it from another place
+    than the guard did would act on a namespace nobody checked.
+
+    :raises ArgumentValueError: given more than once, or not a string
+        (HTTP 409).
+    :raises InvalidAuthenticationError: not given in ``source`` (HTTP 401).
+    """
+    matches = getattr(handler_self, "url_matches", None) or {}
+    in_query = request.args.get(name, [])
+    body = _json_body(request)
+    in_body = isinstance(body, dict) and name in body
+    if (name in matches) + len(in_query) + in_body > 1:
+        raise ArgumentValueError(
+            request, name, f"Must be given once, in {_SOURCE_NAMES[source]}."
+        )
+    if source == "url" and name in matches:
+        return str(matches[name])
+    if source == "query" and in_query:
+        return str(in_query[0])
+    if source == "json" and in_body:
+        value = body[name]
+        if isinstance(value, bool) or not isinstance(value, (str, int)):
+            raise ArgumentValueError(request, name, "Must be of type str")
+        return str(value)
+    raise InvalidAuthenticationError(request)
+
+
+def _method_name(call: type, request: Any) -> str:
+    """The name of the ``render_`` method answering ``request``'s method."""
+    name: str = "render_" + request.method.decode("ascii", "replace")
+    if name == "render_HEAD" and getattr(call, name, None) is None:
+        return "render_GET"
+    return name
 
 
 def _authorize(
@@ -326,21 +456,34 @@ def _authorize(
 
 
 def access(
-    auth_ns_var: str, all_required: bool = False, *permissions: str
+    auth_ns_var: str,
+    all_required: bool = False,
+    *permissions: str,
+    source: Optional[str] = None,
 ) -> Callable[[Handler], Handler]:
     """
     Let the handler run only for callers the auth backend grants
-    ``permissions`` (any of them, or all with ``all_required``) in the
-    namespace named by the request's ``auth_ns_var`` argument (from the URL
-    matches, the query string or the JSON body)::
+    ``permissions`` (any of them, or all with ``all_required``; with none
+    listed, any grant) in the namespace named by the request's
+    ``auth_ns_var`` argument::
 
-        @auth.access("account_id", False, "read", "admin")
-        def render_GET(self, request): ...
+        @auth.access("account", True, "read", "write")
+        @webapi.json_arguments([("account", str), ("amount", int)])
+        def render_POST(self, request): ...
+
+    The namespace is read from one place only: ``source`` (``"url"``, a
+    named group of the route; ``"query"``; or ``"json"``, the body), or, by
+    default, the one place the call declares ``auth_ns_var`` (its routes,
+    ``json_arguments`` or ``url_arguments``; see :func:`namespace_source`),
+    checked when the call router is built. A request naming it in another
+    place too, or twice, is refused, so the value checked is the value the
+    handler reads.
 
     Sets ``request.permissions`` (every namespace's) and
-    ``request.auth_namespace``. No credentials, or no ``auth_ns_var`` in the
-    request: ``InvalidAuthenticationError`` (HTTP 401); not permitted:
-    ``AccessDeniedError`` (HTTP 403).
+    ``request.auth_namespace``. No credentials, or no namespace where it is
+    read: ``InvalidAuthenticationError`` (HTTP 401); the namespace given
+    twice: ``ValueError`` (HTTP 409); not permitted, or a namespace
+    internal to the backend (``"roles"``): ``AccessDeniedError`` (HTTP 403).
     """
 
     if not isinstance(all_required, bool):
@@ -348,12 +491,20 @@ def access(
             "access(auth_ns_var, all_required, *permissions): all_required is "
             f"True or False, not {all_required!r}"
         )
+    if source is not None and source not in NAMESPACE_SOURCES:
+        raise TypeError(
+            f"access(source=...) is one of {', '.join(NAMESPACE_SOURCES)}, "
+            f"not {source!r}"
+        )
 
     def check(handler_self: Any, request: Any, granted: Dict[str, List[str]]) -> None:
-        namespace = _namespace(handler_self, request, auth_ns_var)
-        if namespace is None:
-            raise InvalidAuthenticationError(request)
+        call: type = type(handler_self)
+        where = namespace_source(call, _method_name(call, request), auth_ns_var, source)
+        namespace = _namespace(handler_self, request, auth_ns_var, where)
         request.auth_namespace = namespace
+        internal = getattr(_backend(request), "internal_namespaces", ())
+        if namespace == ROLES_NAMESPACE or namespace in internal:
+            raise AccessDeniedError(request)
         held = granted.get(namespace)
         if held is None:
             raise AccessDeniedError(request)
@@ -367,10 +518,17 @@ def access(
         f"a caller granted {joined or 'any permission'} in the namespace "
         f"named by {auth_ns_var}"
     )
+    declared = NamespaceDeclaration(auth_ns_var, source)
 
     def decorator(handler: Handler) -> Handler:
         wrapper = cast(Handler, _authorize(handler, check))
-        return _declare(wrapper, handler, access_rule=rule, may_deny=True)
+        return _declare(
+            wrapper,
+            handler,
+            access_rule=rule,
+            may_deny=True,
+            namespaces=(*declarations(handler).namespaces, declared),
+        )
 
     return decorator
 

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
 
+from ._client_address import Network
+from ._cors import is_origin
 from .auth import CookieSigner
 
 __all__ = [
@@ -35,8 +37,6 @@ __all__ = [
 
 #: Values of ``[general] reactor``; ``default`` is the platform's best.
 REACTORS = ("default", "select", "poll", "epoll", "kqueue")
-
-Network = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
 
 
 class ConfigError(Exception):
@@ -81,6 +81,7 @@ class GeneralConfig:
     thread_pool_size: int = 10
     honor_x_realip: bool = False
     version_header: str = "X-API-Version"
+    version_in_query: bool = False
     strict_charset: bool = False
     max_body_bytes: int = 1048576
     request_timeout: float = 30.0
@@ -108,13 +109,16 @@ class LoggingConfig:
     log_file: Optional[str] = None
     syslog_prefix: str = "shiji"
     access_log: bool = True
-    #: Query and JSON argument names whose values never reach a log.
+    #: Query arguments whose names hold any of these (in any case) never
+    #: have their values logged.
     redacted_arguments: Tuple[str, ...] = (
         "password",
         "passwd",
         "pwd",
         "token",
         "secret",
+        "key",
+        "auth",
     )
 
 
@@ -235,6 +239,16 @@ def _networks(raw: str) -> Tuple[Network, ...]:
         raise ValueError("IP addresses or networks such as 10.0.0.0/8") from None
 
 
+def _origins(raw: str) -> Tuple[str, ...]:
+    names = _names(raw)
+    for name in names:
+        if name != "*" and not is_origin(name):
+            raise ValueError(
+                f"* or origins such as https://app.example.com ({name!r} is not one)"
+            )
+    return names
+
+
 def _header_name(raw: str) -> str:
     if not re.fullmatch(r"[A-Za-z0-9!#$%&'*+.^_`|~-]+", raw):
         raise ValueError("an HTTP header name such as X-API-Version")
@@ -268,11 +282,12 @@ SCHEMA: Dict[str, Dict[str, Parser]] = {
         "reactor": _choice(*REACTORS),
         "server_ident": _text,
         "base_path": _optional_text,
-        "cross_origin_domains": _names,
+        "cross_origin_domains": _origins,
         "inhibit_http_caching": _boolean,
         "thread_pool_size": _integer(1, 1024),
         "honor_x_realip": _boolean,
         "version_header": _header_name,
+        "version_in_query": _boolean,
         "strict_charset": _boolean,
         "max_body_bytes": _integer(0),
         "request_timeout": _seconds,

@@ -246,6 +246,7 @@ def make_site(config: ShijiConfig, metrics: Optional[Metrics] = None) -> ShijiSi
             cross_origin_domains=general.cross_origin_domains,
             inhibit_http_caching=general.inhibit_http_caching,
             version_header=general.version_header,
+            version_in_query=general.version_in_query,
             strict_charset=general.strict_charset,
             server_ident=general.server_ident,
             metrics=metrics,

@@ -30,8 +30,19 @@ from __future__ import annotations
 
 import http.client
 import io
+import ipaddress
 import json as _stdlib_json
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple, Union
+from typing import (
+    Any,
+    Dict,
+    Iterable,
+    List,
+    Mapping,
+    Optional,
+    Sequence,
+    Tuple,
+    Union,
+)
 
 from twisted.internet.address import IPv4Address
 from twisted.internet.defer import Deferred, succeed
@@ -40,6 +51,7 @@ from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
 from twisted.web.server import Site
 
+from ._client_address import ClientAddresses, Network
 from ._reactor import global_reactor
 from ._request import APIRequest
 from .urldispatch import APIRouter, RouteMap
@@ -145,7 +157,13 @@ class TestClient:
     :param router_options: with a route map, keyword arguments for
         ``APIRouter`` (``config``, ``version_header``,
         ``cross_origin_domains``...).
-    :param client_address: the address requests come from.
+    :param client_address: the address requests come from (the peer's; see
+        :attr:`~shiji.urldispatch.APIRequest.client_ip`).
+    :param honor_x_realip: as shijid's ``[general] honor_x_realip``: believe
+        ``X-Real-IP`` and ``X-Forwarded-For`` from ``trusted_proxies``.
+    :param trusted_proxies: addresses or networks (``"10.0.0.0/8"``) whose
+        client-address headers are believed; loopback by default, as in
+        shijid.
     :param timeout: seconds to wait for each response before failing with
         ``twisted.internet.defer.TimeoutError``.
     """
@@ -157,6 +175,8 @@ class TestClient:
         apis: Union[APIRouter, RouteMap],
         *,
         client_address: str = "127.0.0.1",
+        honor_x_realip: bool = False,
+        trusted_proxies: Sequence[Union[str, Network]] = ("127.0.0.1", "::1"),
         timeout: float = 30.0,
         **router_options: Any,
     ) -> None:
@@ -173,11 +193,16 @@ class TestClient:
             parsePOSTFormSubmission=False,
         )
         self._peer = IPv4Address("TCP", client_address, 49152)
+        self._client_addresses = ClientAddresses(
+            honor_x_realip,
+            [ipaddress.ip_network(proxy, strict=False) for proxy in trusted_proxies],
+        )
         self._made: List[APIRequest] = []
         self.timeout = timeout
 
     def _make_request(self, *args: Any, **kwargs: Any) -> APIRequest:
         request = APIRequest(*args, **kwargs)
+        request.client_addresses = self._client_addresses
         self._made.append(request)
         return request
 

@@ -20,6 +20,7 @@ the request.
 from __future__ import annotations
 
 import datetime
+import functools
 import re
 from dataclasses import dataclass
 from types import ModuleType
@@ -47,6 +48,7 @@ from twisted.web import resource
 from twisted.web.iweb import IRequest
 from twisted.web.server import NOT_DONE_YET
 
+from ._cors import CORSPolicy
 from ._errors import (
     APIDefinitionError,
     APIError,
@@ -61,8 +63,9 @@ from ._errors import (
 from ._lifecycle import Deprecation
 from ._request import APIRequest
 from ._response import render_call, write_error, write_failure
-from .auth import AuthBackend, CookieSigner
+from .auth import AuthBackend, CookieSigner, namespace_source
 from .metrics import Metrics, NullMetrics
+from .webapi import declarations
 
 __all__ = [
     "APIDefinitionError",
@@ -122,6 +125,16 @@ class URLMatchJSONResource(resource.Resource):
         super().__init__()
         self.request = request
         self.url_matches: Mapping[str, str] = url_matches or {}
+
+    @classmethod
+    def route_groups(cls) -> FrozenSet[str]:
+        """
+        The names of the named groups of the call's routes.
+
+        :raises APIDefinitionError: ``routes`` is malformed.
+        """
+        call: type = cls
+        return _route_groups(call)
 
 
 class ListVersionsCall(URLMatchJSONResource):
@@ -204,6 +217,8 @@ class CallRouter:
             for pattern in _route_patterns(call)
         ]
         self._allowed = {call: allowed_methods(call) for call in found}
+        for call in found:
+            _guard_namespaces(call)
 
     def match(
         self, path: str
@@ -225,6 +240,32 @@ class CallRouter:
         The HTTP methods ``call`` answers (see :func:`allowed_methods`).
         """
         return self._allowed[call]
+
+
+@functools.lru_cache(maxsize=1024)
+def _route_groups(call: type) -> FrozenSet[str]:
+    where = f"{call.__module__}.{call.__name__}.routes"
+    return frozenset(
+        name
+        for pattern in _route_patterns(call)
+        for name in _compile(pattern, where).groupindex
+    )
+
+
+def _guard_namespaces(call: Type[URLMatchJSONResource]) -> None:
+    """
+    Check that each ``auth.access`` guard of ``call`` knows where to read
+    its namespace, so that a call that cannot be served stops start-up.
+    """
+    owner: type = call
+    for method in sorted(allowed_methods(call)):
+        handler = getattr(call, "render_" + method, None)
+        if handler is None:
+            continue
+        for namespace in declarations(handler).namespaces:
+            namespace_source(
+                owner, "render_" + method, namespace.name, namespace.source
+            )
 
 
 def _route_patterns(call: Type[URLMatchJSONResource]) -> Sequence[str]:
@@ -365,7 +406,14 @@ class APIRouter(resource.Resource):
     :param request_timeout: seconds a call's ``Deferred`` or coroutine may run
         before it is cancelled and answered with ``RequestTimeoutError``
         (HTTP 503); ``None`` for no limit.
+    :param version_in_query: when a request has no version header, take the
+        version from the query argument of the same name. Off by default: a
+        browser sends a cross-site request without a preflight only when it
+        carries no custom header, so a version the query string can name
+        lets any site send such requests (CSRF).
     :raises APIDefinitionError: an API package lacks what routing needs.
+    :raises ValueError: ``cross_origin_domains`` names something that is
+        not an origin.
     """
 
     isLeaf = True
@@ -382,6 +430,7 @@ class APIRouter(resource.Resource):
         server_ident: str = "Shiji API Server",
         metrics: Optional[Metrics] = None,
         request_timeout: Optional[float] = None,
+        version_in_query: bool = False,
         cookie_secrets: Optional[Sequence[str]] = None,
         cookie_secure: bool = False,
         auth_backend: Optional[AuthBackend] = None,
@@ -397,13 +446,14 @@ class APIRouter(resource.Resource):
         self.strict_charset = strict_charset
         self.metrics: Metrics = metrics if metrics is not None else NullMetrics()
         self.request_timeout = request_timeout
+        self.version_in_query = version_in_query
         self.cookie_signer = (
             CookieSigner(cookie_secrets) if cookie_secrets is not None else None
         )
         self.cookie_secure = cookie_secure
         self.auth_backend = auth_backend
         self._version_header = version_header.encode("ascii")
-        self._cors = _CORSPolicy.build(cross_origin_domains, version_header)
+        self._cors = CORSPolicy.build(cross_origin_domains, version_header)
         fixed = [(b"server", [server_ident.encode("utf-8")])]
         if inhibit_http_caching:
             fixed += [(b"cache-control", [b"no-cache"]), (b"pragma", [b"no-cache"])]
@@ -486,8 +536,10 @@ class APIRouter(resource.Resource):
         raw = request.requestHeaders.getRawHeaders(self._version_header)
         if raw:
             value = raw[0].decode("utf-8", "replace")
-        else:
+        elif self.version_in_query:
             value = request.args.get(self.version_header, [""])[0]
+        else:
+            value = ""
         prefix = api_name + "-"
         version, _, mode = value[len(prefix) :].rpartition("+")
         resolved = None
@@ -597,52 +649,3 @@ def _decode_url_matches(
                 request, name, "Path arguments must be percent-encoded UTF-8."
             ) from None
     return matches
-
-
-class _CORSPolicy:
-    """
-    Which origins may call the APIs from a browser, and how to tell them.
-    """
-
-    def __init__(
-        self, any_origin: bool, origins: FrozenSet[bytes], version_header: str
-    ):
-        self.any_origin = any_origin
-        self.origins = origins
-        self.allow_headers = (
-            f"Content-Type, Authorization, X-Requested-With, {version_header}"
-        ).encode("ascii")
-
-    @classmethod
-    def build(
-        cls, domains: Union[str, Sequence[str], None], version_header: str
-    ) -> Optional[_CORSPolicy]:
-        if domains is None:
-            return None
-        if isinstance(domains, str):
-            domains = domains.replace(",", " ").split()
-        names = [d.strip() for d in domains if d.strip()]
-        if not names:
-            return None
-        any_origin = "*" in names
-        origins = frozenset(d.rstrip("/").encode("ascii") for d in names if d != "*")
-        return cls(any_origin, origins, version_header)
-
-    def apply(self, request: APIRequest) -> None:
-        headers = request.responseHeaders
-        if self.any_origin:
-            headers.setRawHeaders(b"access-control-allow-origin", [b"*"])
-            return
-        headers.setRawHeaders(b"vary", [b"Origin"])
-        origin = request.requestHeaders.getRawHeaders(b"origin")
-        if origin and origin[0] in self.origins:
-            headers.setRawHeaders(b"access-control-allow-origin", [origin[0]])
-            headers.setRawHeaders(b"access-control-allow-credentials", [b"true"])
-
-    def answer_preflight(self, request: APIRequest, allow: bytes) -> None:
-        headers = request.responseHeaders
-        if not headers.hasHeader(b"access-control-allow-origin"):
-            return
-        headers.setRawHeaders(b"access-control-allow-methods", [allow])
-        headers.setRawHeaders(b"access-control-allow-headers", [self.allow_headers])
-        headers.setRawHeaders(b"access-control-max-age", [b"600"])

@@ -85,6 +85,7 @@ __all__ = [
     "JSONEncodeError",
     "MalformedRequestError",
     "MethodNotAllowedError",
+    "NamespaceDeclaration",
     "PagingDeclaration",
     "RequestHeadersTooLargeError",
     "RequestNotHashError",
@@ -132,6 +133,18 @@ class JSONArgument:
 
 
 @dataclass(frozen=True)
+class NamespaceDeclaration:
+    """
+    The namespace argument :func:`shiji.auth.access` checks: its name, and
+    the one place it is read from (``"url"``, ``"query"`` or ``"json"``),
+    or ``None`` when the call's other declarations tell.
+    """
+
+    name: str
+    source: Optional[str]
+
+
+@dataclass(frozen=True)
 class PagingDeclaration:
     """
     The paging bounds declared by :func:`paged_results`.
@@ -158,6 +171,8 @@ class CallDeclarations:
     access_rule: Optional[str] = None
     #: The guard may answer 403 (a role or permission is required).
     may_deny: bool = False
+    #: The namespaces :func:`shiji.auth.access` guards declare.
+    namespaces: Tuple[NamespaceDeclaration, ...] = ()
 
 
 def declarations(handler: Callable[..., Any]) -> CallDeclarations:

@@ -9,9 +9,10 @@ from twisted.internet import defer, reactor, task
 
 from shiji import auth, webapi
 from shiji.testing import TestClient
-from shiji.urldispatch import URLMatchJSONResource
+from shiji.urldispatch import APIDefinitionError, URLMatchJSONResource
 
 TOKENS = {
+    "alice": {"acct-alice": ["read", "write"]},
     "reader": {"acme": ["read"], "roles": ["user"]},
     "writer": {
         "acme": ["read", "write"],
@@ -53,25 +54,17 @@ class TokenBackend:
 
 
 class Accounts(URLMatchJSONResource):
-    routes = [r"accounts/(?P<account>[a-z]+)", r"accounts"]
+    routes = [r"accounts/(?P<account>[a-z-]+)", r"accounts"]
 
+    # The namespace is a named group of the route: read from the URL.
     @auth.access("account", False, "read", "write")
     def render_GET(self, request):
         return {"namespace": request.auth_namespace, "permissions": request.permissions}
 
-    @auth.access("account", True, "read", "write")
+    # Declared in the route and in the body: the guard must say which.
+    @auth.access("account", True, "read", "write", source="json")
     @webapi.json_arguments([("account", str), ("amount", int)])
     def render_POST(self, request):
-        return {
-            "namespace": request.auth_namespace,
-            "amount": request.jsonArgs["amount"],
-        }
-
-    @webapi.json_arguments([("account", str), ("amount", int)])
-    @auth.access("account", True, "read", "write")
-    @defer.inlineCallbacks
-    def render_PUT(self, request):
-        yield task.deferLater(reactor, 0, lambda: None)
         return {
             "namespace": request.auth_namespace,
             "amount": request.jsonArgs["amount"],
@@ -81,6 +74,35 @@ class Accounts(URLMatchJSONResource):
     async def render_DELETE(self, request):
         await task.deferLater(reactor, 0, lambda: None)
         return {"namespace": request.auth_namespace}
+
+
+class Transfer(URLMatchJSONResource):
+    """The README's pattern: the namespace is declared in the body only."""
+
+    routes = r"transfer"
+
+    @auth.access("account", True, "read", "write")
+    @webapi.json_arguments([("account", (str, int)), ("amount", int)])
+    def render_POST(self, request):
+        return {"namespace": request.auth_namespace, "acting_on": request.jsonArgs}
+
+    @webapi.json_arguments([("account", str), ("amount", int)])
+    @auth.access("account", True, "read", "write")
+    @defer.inlineCallbacks
+    def render_PUT(self, request):
+        yield task.deferLater(reactor, 0, lambda: None)
+        return {"namespace": request.auth_namespace, "acting_on": request.jsonArgs}
+
+
+class Statements(URLMatchJSONResource):
+    """The namespace is declared in the query string."""
+
+    routes = r"statements"
+
+    @auth.access("account")
+    @webapi.url_arguments(["account"])
+    def render_GET(self, request):
+        return {"namespace": request.auth_namespace, "args": request.args}
 
 
 class Admin(URLMatchJSONResource):
@@ -96,7 +118,7 @@ class Admin(URLMatchJSONResource):
 
 
 def client(mode="sync"):
-    api = make_api("a_api", [("1.0", r"1\.0", [Accounts, Admin])])
+    api = make_api("a_api", [("1.0", r"1\.0", [Accounts, Transfer, Statements, Admin])])
     backend = TokenBackend(mode)
     return TestClient({"a": api}, auth_backend=backend), backend
 
@@ -131,12 +153,8 @@ DENIED = envelope(
             200,
             {"namespace": "globex", "permissions": TOKENS["writer"]},
         ),
-        (
-            "writer",
-            "/a/accounts?account=acme",
-            200,
-            {"namespace": "acme", "permissions": TOKENS["writer"]},
-        ),
+        # Read from the URL only: in the query string, it is not there.
+        ("writer", "/a/accounts?account=acme", 401, INVALID),
         ("reader", "/a/accounts/globex", 403, DENIED),
         ("nobody", "/a/accounts/acme", 403, DENIED),
         (None, "/a/accounts/acme", 401, INVALID),
@@ -170,24 +188,27 @@ async def test_all_permissions_with_the_namespace_in_the_body_in_either_order(
     test_client, _ = client()
     response = await test_client.request(
         method,
-        "/a/accounts",
+        "/a/transfer",
         json={"account": account, "amount": 5},
         headers=token(who) if who else {},
     )
     assert response.status == status
     if status == 200:
-        assert response.json == {"namespace": account, "amount": 5}
+        assert response.json == {
+            "namespace": account,
+            "acting_on": {"account": account, "amount": 5},
+        }
 
 
 @pytest_twisted.ensureDeferred
 async def test_arguments_are_not_checked_for_callers_without_access():
     test_client, _ = client()
     response = await test_client.post(
-        "/a/accounts", json={"account": "acme", "amount": "x"}
+        "/a/transfer", json={"account": "acme", "amount": "x"}
     )
     assert response.status == 401
     response = await test_client.post(
-        "/a/accounts", json={"account": "acme", "amount": "x"}, headers=token("writer")
+        "/a/transfer", json={"account": "acme", "amount": "x"}, headers=token("writer")
     )
     assert response.status == 409
 
@@ -240,6 +261,208 @@ async def test_without_a_backend_access_control_is_a_server_error():
     api = make_api("a_api", [("1.0", r"1\.0", [Admin])])
     response = await TestClient({"a": api}).get("/a/admin")
     assert response.status == 500
+
+
+def given_twice(name, where):
+    return envelope(
+        "ValueError",
+        502,
+        f"Invalid value for argument '{name}'. Must be given once, in {where}.",
+    )
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT"])
+@pytest.mark.parametrize(
+    "path, body, status, expected",
+    [
+        # The attack: the guard read the query string, the handler the body.
+        (
+            "/a/transfer?account=acct-alice",
+            {"account": "acct-bob", "amount": 5},
+            409,
+            given_twice("account", "the JSON body"),
+        ),
+        (
+            "/a/transfer?account=acct-bob",
+            {"account": "acct-alice", "amount": 5},
+            409,
+            given_twice("account", "the JSON body"),
+        ),
+        ("/a/transfer", {"account": "acct-bob", "amount": 5}, 403, DENIED),
+        (
+            "/a/transfer",
+            {"account": "acct-alice", "amount": 5},
+            200,
+            {
+                "namespace": "acct-alice",
+                "acting_on": {"account": "acct-alice", "amount": 5},
+            },
+        ),
+    ],
+)
+@pytest_twisted.ensureDeferred
+async def test_the_namespace_checked_is_the_one_the_handler_gets(
+    method, path, body, status, expected
+):
+    test_client, _ = client()
+    response = await test_client.request(
+        method, path, json=body, headers=token("alice")
+    )
+    assert (response.status, response.json) == (status, expected)
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_namespace_where_the_call_does_not_read_it_is_missing():
+    test_client, _ = client()
+    response = await test_client.post(
+        "/a/transfer?account=acct-alice", json={"amount": 5}, headers=token("alice")
+    )
+    assert (response.status, response.json) == (401, INVALID)
+
+
+@pytest.mark.parametrize(
+    "path, status, expected",
+    [
+        (
+            "/a/statements?account=acme&account=globex",
+            409,
+            given_twice("account", "the query string"),
+        ),
+        (
+            "/a/statements?account=globex&account=acme",
+            409,
+            given_twice("account", "the query string"),
+        ),
+        (
+            "/a/statements?account=acme",
+            200,
+            {"namespace": "acme", "args": {"account": ["acme"]}},
+        ),
+        (
+            "/a/accounts/acme?account=globex",
+            409,
+            given_twice("account", "the URL path"),
+        ),
+        # A backend's own namespace is never a client's to name.
+        ("/a/statements?account=roles", 403, DENIED),
+        ("/a/accounts/roles", 403, DENIED),
+    ],
+)
+@pytest_twisted.ensureDeferred
+async def test_a_namespace_named_twice_or_internal_is_refused(path, status, expected):
+    test_client, _ = client()
+    response = await test_client.get(path, headers=token("writer"))
+    assert (response.status, response.json) == (status, expected)
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_namespace_in_the_url_and_the_body_is_refused():
+    test_client, _ = client()
+    response = await test_client.request(
+        "DELETE",
+        "/a/accounts/globex",
+        json={"account": "acme"},
+        headers=token("writer"),
+    )
+    assert (response.status, response.json) == (
+        409,
+        given_twice("account", "the URL path"),
+    )
+
+
+@pytest_twisted.ensureDeferred
+async def test_namespaces_the_backend_lists_as_internal_are_refused():
+    test_client, backend = client()
+    backend.internal_namespaces = ("globex",)
+    response = await test_client.get("/a/accounts/globex", headers=token("writer"))
+    assert (response.status, response.json) == (403, DENIED)
+    response = await test_client.get("/a/accounts/acme", headers=token("writer"))
+    assert response.status == 200
+
+
+@pytest.mark.parametrize(
+    "account, status, namespace",
+    [(42, 200, "42"), (True, 409, None), ([1], 409, None), (None, 409, None)],
+)
+@pytest_twisted.ensureDeferred
+async def test_a_namespace_in_the_body_is_a_string_or_an_integer(
+    account, status, namespace
+):
+    test_client, _ = client()
+    TOKENS["numbered"] = {"42": ["read", "write"]}
+    try:
+        response = await test_client.post(
+            "/a/transfer",
+            json={"account": account, "amount": 1},
+            headers=token("numbered"),
+        )
+    finally:
+        del TOKENS["numbered"]
+    assert response.status == status, response.json
+    if namespace is not None:
+        assert response.json["namespace"] == namespace
+    else:
+        assert response.error["exception_class"] == "ValueError"
+
+
+class Nowhere(URLMatchJSONResource):
+    routes = r"nowhere"
+
+    @auth.access("account")
+    def render_GET(self, request):
+        return {}
+
+
+class Everywhere(URLMatchJSONResource):
+    routes = r"everywhere/(?P<account>[a-z]+)"
+
+    @auth.access("account")
+    @webapi.url_arguments(["account"])
+    def render_GET(self, request):
+        return {}
+
+
+class NotAGroup(URLMatchJSONResource):
+    routes = r"not_a_group/(?P<other>[a-z]+)"
+
+    @auth.access("account", source="url")
+    def render_GET(self, request):
+        return {}
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (
+            Nowhere,
+            "test_access.Nowhere.render_GET: auth.access cannot tell where to read "
+            "'account': the call declares it nowhere; name the one place with "
+            "source='url', 'query', 'json' (or declare it in the routes, "
+            "json_arguments or url_arguments)",
+        ),
+        (
+            Everywhere,
+            "test_access.Everywhere.render_GET: auth.access cannot tell where to "
+            "read 'account': the call declares it in the URL path and the query "
+            "string; name the one place with source='url', 'query', 'json' (or "
+            "declare it in the routes, json_arguments or url_arguments)",
+        ),
+        (
+            NotAGroup,
+            "test_access.NotAGroup.render_GET: auth.access reads 'account' from the "
+            "URL path, but no route of the call has a group of that name",
+        ),
+    ],
+)
+def test_a_guard_that_cannot_tell_where_its_namespace_is_stops_start_up(call, message):
+    with pytest.raises(APIDefinitionError) as info:
+        make_api("b_api", [("1.0", r"1\.0", [call])])
+    assert str(info.value) == message
+
+
+def test_a_source_must_be_one_of_three():
+    with pytest.raises(TypeError, match="is one of url, query, json, not 'body'"):
+        auth.access("account", source="body")
 
 
 def test_all_required_must_be_a_bool():

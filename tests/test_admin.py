@@ -208,7 +208,9 @@ def test_config_stub_has_every_option_and_refuses_to_overwrite(tmp_path, capsys)
     assert ";listen_port: 9990\n" in text
     assert ";max_body_bytes: 1048576\n" in text
     assert ";trusted_proxies: 127.0.0.1/32, ::1/128\n" in text
-    assert ";redacted_arguments: password, passwd, pwd, token, secret\n" in text
+    assert (
+        ";redacted_arguments: password, passwd, pwd, token, secret, key, auth\n" in text
+    )
     # Uncommenting one API makes it a working configuration.
     path.write_text(text.replace(";mylogin_api: myloginapi", "mylogin_api: myloginapi"))
     config = load_config(path)

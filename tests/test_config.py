@@ -36,7 +36,11 @@ def test_defaults_with_only_apis(tmp_path):
         "pwd",
         "token",
         "secret",
+        "key",
+        "auth",
     )
+    assert config.general.version_in_query is False
+    assert config.general.cross_origin_domains == ()
     assert config.statsd.host is None
     assert config.auth.secure_cookies_secrets is None
     assert config.auth.cookie_secure is False
@@ -70,6 +74,7 @@ base_path = apis
 cross_origin_domains = https://a.example, https://b.example
 inhibit_http_caching = yes
 honor_x_realip = on
+version_in_query = true
 request_timeout = 2.5
 trusted_proxies = 10.0.0.0/8 192.168.1.7
 workers = 4
@@ -102,6 +107,7 @@ db_port = "value2"
     assert general.cross_origin_domains == ("https://a.example", "https://b.example")
     assert general.inhibit_http_caching is True
     assert general.honor_x_realip is True
+    assert general.version_in_query is True
     assert general.request_timeout == 2.5
     assert general.trusted_proxies == (
         ipaddress.ip_network("10.0.0.0/8"),
@@ -179,6 +185,26 @@ db_port = "value2"
         (
             "[general]\nversion_header: X Version\n[apis]\na: b\n",
             "[general] version_header: must be an HTTP header name such as X-API-Version, not 'X Version'",
+        ),
+        (
+            "[general]\ncross_origin_domains: https://a.example, null\n[apis]\na: b\n",
+            "[general] cross_origin_domains: must be * or origins such as "
+            "https://app.example.com ('null' is not one), not 'https://a.example, null'",
+        ),
+        (
+            "[general]\ncross_origin_domains: a.example\n[apis]\na: b\n",
+            "[general] cross_origin_domains: must be * or origins such as "
+            "https://app.example.com ('a.example' is not one), not 'a.example'",
+        ),
+        (
+            "[general]\ncross_origin_domains: https://a.example/app\n[apis]\na: b\n",
+            "[general] cross_origin_domains: must be * or origins such as "
+            "https://app.example.com ('https://a.example/app' is not one), "
+            "not 'https://a.example/app'",
+        ),
+        (
+            "[general]\nversion_in_query: maybe\n[apis]\na: b\n",
+            "[general] version_in_query: must be true or false, not 'maybe'",
         ),
         (
             "[general]\ntrusted_proxies: 10.0.0.0/33\n[apis]\na: b\n",

@@ -2,6 +2,8 @@
 CORS (preflights, origins, credentials) and cache inhibition.
 """
 
+import re
+
 import pytest
 import pytest_twisted
 from apitools import make_api, without_date
@@ -150,6 +152,24 @@ async def test_no_cors_headers_when_no_origins_are_configured(domains):
     response = await client(cross_origin_domains=domains).get(
         "/c/things", headers={"Origin": ORIGIN}
     )
+    assert not [name for name in response.headers if name.startswith("access-control")]
+
+
+@pytest.mark.parametrize(
+    "origin", ["null", "app.example.com", "https://app.example.com/path", "https://a@b"]
+)
+def test_what_is_not_an_origin_is_refused(origin):
+    # "null" is what sandboxed frames and file: pages send: any page can.
+    with pytest.raises(ValueError, match=f"'{re.escape(origin)}' is not an origin"):
+        client(cross_origin_domains=[ORIGIN, origin])
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_null_origin_gets_no_grant():
+    response = await client(cross_origin_domains=ORIGIN).get(
+        "/c/things", headers={"Origin": "null"}, version="1.0"
+    )
+    assert response.status == 200
     assert not [name for name in response.headers if name.startswith("access-control")]
 
 

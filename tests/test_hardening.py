@@ -161,6 +161,16 @@ BAD_BODIES = {
         409,
         "JSONDecodeError",
     ),
+    "lone surrogate escape": (
+        post_json(b'{"n": 1, "s": "\\ud800"}'),
+        409,
+        "JSONDecodeError",
+    ),
+    "lone surrogate escape in a key": (
+        post_json(b'{"n": 1, "\\udfff": 1}'),
+        409,
+        "JSONDecodeError",
+    ),
     "byte order mark": (post_json(b'\xef\xbb\xbf{"n": 1}'), 409, "JSONDecodeError"),
     "objects nested 2,000 deep": (
         post_json(b'{"a":' * 2000 + b"1" + b"}" * 2000),
@@ -267,6 +277,16 @@ def test_json_nested_100_000_deep_is_refused_without_a_recursion_error(tmp_path)
 
 # The HTTP layer: each is refused and the connection closed.
 REFUSED = {
+    "HTTP/1.1 without Host": (
+        b"GET /probe/probe HTTP/1.1\r\n" + VERSION + b"\r\n",
+        400,
+        "MalformedRequestError",
+    ),
+    "two Host headers": (
+        request(b"GET", b"/probe/probe", b"Host: elsewhere\r\n"),
+        400,
+        "MalformedRequestError",
+    ),
     "CR inside a header value": (
         request(b"GET", b"/probe/probe", b"X-A: a\rb\r\n"),
         400,
@@ -588,3 +608,22 @@ def test_a_crash_answers_500_with_a_request_id_only(daemon):
     }
     assert b"internal detail 42" not in answer.body
     daemon.wait_for_log("internal detail 42")
+
+
+def test_an_aborted_upload_leaves_the_read_deadlines_working(daemon):
+    # A body cut short by the client closing: its deadline passes after the
+    # connection is gone, and the sweep must go on checking the others.
+    with socket.create_connection(("127.0.0.1", daemon.port), timeout=10) as sock:
+        sock.sendall(
+            request(
+                b"POST",
+                b"/probe/probe",
+                b"Content-Type: application/json\r\nContent-Length: 100\r\n",
+            )
+            + b"{"
+        )
+    time.sleep(3.5)  # header_timeout + body_timeout + one sweep
+    test_slowloris_gets_408_after_header_timeout(
+        daemon, b"GET /probe/probe HTTP/1.1\r\nHost: probe\r\n", b"X-Slow: " + b"a" * 40
+    )
+    assert "Unhandled" not in daemon.log_text()

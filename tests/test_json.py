@@ -81,7 +81,9 @@ def test_lone_surrogates_are_refused():
             b'{"n": 0.1, "big": 1.5e300, "tiny": 5e-324}',
             {"n": 0.1, "big": 1.5e300, "tiny": 5e-324},
         ),
-        (b'"\\ud800 lone surrogate"', "\ud800 lone surrogate"),
+        (b'"\\ud83d\\ude00 a pair"', "\U0001f600 a pair"),
+        (b'"\\uD83D\\uDE00"', "\U0001f600"),
+        (b'"\\\\ud800 an escaped backslash"', "\\ud800 an escaped backslash"),
         (b"[" * 500 + b"]" * 500, None),
     ],
 )
@@ -111,6 +113,12 @@ def test_decoding_matches_the_reference(body, value):
         b"",
         b"{",
         b'{"a": 1',
+        b'"\\ud800"',
+        b'"\\uDC00 low"',
+        b'{"\\ud800": 1}',
+        b'["a", {"b": ["\\udbff"]}]',
+        b'"\\ude00\\ud83d"',
+        b'"\\\\\\ud800"',
     ],
 )
 def test_decoding_refuses_what_is_not_strict_json(body):

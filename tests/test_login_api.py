@@ -2,6 +2,7 @@
 examples/mylogin_api as a login service, in memory.
 """
 
+import json
 import os
 import time
 
@@ -11,6 +12,7 @@ import pytest_twisted
 from apitools import envelope
 from mylogin_api import config, passwords
 from mylogin_api.backend import SessionBackend
+from twisted.internet import defer
 
 from shiji.auth import CookieSigner
 from shiji.testing import TestClient
@@ -248,44 +250,282 @@ async def test_cookies_that_are_missing_tampered_or_expired(client):
     assert response.error["exception_class"] == "InvalidSecureCookieError"
 
 
-@pytest_twisted.ensureDeferred
-async def test_failed_logins_are_limited_per_email(client):
-    await signup_and_login(client)
-    for _ in range(5):
-        response = await client.post(
-            "/myloginapi/login",
-            json={"email": "ada@example.com", "password": "wrong horse"},
-            headers={"X-Forwarded-For": "ignored"},
-        )
-        assert response.status == 401
-    response = await client.post(
-        "/myloginapi/login",
-        json={"email": "ada@example.com", "password": "correct horse"},
+def login(client, email="ada@example.com", password="correct horse", **options):
+    return client.post(
+        "/myloginapi/login", json={"email": email, "password": password}, **options
     )
+
+
+def from_address(client, address):
+    return TestClient(client.router, client_address=address)
+
+
+def too_many(response, low, high):
     assert response.status == 429
     assert response.error["exception_class"] == "TooManyAttemptsError"
-    assert 895 <= int(response.headers["retry-after"]) <= 901
+    wait = int(response.headers["retry-after"])
+    assert low <= wait <= high
+    assert response.error["exception_text"] == (
+        f"Too many attempts; try again in {wait} seconds."
+    )
+
+
+@pytest_twisted.ensureDeferred
+async def test_failed_logins_lock_out_an_account_from_one_address_only(client):
+    await signup_and_login(client)
+    for _ in range(5):
+        response = await login(
+            client, password="wrong horse", headers={"X-Forwarded-For": "ignored"}
+        )
+        assert response.status == 401
+    too_many(await login(client), 895, 900)
+    # Whoever guessed from there locks no one else out.
+    assert (await login(from_address(client, "10.9.8.7"))).status == 200
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_login_resets_its_address_count_for_the_account(client):
+    await signup_and_login(client)
+    for _ in range(3):
+        assert (await login(client, password="wrong horse")).status == 401
+    assert (await login(client)).status == 200
+    for _ in range(5):
+        assert (await login(client, password="wrong horse")).status == 401
+    assert (await login(client)).status == 429
 
 
 @pytest_twisted.ensureDeferred
 async def test_failed_logins_are_limited_per_client_address(client):
+    for n in range(20):
+        response = await login(client, f"guess{n}@example.com", "whatever!")
+        assert response.status == 401
+    too_many(await login(client, "guess99@example.com", "whatever!"), 895, 900)
+    other = from_address(client, "10.9.8.7")
+    assert (await login(other, "guess99@example.com", "whatever!")).status == 401
+
+
+@pytest_twisted.ensureDeferred
+async def test_parallel_logins_cannot_pass_the_limit(client):
+    await signup_and_login(client)
+    # All 30 arrive before the first password check ends: the right password
+    # first, then 29 guesses.
+    sent = [login(client)] + [
+        login(client, password=f"guess number {n}") for n in range(29)
+    ]
+    statuses = [response.status for response in await defer.gatherResults(sent)]
+    assert statuses == [200] + [401] * 4 + [429] * 25
+
+
+@pytest_twisted.ensureDeferred
+async def test_limits_key_on_the_client_behind_a_trusted_proxy(settings):
+    proxied = TestClient(
+        {"myloginapi": mylogin_api},
+        config={"mylogin_api": settings},
+        cookie_secrets=[SECRET],
+        honor_x_realip=True,
+    )
+    # Five clients behind one proxy each fail once on their own account...
     for n in range(5):
-        response = await client.post(
-            "/myloginapi/login",
-            json={"email": f"guess{n}@example.com", "password": "whatever!"},
+        response = await login(
+            proxied,
+            f"user{n}@example.com",
+            "wrong horse",
+            headers={"X-Real-IP": f"192.0.2.{n}"},
         )
         assert response.status == 401
-    response = await client.post(
-        "/myloginapi/login",
-        json={"email": "guess9@example.com", "password": "whatever!"},
+    # ...and nobody is locked out, the proxy's other clients included.
+    for n in range(5):
+        response = await login(
+            proxied,
+            f"user{n}@example.com",
+            "wrong horse",
+            headers={"X-Real-IP": f"192.0.2.{n + 100}"},
+        )
+        assert response.status == 401
+    for _ in range(4):
+        await login(
+            proxied, "user0@example.com", "x" * 8, headers={"X-Real-IP": "192.0.2.0"}
+        )
+    too_many(
+        await login(
+            proxied, "user0@example.com", "x" * 8, headers={"X-Real-IP": "192.0.2.0"}
+        ),
+        895,
+        900,
     )
-    assert response.status == 429
-    other = TestClient(client.router, client_address="10.9.8.7")
-    response = await other.post(
-        "/myloginapi/login",
-        json={"email": "guess9@example.com", "password": "whatever!"},
+    response = await login(
+        proxied, "user0@example.com", "x" * 8, headers={"X-Real-IP": "192.0.2.1"}
     )
     assert response.status == 401
+
+
+@pytest.fixture
+def strict_settings(tmp_path):
+    validated = config.validate_config(
+        {
+            "db_path": str(tmp_path / "strict.sqlite"),
+            "account_login_ceiling": "3",
+            "login_slowdown": "0.3",
+            "signup_attempts": "2",
+        }
+    )
+    yield validated
+    validated["users"].close()
+
+
+@pytest.fixture
+def strict_client(strict_settings):
+    return TestClient(
+        {"myloginapi": mylogin_api},
+        config={"mylogin_api": strict_settings},
+        cookie_secrets=[SECRET],
+        auth_backend=SessionBackend(),
+    )
+
+
+@pytest_twisted.ensureDeferred
+async def test_an_account_many_addresses_fail_on_is_slowed_not_locked(strict_client):
+    await signup_and_login(strict_client)
+    started = time.monotonic()
+    for n in range(3):
+        attacker = from_address(strict_client, f"10.0.0.{n}")
+        assert (await login(attacker, password="wrong horse")).status == 401
+    unhurried = time.monotonic() - started
+    assert unhurried < 3 * 0.3  # below the ceiling, nobody waits
+    owner = from_address(strict_client, "10.1.1.1")
+    started = time.monotonic()
+    assert (await login(owner)).status == 200
+    assert time.monotonic() - started >= 0.3
+
+
+@pytest_twisted.ensureDeferred
+async def test_signups_are_limited_per_client_address(strict_client):
+    for n in range(2):
+        response = await strict_client.post(
+            "/myloginapi/users",
+            json={"email": f"user{n}@example.com", "password": "long enough"},
+        )
+        assert response.status == 201
+    response = await strict_client.post(
+        "/myloginapi/users",
+        json={"email": "user9@example.com", "password": "long enough"},
+    )
+    too_many(response, 3595, 3600)
+    # Malformed signups do no password work, and are not counted.
+    other = from_address(strict_client, "10.9.8.7")
+    for _ in range(3):
+        response = await other.post(
+            "/myloginapi/users", json={"email": "x", "password": "long enough"}
+        )
+        assert response.status == 409
+    response = await other.post(
+        "/myloginapi/users",
+        json={"email": "user9@example.com", "password": "long enough"},
+    )
+    assert response.status == 201
+
+
+@pytest_twisted.ensureDeferred
+async def test_an_unknown_email_costs_a_password_check_too(client, monkeypatch):
+    await signup_and_login(client)
+    checked = []
+    original = passwords.scrypt
+    monkeypatch.setattr(
+        passwords, "scrypt", lambda *args: checked.append(1) or original(*args)
+    )
+    assert (await login(client, password="wrong horse")).status == 401
+    assert (await login(client, "nobody@example.com")).status == 401
+    assert len(checked) == 2
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"email": "ada@example.com", "password": "correct \ud800 horse"},
+        {"email": "ada\udc00@example.com", "password": "correct horse"},
+    ],
+)
+@pytest.mark.parametrize("path", ["/myloginapi/users", "/myloginapi/login"])
+@pytest_twisted.ensureDeferred
+async def test_a_lone_surrogate_is_invalid_json(client, path, body):
+    raw = json.dumps(body).encode()
+    assert b"\\ud" in raw
+    response = await client.post(path, body=raw)
+    assert (response.status, response.error["exception_class"]) == (
+        409,
+        "JSONDecodeError",
+    )
+
+
+@pytest.mark.parametrize(
+    "email",
+    [
+        "ada\x00@example.com",
+        "ada@exa\x1bmple.com",
+        "\x7fada@example.com",
+        "ada@exam\x9bple.com",
+    ],
+)
+@pytest.mark.parametrize("path", ["/myloginapi/users", "/myloginapi/login"])
+@pytest_twisted.ensureDeferred
+async def test_emails_with_control_characters_are_refused(client, path, email):
+    response = await client.post(path, json={"email": email, "password": "long enough"})
+    assert (response.status, response.json) == (
+        409,
+        envelope(
+            "ValueError",
+            502,
+            "Invalid value for argument 'email'. Must be an email address.",
+        ),
+    )
+
+
+@pytest_twisted.ensureDeferred
+async def test_over_https_the_session_cookie_is_a_host_cookie(settings):
+    secure = TestClient(
+        {"myloginapi": mylogin_api},
+        config={"mylogin_api": settings},
+        cookie_secrets=[SECRET],
+        cookie_secure=True,
+        auth_backend=SessionBackend(),
+    )
+    await secure.expect(
+        "POST",
+        "/myloginapi/users",
+        {"email": "ada@example.com", "password": "correct horse"},
+        201,
+    )
+    response = await login(secure)
+    [header] = response.header_values("set-cookie")
+    assert header.startswith("__Host-session=")
+    assert header.endswith("; Path=/; Max-Age=604800; Secure; HttpOnly; SameSite=lax")
+    value = session_cookie(response)
+    me = await secure.get(
+        "/myloginapi/me", headers={"Cookie": f"__Host-session={value}"}
+    )
+    assert me.status == 200
+    # A cookie without the prefix, which a subdomain could set, is not read.
+    me = await secure.get("/myloginapi/me", headers={"Cookie": f"session={value}"})
+    assert me.status == 401
+
+
+@pytest_twisted.ensureDeferred
+async def test_two_session_cookies_that_disagree_are_refused(client):
+    mine = await signup_and_login(client)
+    theirs = await signup_and_login(client, "eve@example.com", "eve's password")
+    for cookies, status in [
+        (f"session={mine}; session=garbage", 200),
+        (f"session=garbage; session={mine}", 200),
+        (f"session={mine}; session={mine}", 200),
+        (f"session={theirs}; session={mine}", 409),
+        (f"session={mine}; session={theirs}", 409),
+    ]:
+        response = await client.get("/myloginapi/me", headers={"Cookie": cookies})
+        assert response.status == status, cookies
+        if status == 200:
+            assert response.json["result"]["email"] == "ada@example.com"
+        else:
+            assert response.error["exception_class"] == "InvalidSecureCookieError"
 
 
 @pytest.mark.parametrize(
@@ -302,6 +542,11 @@ async def test_failed_logins_are_limited_per_client_address(client):
             "login_attempts must be a positive number, not 'many'",
         ),
         ({"colour": "blue"}, "unknown option(s): colour"),
+        ({"login_slowdown": "0"}, "login_slowdown must be a positive number, not '0'"),
+        (
+            {"signup_window": "soon"},
+            "signup_window must be a positive number, not 'soon'",
+        ),
     ],
 )
 def test_configuration_errors(tmp_path, options, message):

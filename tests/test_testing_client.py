@@ -22,6 +22,7 @@ class Echo(URLMatchJSONResource):
             "content_type": request.getHeader("content-type"),
             "version": request.getHeader("x-api-version"),
             "client": request.getClientAddress().host,
+            "client_ip": request.client_ip,
             "custom": request.getHeader("x-custom"),
         }
 
@@ -59,6 +60,7 @@ async def test_json_body_and_default_headers():
         "content_type": "application/json; charset=utf-8",
         "version": "t_api-2.0+prod",
         "client": "127.0.0.1",
+        "client_ip": "127.0.0.1",
         "custom": None,
     }
 
@@ -84,8 +86,45 @@ async def test_raw_body_headers_mode_and_client_address():
         "content_type": "text/plain",
         "version": "t_api-2.0+test",
         "client": "10.1.2.3",
+        "client_ip": "10.1.2.3",
         "custom": "yes",
     }
+
+
+@pytest.mark.parametrize(
+    "options, peer, headers, client_ip",
+    [
+        ({}, "127.0.0.1", {"X-Real-IP": "10.9.9.9"}, "127.0.0.1"),
+        ({"honor_x_realip": True}, "127.0.0.1", {"X-Real-IP": "10.9.9.9"}, "10.9.9.9"),
+        (
+            {"honor_x_realip": True},
+            "127.0.0.1",
+            {"X-Forwarded-For": "10.9.9.9, 10.0.0.2"},
+            "10.0.0.2",
+        ),
+        (
+            {"honor_x_realip": True, "trusted_proxies": ["127.0.0.1", "10.0.0.0/24"]},
+            "127.0.0.1",
+            {"X-Forwarded-For": "10.9.9.9, 10.0.0.2"},
+            "10.9.9.9",
+        ),
+        ({"honor_x_realip": True}, "192.0.2.7", {"X-Real-IP": "10.9.9.9"}, "192.0.2.7"),
+        (
+            {"honor_x_realip": True},
+            "127.0.0.1",
+            {"X-Real-IP": "not an ip"},
+            "127.0.0.1",
+        ),
+    ],
+)
+@pytest_twisted.ensureDeferred
+async def test_client_ip_believes_trusted_proxies_only(
+    options, peer, headers, client_ip
+):
+    response = await client(client_address=peer, **options).post(
+        "/t/echo", json={}, headers=headers
+    )
+    assert (response.json["client"], response.json["client_ip"]) == (peer, client_ip)
 
 
 @pytest_twisted.ensureDeferred

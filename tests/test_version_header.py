@@ -1,5 +1,6 @@
 """
-The version header: <api>-<version>+<mode>, configurable name, query fallback.
+The version header: <api>-<version>+<mode>, configurable name, and the
+query fallback (off unless configured).
 """
 
 import mylogin_api
@@ -126,8 +127,19 @@ async def test_the_spec_example_with_the_digitar_header():
 
 
 @pytest_twisted.ensureDeferred
-async def test_query_argument_stands_in_for_a_missing_header():
+async def test_the_query_string_names_no_version_by_default():
+    # A version in the query string would let any web site send "simple"
+    # cross-site requests, which browsers send without a CORS preflight.
     response = await client().get(
+        "/who/whoami?X-API-Version=who_api-2.0%2Btest", version=None
+    )
+    assert response.status == 406
+    assert response.json == version_error("")
+
+
+@pytest_twisted.ensureDeferred
+async def test_query_argument_stands_in_for_a_missing_header_when_allowed():
+    response = await client(version_in_query=True).get(
         "/who/whoami?X-API-Version=who_api-2.0%2Btest", version=None
     )
     assert response.status == 200
@@ -137,7 +149,7 @@ async def test_query_argument_stands_in_for_a_missing_header():
 
 @pytest_twisted.ensureDeferred
 async def test_header_wins_over_query_argument():
-    response = await client().get(
+    response = await client(version_in_query=True).get(
         "/who/whoami?X-API-Version=who_api-2.0%2Bprod",
         headers={"X-API-Version": "who_api-1.0+prod"},
     )
@@ -146,7 +158,7 @@ async def test_header_wins_over_query_argument():
 
 @pytest_twisted.ensureDeferred
 async def test_invalid_query_argument_is_406():
-    response = await client().get(
+    response = await client(version_in_query=True).get(
         "/who/whoami?X-API-Version=who_api-9.0%2Bprod", version=None
     )
     assert response.status == 406

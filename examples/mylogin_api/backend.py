@@ -13,6 +13,19 @@ from twisted.internet import defer
 from shiji import auth, webapi
 
 
+def session_cookie(request, api="mylogin_api"):
+    """
+    The session cookie's name: ``cookie_name``, with the ``__Host-`` prefix
+    when cookies are sent over HTTPS only (``[auth] cookie_secure``), so
+    that no subdomain nor plain-HTTP page can plant one.
+    """
+    name = request.api_config[api]["cookie_name"]
+    router = request.api_router
+    if router is not None and router.cookie_secure and not name.startswith("__"):
+        return "__Host-" + name
+    return name
+
+
 class SessionBackend:
     """
     Grants ``{"roles": ["user"], "users": ["<id>"]}`` to a caller with a
@@ -25,7 +38,7 @@ class SessionBackend:
     @defer.inlineCallbacks
     def authenticate(self, request):
         settings = request.api_config[self.api]
-        token = auth.get_secure_cookie(request, settings["cookie_name"])
+        token = auth.get_secure_cookie(request, session_cookie(request, self.api))
         if token is None:
             return None
         if isinstance(token, webapi.APIError):

@@ -8,12 +8,25 @@ Options (all optional):
 - ``db_path``: the SQLite file (default ``mylogin_api.sqlite``), or
   ``db_dsn`` for PostgreSQL;
 - ``session_days``: how long a login lasts (default 7);
-- ``cookie_name``: the session cookie's name (default ``session``);
-- ``login_attempts`` and ``login_window``: failed logins allowed per email
-  and per client address within that many seconds (default 5 per 900).
+- ``cookie_name``: the session cookie's name (default ``session``; with
+  ``[auth] cookie_secure``, the cookie is ``__Host-session``, which browsers
+  keep only from HTTPS sites and never let a subdomain set);
+- ``login_attempts`` and ``login_window``: failed logins allowed per
+  account and client address within that many seconds (default 5 per 900);
+- ``address_login_attempts``: failed logins allowed per client address,
+  whatever the account, within ``login_window`` (default 20);
+- ``account_login_ceiling``: failed logins per account from all addresses
+  within ``login_window`` past which every login to it waits
+  ``login_slowdown`` seconds first (default 50, and 2 seconds);
+- ``signup_attempts`` and ``signup_window``: signups allowed per client
+  address within that many seconds (default 10 per 3600).
+
+Limits key on ``request.client_ip``: behind a reverse proxy, set shijid's
+``honor_x_realip`` and ``trusted_proxies`` so that each client is counted
+on its own.
 """
 
-from .limits import RateLimiter
+from .limits import AccessLimits
 from .passwords import scrypt
 from .store import UserStore
 
@@ -24,6 +37,11 @@ DEFAULTS = {
     "cookie_name": "session",
     "login_attempts": "5",
     "login_window": "900",
+    "address_login_attempts": "20",
+    "account_login_ceiling": "50",
+    "login_slowdown": "2",
+    "signup_attempts": "10",
+    "signup_window": "3600",
 }
 
 
@@ -63,8 +81,13 @@ def validate_config(config_dict):
         "users": UserStore(driver, connect),
         "session_days": _positive(config, "session_days", float),
         "cookie_name": config["cookie_name"],
-        "limiter": RateLimiter(
-            _positive(config, "login_attempts", int),
-            _positive(config, "login_window", float),
+        "limits": AccessLimits(
+            login_attempts=_positive(config, "login_attempts", int),
+            login_window=_positive(config, "login_window", float),
+            address_login_attempts=_positive(config, "address_login_attempts", int),
+            account_login_ceiling=_positive(config, "account_login_ceiling", int),
+            login_slowdown=_positive(config, "login_slowdown", float),
+            signup_attempts=_positive(config, "signup_attempts", int),
+            signup_window=_positive(config, "signup_window", float),
         ),
     }

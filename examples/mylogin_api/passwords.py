@@ -40,6 +40,11 @@ def _encode(salt, digest):
     return f"scrypt${N}${R}${P}${b64(salt).decode()}${b64(digest).decode()}"
 
 
+#: A stored form that no known password matches (a digest of zeros), for
+#: checking a login to an unknown email in the time a known one takes.
+UNMATCHABLE = _encode(bytes(16), bytes(LENGTH))
+
+
 def hash_password(password):
     """A Deferred of the stored form of ``password``."""
     salt = os.urandom(16)

@@ -23,6 +23,10 @@ HELP: Dict[str, str] = {
     "thread_pool_size": "Threads for blocking work.",
     "honor_x_realip": "Believe X-Real-IP / X-Forwarded-For from trusted_proxies.",
     "version_header": "The header naming API, version and mode (myapi-1.0+prod).",
+    "version_in_query": (
+        "Accept the version as a query argument when the header is absent "
+        "(lets other sites send cross-site requests without a preflight)."
+    ),
     "strict_charset": "Refuse JSON bodies whose Content-Type names no charset.",
     "max_body_bytes": "Larger bodies get HTTP 413 unread; smaller ones are held in memory.",
     "request_timeout": "Seconds a call may run before it is cancelled with HTTP 503.",
@@ -38,7 +42,10 @@ HELP: Dict[str, str] = {
     "log_file": 'A path, "-" for standard output, or empty for syslog.',
     "syslog_prefix": "Prefix of syslog entries.",
     "access_log": "Log one line per request.",
-    "redacted_arguments": "Query arguments whose values never reach a log.",
+    "redacted_arguments": (
+        "Query arguments whose values never reach a log: those whose names "
+        "hold any of these words."
+    ),
     "secure_cookies_secrets": (
         "JSON list of cookie-signing secrets of 32 characters or more; the first signs."
     ),

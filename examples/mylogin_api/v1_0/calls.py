@@ -6,11 +6,12 @@ import re
 import secrets
 import time
 
-from twisted.internet import defer, threads
+from twisted.internet import defer, reactor, task, threads
 
 from shiji import auth, urldispatch, webapi
 
-from .. import passwords, store
+from .. import limits, passwords, store
+from ..backend import session_cookie
 from .errors import (
     EmailTakenError,
     LoginFailedError,
@@ -121,7 +122,9 @@ class SampleErrorsCall(urldispatch.URLMatchJSONResource):
         return str(SampleAdvancedError(request, "extra argument"))
 
 
-EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+# No control characters (NUL included), no spaces, one @, a dot after it.
+_EMAIL_CHARACTER = r"[^@\s\x00-\x1f\x7f-\x9f]"
+EMAIL = re.compile(rf"{_EMAIL_CHARACTER}+@{_EMAIL_CHARACTER}+\.{_EMAIL_CHARACTER}+")
 
 
 def _settings(request):
@@ -154,9 +157,15 @@ class SignupCall(urldispatch.URLMatchJSONResource):
         """
         Create an account; the email must be unused, the password 8 to 1024
         characters long. Answers 201 with `{"result": {"id": ..., "email":
-        ...}}`.
+        ...}}`. Signups are limited per client address (HTTP 429 with
+        `Retry-After` past the limit), which also makes finding out which
+        emails have accounts slow.
         """
         email, password = _credentials(request)
+        try:
+            _settings(request)["limits"].start_signup(request.client_ip)
+        except limits.TooMany as refused:
+            raise TooManyAttemptsError(request, refused.retry_after) from None
         password_hash = yield passwords.hash_password(password)
         try:
             user_id = yield _settings(request)["users"].create_user(
@@ -180,33 +189,35 @@ class LoginCall(urldispatch.URLMatchJSONResource):
     def render_POST(self, request):
         """
         Check the email and password and set the signed session cookie.
-        Failed attempts are limited per email and per client address
-        (HTTP 429 with `Retry-After` past the limit).
+        Failed attempts are limited per account and client address, and
+        per client address (HTTP 429 with `Retry-After` past a limit);
+        logins to an account that many addresses failed to log in to are
+        slowed down. An unknown email takes as long to refuse as a wrong
+        password.
         """
         settings = _settings(request)
         email, password = _credentials(request)
-        keys = (f"email:{email}", f"address:{request.getClientAddress().host}")
-        limiter = settings["limiter"]
-        wait = limiter.retry_after(*keys)
-        if wait:
-            error = TooManyAttemptsError(request, int(wait) + 1)
-            error.headers["Retry-After"] = str(int(wait) + 1)
-            raise error
+        try:
+            attempt = settings["limits"].start_login(email, request.client_ip)
+        except limits.TooMany as refused:
+            raise TooManyAttemptsError(request, refused.retry_after) from None
+        if attempt.slowdown:
+            yield task.deferLater(reactor, attempt.slowdown, lambda: None)
         user = yield settings["users"].user_by_email(email)
-        accepted = user is not None and (
-            yield passwords.check_password(password, user[2])
-        )
-        if not accepted:
-            limiter.failed(*keys)
+        # An unknown email is checked against a hash no password matches,
+        # so that it takes as long as a known one.
+        stored = user[2] if user is not None else passwords.UNMATCHABLE
+        accepted = yield passwords.check_password(password, stored)
+        if not (accepted and user is not None):
             raise LoginFailedError(request)
-        limiter.succeeded(keys[0])
+        attempt.succeeded()
         token = secrets.token_urlsafe(32)
         days = settings["session_days"]
         yield settings["users"].create_session(
             token, user[0], time.time() + days * 86400
         )
         auth.set_secure_cookie(
-            request, settings["cookie_name"], token, expires_days=days
+            request, session_cookie(request), token, expires_days=days
         )
         return {"result": {"id": user[0], "email": user[1]}}
 
@@ -223,9 +234,10 @@ class LogoutCall(urldispatch.URLMatchJSONResource):
     def render_POST(self, request):
         """End the caller's session."""
         settings = _settings(request)
-        token = auth.get_secure_cookie(request, settings["cookie_name"])
+        name = session_cookie(request)
+        token = auth.get_secure_cookie(request, name)
         yield settings["users"].delete_session(token)
-        auth.set_secure_cookie(request, settings["cookie_name"], "", expires_days=0)
+        auth.set_secure_cookie(request, name, "", expires_days=0)
         return {"result": "logged out"}
 
 

@@ -41,5 +41,10 @@ class LoginFailedError(APIError):
 
 class TooManyAttemptsError(APIError):
     error_code = 112
-    exception_text = "Too many failed logins; try again in %s seconds."
+    exception_text = "Too many attempts; try again in %s seconds."
     http_status = 429
+
+    def __init__(self, request_object, retry_after):
+        seconds = max(int(retry_after + 0.999), 1)
+        APIError.__init__(self, request_object, seconds)
+        self.headers["Retry-After"] = str(seconds)

@@ -1,0 +1,80 @@
+"""
+Cross-origin resource sharing: which origins may call the APIs from a
+browser, and the headers that tell the browser so.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, FrozenSet, Optional, Sequence, Union
+
+if TYPE_CHECKING:
+    from ._request import APIRequest
+
+__all__ = ["CORSPolicy", "is_origin"]
+
+# scheme "://" host [":" port], in ASCII (RFC 6454 section 6.1).
+_ORIGIN = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[A-Za-z0-9._~%!$&'()*+,;=:\[\]-]+/?")
+
+
+def is_origin(text: str) -> bool:
+    """
+    Whether ``text`` is a serialised origin such as
+    ``https://app.example.com:8443``. ``null``, the origin of sandboxed
+    frames and ``file:`` pages, is not one: any page can claim it.
+    """
+    return _ORIGIN.fullmatch(text) is not None
+
+
+class CORSPolicy:
+    """
+    Which origins may call the APIs from a browser, and how to tell them.
+    """
+
+    def __init__(
+        self, any_origin: bool, origins: FrozenSet[bytes], version_header: str
+    ):
+        self.any_origin = any_origin
+        self.origins = origins
+        self.allow_headers = (
+            f"Content-Type, Authorization, X-Requested-With, {version_header}"
+        ).encode("ascii")
+
+    @classmethod
+    def build(
+        cls, domains: Union[str, Sequence[str], None], version_header: str
+    ) -> Optional[CORSPolicy]:
+        if domains is None:
+            return None
+        if isinstance(domains, str):
+            domains = domains.replace(",", " ").split()
+        names = [d.strip() for d in domains if d.strip()]
+        if not names:
+            return None
+        for name in names:
+            if name != "*" and not is_origin(name):
+                raise ValueError(
+                    f"{name!r} is not an origin such as https://app.example.com (nor *)"
+                )
+        any_origin = "*" in names
+        origins = frozenset(d.rstrip("/").encode("ascii") for d in names if d != "*")
+        return cls(any_origin, origins, version_header)
+
+    def apply(self, request: APIRequest) -> None:
+        headers = request.responseHeaders
+        if self.any_origin:
+            headers.setRawHeaders(b"access-control-allow-origin", [b"*"])
+            return
+        headers.setRawHeaders(b"vary", [b"Origin"])
+        origin = request.requestHeaders.getRawHeaders(b"origin")
+        if origin and origin[0] in self.origins:
+            headers.setRawHeaders(b"access-control-allow-origin", [origin[0]])
+            headers.setRawHeaders(b"access-control-allow-credentials", [b"true"])
+
+    def answer_preflight(self, request: APIRequest, allow: bytes) -> None:
+        headers = request.responseHeaders
+        if not headers.hasHeader(b"access-control-allow-origin"):
+            return
+        headers.setRawHeaders(b"access-control-allow-methods", [allow])
+        headers.setRawHeaders(b"access-control-allow-headers", [self.allow_headers])
+        headers.setRawHeaders(b"access-control-max-age", [b"600"])
