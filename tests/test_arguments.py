@@ -476,3 +476,65 @@ def test_malformed_paging_and_url_declarations_fail_at_import_time():
         webapi.paged_results(0, 30, 20)
     with pytest.raises(TypeError, match="list of names, not a string"):
         webapi.url_arguments("simple_auth_key")
+
+
+def test_paging_defaults_and_bounds():
+    assert webapi.declarations(
+        webapi.paged_results()(lambda self, request: None)
+    ).paged_results == webapi.PagingDeclaration(0, 50, 100)
+    # The default length may be anything from 1 to the maximum.
+    for default_page_len in (1, 20):
+        webapi.paged_results(0, default_page_len, 20)
+    for default_page_len in (0, 21):
+        with pytest.raises(TypeError, match="default_page_len must be between 1"):
+            webapi.paged_results(0, default_page_len, 20)
+    webapi.paged_results(default_page=0)
+
+
+class DefaultPaged(URLMatchJSONResource):
+    routes = r"default_paged"
+
+    @webapi.paged_results()
+    def render_GET(self, request):
+        return {
+            "page": request.args["page"][0],
+            "page_len": request.args["page_len"][0],
+        }
+
+
+@pytest.mark.parametrize(
+    "query, status, body",
+    [
+        ("", 200, {"page": 0, "page_len": 50}),
+        ("?page_len=100", 200, {"page": 0, "page_len": 100}),
+        ("?page_len=101", 409, value_error("page_len", "Must be between 1 and 100.")),
+    ],
+)
+@pytest_twisted.ensureDeferred
+async def test_default_paging(query, status, body):
+    api = make_api("d_api", [("1.0", r"1\.0", [DefaultPaged])])
+    response = await TestClient({"d": api}).get(f"/d/default_paged{query}")
+    assert (response.status, response.json) == (status, body)
+
+
+def test_every_decorator_keeps_what_the_ones_below_declare():
+    def handler(self, request):
+        """Documented."""
+
+    decorators = [
+        webapi.json_arguments([("a", int)]),
+        webapi.url_arguments(["b"]),
+        webapi.paged_results(0, 10, 20),
+        webapi.auth_http_basic(lambda user, password: True, "Realm"),
+    ]
+    # Each decorator outermost in turn.
+    for turn in range(len(decorators)):
+        stacked = handler
+        for decorator in decorators[turn + 1 :] + decorators[: turn + 1]:
+            stacked = decorator(stacked)
+        declared = webapi.declarations(stacked)
+        assert [a.name for a in declared.json_arguments] == ["a"], turn
+        assert declared.url_arguments == ("b",), turn
+        assert declared.paged_results == webapi.PagingDeclaration(0, 10, 20), turn
+        assert declared.http_basic_realm == "Realm", turn
+        assert stacked.__doc__ == "Documented."

@@ -106,6 +106,9 @@ async def test_good_credentials_pass_and_set_auth_user(
         "Basic",
         "Basic ",
         "Bearer abc",
+        # Valid credentials under another scheme are not Basic credentials.
+        basic("alice", "wonder land").replace("Basic", "Bearer"),
+        basic("alice", "wonder land").replace("Basic", "Basically"),
         "Basic !!!notbase64",
         "Basic " + base64.b64encode(b"no colon").decode(),
         "Basic " + base64.b64encode(b"alice:\xff\xfe").decode(),

@@ -8,7 +8,7 @@ import pytest
 import pytest_twisted
 from apitools import envelope, make_api, without_date
 from twisted.internet import defer, reactor, task
-from twisted.logger import globalLogPublisher
+from twisted.logger import formatEvent, globalLogPublisher
 from twisted.web.server import NOT_DONE_YET
 
 from shiji import webapi
@@ -168,6 +168,16 @@ def client(**options):
     return TestClient({"h": api}, **options)
 
 
+class Recorder(NullMetrics):
+    """Metrics that remember the counters they are given."""
+
+    def __init__(self):
+        self.seen = []
+
+    def increment(self, name, value=1, sample_rate=1.0):
+        self.seen.append((name, value))
+
+
 @pytest.fixture
 def logged():
     events = []
@@ -321,6 +331,9 @@ async def test_unexpected_exceptions_are_500_with_a_request_id_and_no_traceback(
     assert len(failures) == 1
     assert detail in failures[0]["log_failure"].getTraceback()
     assert failures[0]["path"] == path
+    assert formatEvent(failures[0]) == (
+        f"Unexpected error answering GET {path} (request id {request_id})"
+    )
 
 
 @pytest.mark.parametrize("kind", ["unserialisable", "nan"])
@@ -361,6 +374,27 @@ async def test_request_attributes():
     }
 
 
+@pytest.mark.parametrize(
+    "query, args",
+    [
+        ("?a=b+c", {"a": ["b c"]}),
+        ("?a+b=c", {"a b": ["c"]}),
+        ("?a=b%2Bc+d", {"a": ["b+c d"]}),
+        ("?a=x=y", {"a": ["x=y"]}),
+        ("?a=1?b=2", {"a": ["1?b=2"]}),
+        ("?&&a=1&&b=2&", {"a": ["1"], "b": ["2"]}),
+        ("?a", {"a": [""]}),
+        ("?=v", {"": ["v"]}),
+        ("?", {}),
+        ("", {}),
+    ],
+)
+@pytest_twisted.ensureDeferred
+async def test_query_string_edge_cases(query, args):
+    response = await client().get(f"/h/attributes/x{query}")
+    assert response.json["args"] == args
+
+
 @pytest_twisted.ensureDeferred
 async def test_the_spec_style_of_reading_query_arguments():
     response = await client().post("/h/attributes/x?simple_auth_key=abc")
@@ -395,16 +429,44 @@ async def test_query_arguments_that_are_not_utf8_are_refused():
 
 @pytest_twisted.ensureDeferred
 async def test_metrics_given_to_the_router_reach_handlers():
-    class Recorder(NullMetrics):
-        def __init__(self):
-            self.seen = []
-
-        def increment(self, name, value=1, sample_rate=1.0):
-            self.seen.append((name, value))
-
     recorder = Recorder()
     await client(metrics=recorder).post("/h/attributes/x?simple_auth_key=k")
     assert recorder.seen == [("calls.attributes", 1)]
+
+
+@pytest_twisted.ensureDeferred
+async def test_errors_are_counted_by_api_and_class():
+    recorder = Recorder()
+    response = await client(metrics=recorder).post("/h/attributes/x")
+    assert response.status == 500  # KeyError: no simple_auth_key
+    response = await client(metrics=recorder).get("/h/errors/raise")
+    assert response.status == 409
+    assert recorder.seen == [
+        ("calls.attributes", 1),  # the handler's own, before it failed
+        ("h_api.error.UnexpectedServerError", 1),
+        ("h_api.error.ValueError", 1),
+    ]
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_call_that_cannot_be_made_is_a_json_500(logged):
+    class Broken(URLMatchJSONResource):
+        routes = r"broken"
+
+        def __init__(self, request=None, url_matches=None):
+            raise RuntimeError("cannot make the call")
+
+        def render_GET(self, request):
+            return {}
+
+    test_client = TestClient({"b": make_api("b", [("1.0", r"1\.0", [Broken])])})
+    response = await test_client.get("/b/broken")
+    assert response.status == 500
+    assert response.headers["content-type"] == JSON
+    assert response.error["exception_class"] == "UnexpectedServerError"
+    request_id = response.headers["x-request-id"]
+    [failure] = [e for e in logged if e.get("request_id") == request_id]
+    assert "cannot make the call" in failure["log_failure"].getTraceback()
 
 
 @pytest_twisted.ensureDeferred

@@ -59,14 +59,20 @@ def settings(request, tmp_path):
     validated["users"].close()
 
 
-@pytest.fixture
-def client(settings):
+def login_service(settings, **options):
+    """A client of the example, configured with ``settings``."""
     return TestClient(
         {"myloginapi": mylogin_api},
         config={"mylogin_api": settings},
         cookie_secrets=[SECRET],
         auth_backend=SessionBackend(),
+        **options,
     )
+
+
+@pytest.fixture
+def client(settings):
+    return login_service(settings)
 
 
 def session_cookie(response):
@@ -318,12 +324,7 @@ async def test_parallel_logins_cannot_pass_the_limit(client):
 
 @pytest_twisted.ensureDeferred
 async def test_limits_key_on_the_client_behind_a_trusted_proxy(settings):
-    proxied = TestClient(
-        {"myloginapi": mylogin_api},
-        config={"mylogin_api": settings},
-        cookie_secrets=[SECRET],
-        honor_x_realip=True,
-    )
+    proxied = login_service(settings, honor_x_realip=True)
     # Five clients behind one proxy each fail once on their own account...
     for n in range(5):
         response = await login(
@@ -375,12 +376,7 @@ def strict_settings(tmp_path):
 
 @pytest.fixture
 def strict_client(strict_settings):
-    return TestClient(
-        {"myloginapi": mylogin_api},
-        config={"mylogin_api": strict_settings},
-        cookie_secrets=[SECRET],
-        auth_backend=SessionBackend(),
-    )
+    return login_service(strict_settings)
 
 
 @pytest_twisted.ensureDeferred
@@ -482,13 +478,7 @@ async def test_emails_with_control_characters_are_refused(client, path, email):
 
 @pytest_twisted.ensureDeferred
 async def test_over_https_the_session_cookie_is_a_host_cookie(settings):
-    secure = TestClient(
-        {"myloginapi": mylogin_api},
-        config={"mylogin_api": settings},
-        cookie_secrets=[SECRET],
-        cookie_secure=True,
-        auth_backend=SessionBackend(),
-    )
+    secure = login_service(settings, cookie_secure=True)
     await secure.expect(
         "POST",
         "/myloginapi/users",

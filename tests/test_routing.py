@@ -149,6 +149,23 @@ async def test_named_groups_are_url_decoded_str_and_unmatched_ones_left_out():
 
 
 @pytest_twisted.ensureDeferred
+async def test_an_unmatched_group_leaves_the_groups_after_it():
+    class Optional(URLMatchJSONResource):
+        routes = r"opt(?P<first>-[a-z]+)?/(?P<second>[0-9]+)(?P<third>/x)?"
+
+        def render_GET(self, request):
+            return dict(self.url_matches)
+
+    client = TestClient({"o": make_api("o", [("1.0", r"1\.0", [Optional])])})
+    assert (await client.get("/o/opt/12")).json == {"second": "12"}
+    assert (await client.get("/o/opt-a/12/x")).json == {
+        "first": "-a",
+        "second": "12",
+        "third": "/x",
+    }
+
+
+@pytest_twisted.ensureDeferred
 async def test_url_match_that_is_not_utf8_is_a_value_error():
     response = await zoo_client().get("/zoo/echo/%FF%FE")
     assert response.status == 409

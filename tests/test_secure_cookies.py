@@ -207,3 +207,98 @@ async def test_without_secrets_secure_cookies_are_a_server_error():
     api = make_api("c_api", [("1.0", r"1\.0", [Cookies])])
     response = await TestClient({"c": api}).put("/c/cookie/s?value=v")
     assert response.status == 500
+
+
+def test_the_signature_format_is_fixed():
+    # Changing how the MAC is computed would log every user out: these
+    # values were signed by an earlier release and must keep verifying.
+    # HMAC-SHA256 over the JSON array ["shiji-cookie-v1", name, value,
+    # expires] (ASCII, compact), value and MAC in unpadded URL-safe base64.
+    signer = CookieSigner(["a fixed secret for the test vector, 42"])
+    vector = "YWxpY2Ug4pyT.2000000000.eb6LhnqkbOYgN25IO0g_0CZhv4TOCgMtq77KdqXQjD8"
+    assert signer.sign("session", "alice ✓", 2000000000) == vector
+    assert signer.verify("session", vector, now=1999999999.0) == "alice ✓"
+    empty = ".2000000000.kcFwZUM5RF326kqdIQS9pvu2bpFz9ThTm5U-y_uZig0"
+    assert signer.sign("session", "", 2000000000) == empty
+    assert signer.verify("session", empty, now=1999999999.0) == ""
+
+
+def test_any_secret_of_several_verifies_whatever_its_place():
+    for secrets in (
+        [NEW, OLD],
+        [OLD, NEW],
+        [NEW, OLD, "a third secret, thirty-two chars.."],
+    ):
+        verifier = CookieSigner(secrets)
+        for signer in (NEW, OLD):
+            cookie = CookieSigner([signer]).sign("s", "v", 2000000000)
+            assert verifier.verify("s", cookie, now=0.0) == "v", (secrets, signer)
+    stranger = CookieSigner(["a stranger's secret, thirty-two chars"])
+    with pytest.raises(webapi.InvalidSecureCookieError):
+        CookieSigner([NEW, OLD]).verify(
+            "s", stranger.sign("s", "v", 2000000000), now=0.0
+        )
+
+
+def test_a_secret_of_exactly_the_minimum_length_is_accepted():
+    CookieSigner(["x" * auth.MIN_SECRET_LENGTH])
+    assert auth.MIN_SECRET_LENGTH == 32
+    with pytest.raises(ValueError, match="secret 1 is shorter than 32 characters"):
+        CookieSigner(["x" * 31])
+
+
+@pytest_twisted.ensureDeferred
+async def test_an_empty_value_round_trips():
+    test_client = client()
+    value, _ = cookie_of(await test_client.put("/c/cookie/s?value="), "s")
+    response = await test_client.get("/c/cookie/s", headers={"Cookie": f"s={value}"})
+    assert response.json == {"value": ""}
+
+
+class Attributes(URLMatchJSONResource):
+    routes = r"attributes"
+
+    def render_PUT(self, request):
+        options = {k: v[0] for k, v in request.args.items()}
+        for flag in ("http_only", "secure"):
+            if flag in options:
+                options[flag] = options[flag] == "true"
+        auth.set_secure_cookie(request, "c", "v", expires_days=1, **options)
+        return {}
+
+
+@pytest.mark.parametrize(
+    "query, attributes",
+    [
+        (
+            "domain=example.com",
+            "Domain=example.com; Path=/; Max-Age=86400; HttpOnly; SameSite=lax",
+        ),
+        ("same_site=Strict", "Path=/; Max-Age=86400; HttpOnly; SameSite=strict"),
+        ("same_site=lax", "Path=/; Max-Age=86400; HttpOnly; SameSite=lax"),
+        ("http_only=false", "Path=/; Max-Age=86400; SameSite=lax"),
+        (
+            "path=/api&secure=true",
+            "Path=/api; Max-Age=86400; Secure; HttpOnly; SameSite=lax",
+        ),
+    ],
+)
+@pytest_twisted.ensureDeferred
+async def test_cookie_attributes(query, attributes):
+    api = make_api("k_api", [("1.0", r"1\.0", [Attributes])])
+    response = await TestClient({"k": api}, cookie_secrets=[NEW]).put(
+        f"/k/attributes?{query}"
+    )
+    [header] = response.header_values("set-cookie")
+    value, rest = re.fullmatch(r"c=([^;]+); Expires=[^;]+; (.*)", header).groups()
+    assert rest == attributes
+    assert CookieSigner([NEW]).verify("c", value, now=time.time()) == "v"
+
+
+@pytest_twisted.ensureDeferred
+async def test_an_unknown_same_site_is_a_programming_error():
+    api = make_api("k_api", [("1.0", r"1\.0", [Attributes])])
+    response = await TestClient({"k": api}, cookie_secrets=[NEW]).put(
+        "/k/attributes?same_site=None"
+    )
+    assert response.status == 500
