@@ -15,11 +15,11 @@ signature for one cookie never fits another.
 from __future__ import annotations
 
 import base64
-import binascii
 import functools
 import hashlib
 import hmac
 import json
+import re
 import time
 from collections.abc import Coroutine
 from email.utils import formatdate
@@ -33,14 +33,13 @@ from typing import (
     Optional,
     Protocol,
     Sequence,
-    TypeVar,
     Union,
-    cast,
 )
 
 from twisted.internet.defer import Deferred, ensureDeferred, maybeDeferred
 
 from . import _json
+from ._declarations import Handler, NamespaceDeclaration, declarations, declare
 from ._errors import (
     AccessDeniedError,
     APIDefinitionError,
@@ -50,7 +49,6 @@ from ._errors import (
     clip,
 )
 from ._errors import ValueError as ArgumentValueError
-from .webapi import NamespaceDeclaration, _declare, declarations
 
 __all__ = [
     "MIN_SECRET_LENGTH",
@@ -69,23 +67,28 @@ __all__ = [
 MIN_SECRET_LENGTH = 32
 
 _DOMAIN = "shiji-cookie-v1"
-_B64_ALPHABET = frozenset(
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-)
+# An expiry as sign() writes it: seconds since the epoch, without leading
+# zeros, and short enough that parsing it costs nothing (12 digits last
+# until the year 33658).
+_EXPIRY = re.compile(r"[1-9][0-9]{0,11}")
 
 
 def _b64encode(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
 def _b64decode(text: str) -> bytes:
-    if len(text) % 4 == 1 or not all(c in _B64_ALPHABET for c in text):
-        raise ValueError("not URL-safe base64")
-    data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-    # The last character's spare bits could be anything: accept only the one
-    # encoding of the bytes, so no altered cookie passes as the original.
+    """
+    The bytes that unpadded URL-safe base64 ``text`` encodes.
+
+    :raises ValueError: ``text`` is not how :func:`_b64encode` writes them
+        (the decoder forgives stray characters and spare bits, so the bytes
+        are encoded again and compared: no altered cookie passes as the
+        original).
+    """
+    data = base64.urlsafe_b64decode(text + "==")
     if _b64encode(data) != text:
-        raise ValueError("not canonical base64")
+        raise ValueError(text)
     return data
 
 
@@ -105,16 +108,18 @@ class CookieSigner:
                 raise ValueError(
                     f"secret {index + 1} is shorter than {MIN_SECRET_LENGTH} characters"
                 )
-        self._keys = [secret.encode("utf-8") for secret in secrets]
+        self._keys = [secret.encode() for secret in secrets]
 
     def _mac(self, key: bytes, name: str, value: str, expires: int) -> bytes:
+        # A JSON array writes the fields unambiguously (the key separator is
+        # never used: there is no object).
         message = json.dumps([_DOMAIN, name, value, expires], separators=(",", ":"))
-        return hmac.new(key, message.encode("utf-8"), hashlib.sha256).digest()
+        return hmac.new(key, message.encode(), hashlib.sha256).digest()
 
     def sign(self, name: str, value: str, expires: int) -> str:
         """The cookie value carrying ``value`` until ``expires`` (epoch seconds)."""
         mac = self._mac(self._keys[0], name, value, expires)
-        return f"{_b64encode(value.encode('utf-8'))}.{expires}.{_b64encode(mac)}"
+        return f"{_b64encode(value.encode())}.{expires}.{_b64encode(mac)}"
 
     def verify(self, name: str, cookie: str, now: float) -> str:
         """
@@ -125,20 +130,17 @@ class CookieSigner:
         :raises ExpiredSecureCookieError: correctly signed, but expired.
         """
         parts = cookie.split(".")
-        signature = parts[-1] if parts else ""
+        signature = parts[-1]
         try:
             encoded, expiry, signature = parts
-            value = _b64decode(encoded).decode("utf-8")
-            # Only the one way of writing the number: ASCII digits, no
-            # leading zeros, so no altered cookie passes as the original.
-            if not (expiry.isascii() and expiry.isdigit()) or len(expiry) > 12:
-                raise ValueError("bad expiry")
-            expires = int(expiry)
-            if str(expires) != expiry:
-                raise ValueError("bad expiry")
+            value = _b64decode(encoded).decode()
+            if _EXPIRY.fullmatch(expiry) is None:
+                raise ValueError(expiry)
             presented = _b64decode(signature)
-        except (ValueError, UnicodeDecodeError, binascii.Error):
+        except ValueError:
+            # binascii.Error and UnicodeDecodeError are ValueErrors.
             raise InvalidSecureCookieError(None, clip(name), clip(signature)) from None
+        expires = int(expiry)
         # Compare with every secret, not stopping at a match, so the time
         # taken says nothing about which one signed.
         matched = False
@@ -155,7 +157,7 @@ class CookieSigner:
 
 def _configured(request: Any, attribute: str, missing: str) -> Any:
     """The router's ``attribute``; a server error saying ``missing`` without."""
-    value = getattr(getattr(request, "api_router", None), attribute, None)
+    value = getattr(request.api_router, attribute, None)
     if value is None:
         raise RuntimeError(missing)
     return value
@@ -195,10 +197,6 @@ def set_secure_cookie(
     :raises ValueError: a ``__Host-`` cookie with another path or a domain,
         or a ``same_site`` other than ``Lax`` or ``Strict``.
     """
-    if secure is None:
-        secure = bool(
-            getattr(getattr(request, "api_router", None), "cookie_secure", False)
-        )
     if name.startswith("__Host-"):
         if path != "/" or domain is not None:
             raise ValueError("a __Host- cookie has Path=/ and no Domain")
@@ -207,18 +205,22 @@ def set_secure_cookie(
         secure = True
     if same_site.lower() not in ("lax", "strict"):
         raise ValueError("same_site is Lax or Strict")
+    signer = _signer(request)
+    if secure is None:
+        secure = request.api_router.cookie_secure
     seconds = int(expires_days * 86400)
     expires = int(time.time()) + seconds
+    # Twisted encodes text as UTF-8 and writes SameSite in lower case.
     request.addCookie(
-        name.encode("utf-8"),
-        _signer(request).sign(name, value, expires).encode("ascii"),
-        expires=formatdate(expires, usegmt=True).encode("ascii"),
-        max_age=str(seconds).encode("ascii"),
-        path=path.encode("utf-8"),
-        domain=domain.encode("utf-8") if domain else None,
+        name,
+        signer.sign(name, value, expires),
+        expires=formatdate(expires, usegmt=True),
+        max_age=str(seconds),
+        path=path,
+        domain=domain,
         secure=secure,
         httpOnly=http_only,
-        sameSite=same_site.lower(),
+        sameSite=same_site,
     )
 
 
@@ -279,7 +281,6 @@ def get_secure_cookie(
 ROLES_NAMESPACE = "roles"
 
 Permissions = Mapping[str, Sequence[str]]
-Handler = TypeVar("Handler", bound=Callable[..., Any])
 
 
 class AuthBackend(Protocol):
@@ -373,54 +374,61 @@ def namespace_source(
     return found[0]
 
 
-def _json_body(request: Any) -> Any:
-    """The JSON body: as ``json_arguments`` parsed it, or parsed here."""
-    body = getattr(request, "jsonArgs", None)
-    if body is None and request.content is not None:
-        request.content.seek(0)
-        raw = request.content.read()
-        request.content.seek(0)
-        try:
-            body = _json.loads(raw) if raw else None
-        except _json.JSONBodyError:
-            body = None
-    return body
+def _json_object(request: Any) -> Dict[str, Any]:
+    """
+    The request's body as a JSON object; empty if it is none (no body, not
+    JSON, or JSON but no object). The body is left to be read again.
+    """
+    content = request.content
+    if content is None or content.closed:  # the client has gone
+        return {}
+    content.seek(0)
+    raw = content.read()
+    content.seek(0)
+    try:
+        body = _json.loads(raw)
+    except _json.JSONBodyError:
+        return {}
+    return body if isinstance(body, dict) else {}
 
 
-def _namespace(handler_self: Any, request: Any, name: str, source: str) -> str:
+def _namespace(request: Any, name: str, source: str) -> str:
     """
     The value of ``name`` in ``source``. A client that names it anywhere
     else too, or twice, is refused: a handler reading it from another place
     than the guard did would act on a namespace nobody checked.
 
-    :raises ArgumentValueError: given more than once, or not a string
-        (HTTP 409).
+    :raises ArgumentValueError: given more than once, or in the body but not
+        a string or an integer (HTTP 409).
     :raises InvalidAuthenticationError: not given in ``source`` (HTTP 401).
     """
-    matches = getattr(handler_self, "url_matches", None) or {}
+    in_url = name in request.url_matches
     in_query = request.args.get(name, [])
-    body = _json_body(request)
-    in_body = isinstance(body, dict) and name in body
-    if (name in matches) + len(in_query) + in_body > 1:
+    body = _json_object(request)
+    if in_url + len(in_query) + (name in body) > 1:
         raise ArgumentValueError(
             request, name, f"Must be given once, in {_SOURCE_NAMES[source]}."
         )
-    if source == "url" and name in matches:
-        return str(matches[name])
+    if source == "url" and in_url:
+        return str(request.url_matches[name])
     if source == "query" and in_query:
         return str(in_query[0])
-    if source == "json" and in_body:
+    if source == "json" and name in body:
         value = body[name]
         if isinstance(value, bool) or not isinstance(value, (str, int)):
-            raise ArgumentValueError(request, name, "Must be of type str")
+            raise ArgumentValueError(request, name, "Must be a string or an integer.")
         return str(value)
     raise InvalidAuthenticationError(request)
 
 
 def _method_name(call: type, request: Any) -> str:
-    """The name of the ``render_`` method answering ``request``'s method."""
-    name: str = "render_" + request.method.decode("ascii", "replace")
-    if name == "render_HEAD" and getattr(call, name, None) is None:
+    """
+    The name of the ``render_`` method answering ``request``'s method, as
+    the router picks it: ``render_GET`` answers HEAD where there is no
+    ``render_HEAD``.
+    """
+    name: str = "render_" + request.method.decode()
+    if name == "render_HEAD" and getattr(call, name) is None:
         return "render_GET"
     return name
 
@@ -500,7 +508,7 @@ def access(
     def check(handler_self: Any, request: Any, granted: Dict[str, List[str]]) -> None:
         call: type = type(handler_self)
         where = namespace_source(call, _method_name(call, request), auth_ns_var, source)
-        namespace = _namespace(handler_self, request, auth_ns_var, where)
+        namespace = _namespace(request, auth_ns_var, where)
         request.auth_namespace = namespace
         internal = getattr(_backend(request), "internal_namespaces", ())
         if namespace == ROLES_NAMESPACE or namespace in internal:
@@ -521,9 +529,8 @@ def access(
     declared = NamespaceDeclaration(auth_ns_var, source)
 
     def decorator(handler: Handler) -> Handler:
-        wrapper = cast(Handler, _authorize(handler, check))
-        return _declare(
-            wrapper,
+        return declare(
+            _authorize(handler, check),
             handler,
             access_rule=rule,
             may_deny=True,
@@ -548,7 +555,11 @@ def login_required(role: Optional[str] = None) -> Callable[[Handler], Handler]:
     rule = "a logged-in caller" + (f" with the role {role}" if role else "")
 
     def decorator(handler: Handler) -> Handler:
-        wrapper = cast(Handler, _authorize(handler, check))
-        return _declare(wrapper, handler, access_rule=rule, may_deny=role is not None)
+        return declare(
+            _authorize(handler, check),
+            handler,
+            access_rule=rule,
+            may_deny=role is not None,
+        )
 
     return decorator

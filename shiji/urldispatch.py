@@ -49,6 +49,7 @@ from twisted.web.iweb import IRequest
 from twisted.web.server import NOT_DONE_YET
 
 from ._cors import CORSPolicy
+from ._declarations import declarations
 from ._errors import (
     APIDefinitionError,
     APIError,
@@ -65,7 +66,6 @@ from ._request import APIRequest
 from ._response import render_call, write_error, write_failure
 from .auth import AuthBackend, CookieSigner, namespace_source
 from .metrics import Metrics, NullMetrics
-from .webapi import declarations
 
 __all__ = [
     "APIDefinitionError",

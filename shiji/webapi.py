@@ -20,26 +20,30 @@ for the documentation generator.
 from __future__ import annotations
 
 import base64
-import binascii
-import dataclasses
 import functools
 import re
 from collections.abc import Coroutine
-from dataclasses import dataclass
 from typing import (
     Any,
     Callable,
     Optional,
     Sequence,
     Tuple,
-    TypeVar,
     Union,
-    cast,
 )
 
 from twisted.internet.defer import Deferred, ensureDeferred, maybeDeferred
 
 from . import _json
+from ._declarations import (
+    CallDeclarations,
+    Handler,
+    JSONArgument,
+    NamespaceDeclaration,
+    PagingDeclaration,
+    declarations,
+    declare,
+)
 from ._errors import (
     AccessDeniedError,
     APIError,
@@ -112,87 +116,7 @@ ARG_OPTIONAL = "optional"
 #: (the default).
 ARG_REQUIRED = "required"
 
-Handler = TypeVar("Handler", bound=Callable[..., Any])
 TypeSpec = Union[type, Tuple[type, ...]]
-
-
-@dataclass(frozen=True)
-class JSONArgument:
-    """
-    One argument declared by :func:`json_arguments`.
-    """
-
-    name: str
-    types: Tuple[type, ...]
-    optional: bool
-
-    @property
-    def type_names(self) -> str:
-        """The accepted types as written in error messages: ``int or str``."""
-        return " or ".join(t.__name__ for t in self.types)
-
-
-@dataclass(frozen=True)
-class NamespaceDeclaration:
-    """
-    The namespace argument :func:`shiji.auth.access` checks: its name, and
-    the one place it is read from (``"url"``, ``"query"`` or ``"json"``),
-    or ``None`` when the call's other declarations tell.
-    """
-
-    name: str
-    source: Optional[str]
-
-
-@dataclass(frozen=True)
-class PagingDeclaration:
-    """
-    The paging bounds declared by :func:`paged_results`.
-    """
-
-    default_page: int
-    default_page_len: int
-    max_page_len: int
-
-
-@dataclass(frozen=True)
-class CallDeclarations:
-    """
-    Everything the decorators of one handler declare.
-    """
-
-    json_arguments: Tuple[JSONArgument, ...] = ()
-    json_content_type: Optional[str] = None
-    url_arguments: Tuple[str, ...] = ()
-    paged_results: Optional[PagingDeclaration] = None
-    http_basic_realm: Optional[str] = None
-    #: What :func:`shiji.auth.access` or :func:`shiji.auth.login_required`
-    #: asks of the caller, in words; ``None`` if neither guards the call.
-    access_rule: Optional[str] = None
-    #: The guard may answer 403 (a role or permission is required).
-    may_deny: bool = False
-    #: The namespaces :func:`shiji.auth.access` guards declare.
-    namespaces: Tuple[NamespaceDeclaration, ...] = ()
-
-
-def declarations(handler: Callable[..., Any]) -> CallDeclarations:
-    """
-    What the Shiji decorators on ``handler`` declare.
-    """
-    found: Optional[CallDeclarations] = getattr(handler, "_shiji_declarations", None)
-    return found if found is not None else CallDeclarations()
-
-
-def _declare(wrapper: Handler, handler: Callable[..., Any], **changes: Any) -> Handler:
-    """
-    Give ``wrapper``, a decorator's wrapper of ``handler``, the declarations
-    of ``handler`` with ``changes`` (fields of :class:`CallDeclarations`).
-    """
-    # functools.wraps copied the inner handler's declarations to the wrapper;
-    # the wrapper gets a new object holding those and its own.
-    declared = dataclasses.replace(declarations(handler), **changes)
-    wrapper._shiji_declarations = declared  # type: ignore[attr-defined]
-    return wrapper
 
 
 def _normalise_json_argument(entry: Sequence[Any]) -> JSONArgument:
@@ -309,8 +233,8 @@ def json_arguments(
             request.jsonArgs = body
             return handler(self, request, *args, **kwargs)
 
-        return _declare(
-            cast(Handler, wrapper),
+        return declare(
+            wrapper,
             handler,
             json_arguments=declared,
             json_content_type=content_type,
@@ -337,7 +261,7 @@ def url_arguments(names: Sequence[str]) -> Callable[[Handler], Handler]:
                     raise ValueError(request, name, "Argument is missing.")
             return handler(self, request, *args, **kwargs)
 
-        return _declare(cast(Handler, wrapper), handler, url_arguments=declared)
+        return declare(wrapper, handler, url_arguments=declared)
 
     return decorator
 
@@ -388,7 +312,7 @@ def paged_results(
             request.args["page_len"] = [page_len]
             return handler(self, request, *args, **kwargs)
 
-        return _declare(cast(Handler, wrapper), handler, paged_results=paging)
+        return declare(wrapper, handler, paged_results=paging)
 
     return decorator
 
@@ -406,8 +330,9 @@ def _basic_credentials(request: APIRequest) -> Optional[Tuple[str, str]]:
     if scheme.lower() != b"basic" or _BASE64.fullmatch(encoded) is None:
         return None
     try:
-        decoded = base64.b64decode(encoded, validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
+        # The pattern above admits canonical base64 only.
+        decoded = base64.b64decode(encoded).decode()
+    except UnicodeDecodeError:
         return None
     username, colon, password = decoded.partition(":")
     if not colon:
@@ -458,6 +383,6 @@ def auth_http_basic(auth_func: AuthFunc, realm: str) -> Callable[[Handler], Hand
                 )
             return proceed(verdict)
 
-        return _declare(cast(Handler, wrapper), handler, http_basic_realm=realm)
+        return declare(wrapper, handler, http_basic_realm=realm)
 
     return decorator

@@ -6,6 +6,7 @@ import pytest
 import pytest_twisted
 from apitools import envelope, make_api
 from twisted.internet import defer, reactor, task
+from twisted.logger import globalLogPublisher
 
 from shiji import auth, webapi
 from shiji.testing import TestClient
@@ -115,6 +116,14 @@ class Admin(URLMatchJSONResource):
     @auth.login_required()
     def render_POST(self, request):
         return {"user": sorted(request.permissions)}
+
+
+@pytest.fixture
+def logged():
+    events = []
+    globalLogPublisher.addObserver(events.append)
+    yield events
+    globalLogPublisher.removeObserver(events.append)
 
 
 def client(mode="sync"):
@@ -402,7 +411,123 @@ async def test_a_namespace_in_the_body_is_a_string_or_an_integer(
     if namespace is not None:
         assert response.json["namespace"] == namespace
     else:
-        assert response.error["exception_class"] == "ValueError"
+        assert response.json == envelope(
+            "ValueError",
+            502,
+            "Invalid value for argument 'account'. Must be a string or an integer.",
+        )
+
+
+@pytest.mark.parametrize(
+    "who, path, status",
+    [
+        ("writer", "/a/accounts/acme", 200),
+        ("reader", "/a/accounts/globex", 403),
+        (None, "/a/accounts/acme", 401),
+    ],
+)
+@pytest_twisted.ensureDeferred
+async def test_head_is_guarded_as_get_is(who, path, status):
+    test_client, _ = client()
+    response = await test_client.head(path, headers=token(who) if who else {})
+    assert (response.status, response.body) == (status, b"")
+
+
+class OwnHead(URLMatchJSONResource):
+    """HEAD has a handler of its own, which reads the namespace elsewhere."""
+
+    routes = r"own_head"
+
+    @auth.access("account")
+    @webapi.json_arguments([("account", str)])
+    def render_GET(self, request):
+        return {}
+
+    @auth.access("account")
+    @webapi.url_arguments(["account"])
+    def render_HEAD(self, request):
+        request.setHeader("x-namespace", request.auth_namespace)
+        return b""
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_head_handler_of_its_own_is_guarded_by_its_own_declarations():
+    api = make_api("h_api", [("1.0", r"1\.0", [OwnHead])])
+    test_client = TestClient({"h": api}, auth_backend=TokenBackend())
+    response = await test_client.head(
+        "/h/own_head?account=acme", headers=token("reader")
+    )
+    assert (response.status, response.headers["x-namespace"]) == (200, "acme")
+    response = await test_client.get(
+        "/h/own_head", json={"account": "acme"}, headers=token("reader")
+    )
+    assert response.status == 200
+
+
+@pytest.mark.parametrize(
+    "body, status, expected",
+    [
+        ({"account": "acme", "amount": 1}, 200, {"namespace": "acme", "amount": 1}),
+        ({"account": "globex", "amount": 1}, 403, DENIED),
+    ],
+)
+@pytest_twisted.ensureDeferred
+async def test_a_source_named_by_the_guard_wins_over_the_route(body, status, expected):
+    # Accounts.render_POST reads the body, though its route has the group.
+    test_client, _ = client()
+    response = await test_client.post("/a/accounts", json=body, headers=token("writer"))
+    assert (response.status, response.json) == (status, expected)
+
+
+class Reads(URLMatchJSONResource):
+    routes = r"reads"
+
+    @auth.access("account", source="json")
+    def render_POST(self, request):
+        # The spec's handlers read the body as they find it.
+        return {"body": request.content.read().decode()}
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_guard_leaves_the_body_to_be_read_again():
+    api = make_api("r_api", [("1.0", r"1\.0", [Reads])])
+    test_client = TestClient({"r": api}, auth_backend=TokenBackend())
+    response = await test_client.post(
+        "/r/reads", json={"account": "acme"}, headers=token("reader")
+    )
+    assert response.json == {"body": '{"account": "acme"}'}
+
+
+def test_stacked_guards_each_declare_their_namespace():
+    @auth.access("account", source="json")
+    @auth.access("user")
+    def guarded(self, request):
+        return {}
+
+    assert webapi.declarations(guarded).namespaces == (
+        webapi.NamespaceDeclaration("user", None),
+        webapi.NamespaceDeclaration("account", "json"),
+    )
+
+    class Stacked(URLMatchJSONResource):
+        routes = r"stacked"
+        render_GET = guarded
+
+    # The inner guard's "user" is declared nowhere: refused.
+    with pytest.raises(APIDefinitionError, match=r"Stacked\.render_GET: .* 'user'"):
+        make_api("s_api", [("1.0", r"1\.0", [Stacked])])
+
+
+@pytest_twisted.ensureDeferred
+async def test_without_a_backend_the_log_says_what_to_configure(logged):
+    api = make_api("a_api", [("1.0", r"1\.0", [Admin])])
+    response = await TestClient({"a": api}).get("/a/admin")
+    assert response.status == 500
+    [failure] = [e for e in logged if "log_failure" in e]
+    assert str(failure["log_failure"].value) == (
+        "access control needs an auth backend: set [auth] enable_auth, "
+        "auth_module and auth_class (or APIRouter(auth_backend=...))"
+    )
 
 
 class Nowhere(URLMatchJSONResource):

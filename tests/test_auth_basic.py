@@ -131,6 +131,33 @@ async def test_missing_malformed_or_refused_credentials_are_401(
 
 
 @pytest_twisted.ensureDeferred
+async def test_spaces_may_separate_the_scheme_and_the_credentials():
+    # RFC 9110 section 11.4: one or more spaces.
+    credentials = basic("alice", "wonder land").split(" ")[1]
+    response = await client().get(
+        "/p/protected", headers={"Authorization": f"Basic   {credentials}"}
+    )
+    assert response.status == 200
+
+
+class Realms(URLMatchJSONResource):
+    routes = r"realms"
+
+    @webapi.auth_http_basic(check_sync, 'C:\\Share "main"')
+    def render_GET(self, request):
+        return {}
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_realm_is_quoted():
+    api = make_api("r", [("1.0", r"1\.0", [Realms])])
+    response = await TestClient({"r": api}).get("/r/realms")
+    assert response.headers["www-authenticate"] == (
+        'Basic realm="C:\\\\Share \\"main\\"", charset="UTF-8"'
+    )
+
+
+@pytest_twisted.ensureDeferred
 async def test_scheme_is_case_insensitive():
     response = await client().get(
         "/p/protected",

@@ -8,6 +8,7 @@ import time
 import pytest
 import pytest_twisted
 from apitools import envelope, make_api
+from twisted.logger import globalLogPublisher
 
 from shiji import auth, webapi
 from shiji.auth import CookieSigner
@@ -302,3 +303,100 @@ async def test_an_unknown_same_site_is_a_programming_error():
         "/k/attributes?same_site=None"
     )
     assert response.status == 500
+
+
+def test_a_value_whose_encoding_ends_in_any_letter_round_trips():
+    signer = CookieSigner([NEW])
+    for value in ("ab\x17", "a", "ab", "abc", "\u2713" * 7):
+        cookie = signer.sign("s", value, 2000000000)
+        assert signer.verify("s", cookie, now=0.0) == value
+    assert signer.sign("s", "ab\x17", 1).startswith("YWIX.")
+
+
+@pytest.mark.parametrize(
+    "expires, accepted", [(10**12 - 1, True), (10**12, False), (1, True)]
+)
+def test_an_expiry_has_at_most_twelve_digits(expires, accepted):
+    signer = CookieSigner([NEW])
+    cookie = signer.sign("s", "v", expires)
+    if accepted:
+        assert signer.verify("s", cookie, now=0.0) == "v"
+    else:
+        with pytest.raises(webapi.InvalidSecureCookieError):
+            signer.verify("s", cookie, now=0.0)
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_malformed_cookie_error_exactly():
+    response = await client().get(
+        "/c/cookie/session", headers={"Cookie": "session=YWxpY2U.0099.Zm9v"}
+    )
+    assert response.json == envelope(
+        "InvalidSecureCookieError",
+        507,
+        "Secure cookie 'session' signature 'Zm9v' is invalid.",
+    )
+
+
+@pytest_twisted.ensureDeferred
+async def test_two_cookies_of_one_name():
+    test_client = client()
+    first, _ = cookie_of(await test_client.put("/c/cookie/s?value=one"), "s")
+    second, _ = cookie_of(await test_client.put("/c/cookie/s?value=two"), "s")
+    expired, _ = cookie_of(await test_client.put("/c/cookie/s?value=old&days=-1"), "s")
+
+    async def read(cookies):
+        return await test_client.get("/c/cookie/s", headers={"Cookie": cookies})
+
+    assert (await read(f"s={first}; s=garbage")).json == {"value": "one"}
+    assert (await read(f"s=garbage; other=1; s={first}")).json == {"value": "one"}
+    assert (await read(f"s={first}; s={first}")).json == {"value": "one"}
+    assert (await read(f"s={expired}; s={second}")).json == {"value": "two"}
+    assert (await read(f"s={first}; s={second}")).json == envelope(
+        "InvalidSecureCookieError",
+        507,
+        "Secure cookie 's' signature '(ambiguous)' is invalid.",
+    )
+    # With none valid, an expired one says so, wherever it stands.
+    for cookies in (f"s={expired}; s=garbage", f"s=garbage; s={expired}"):
+        assert (await read(cookies)).json == envelope(
+            "ExpiredSecureCookieError", 508, "Secure cookie 's' is expired."
+        )
+    response = await test_client.get(
+        "/c/cookie/s", headers=[("Cookie", "s=garbage"), ("Cookie", f"s={first}")]
+    )
+    assert response.json == {"value": "one"}
+
+
+@pytest.mark.parametrize(
+    "name, options, message",
+    [
+        ("__Host-s", {"path": "/api"}, "a __Host- cookie has Path=/ and no Domain"),
+        (
+            "__Host-s",
+            {"domain": "example.com"},
+            "a __Host- cookie has Path=/ and no Domain",
+        ),
+        ("s", {"same_site": "None"}, "same_site is Lax or Strict"),
+    ],
+)
+def test_cookie_programming_errors_say_what_is_wrong(name, options, message):
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        auth.set_secure_cookie(None, name, "v", **options)
+
+
+@pytest_twisted.ensureDeferred
+async def test_without_secrets_the_log_says_what_to_configure():
+    events = []
+    globalLogPublisher.addObserver(events.append)
+    try:
+        api = make_api("c_api", [("1.0", r"1\.0", [Cookies])])
+        response = await TestClient({"c": api}).put("/c/cookie/s?value=v")
+    finally:
+        globalLogPublisher.removeObserver(events.append)
+    assert response.status == 500
+    [failure] = [e for e in events if "log_failure" in e]
+    assert str(failure["log_failure"].value) == (
+        "secure cookies need secrets: set [auth] secure_cookies_secrets "
+        "(or APIRouter(cookie_secrets=...))"
+    )
