@@ -15,6 +15,7 @@ signature for one cookie never fits another.
 from __future__ import annotations
 
 import base64
+import binascii
 import functools
 import hashlib
 import hmac
@@ -33,6 +34,7 @@ from typing import (
     Optional,
     Protocol,
     Sequence,
+    Tuple,
     Union,
 )
 
@@ -77,19 +79,33 @@ def _b64encode(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
-def _b64decode(text: str) -> bytes:
+def _b64decode(text: str) -> Optional[bytes]:
     """
-    The bytes that unpadded URL-safe base64 ``text`` encodes.
+    The bytes that unpadded URL-safe base64 ``text`` encodes, or ``None`` if
+    ``text`` is not how :func:`_b64encode` writes them (the decoder forgives
+    stray characters and spare bits, so the bytes are encoded again and
+    compared: no altered cookie passes as the original).
+    """
+    try:
+        data = base64.urlsafe_b64decode(text + "==")
+    except binascii.Error:
+        return None
+    return data if _b64encode(data) == text else None
 
-    :raises ValueError: ``text`` is not how :func:`_b64encode` writes them
-        (the decoder forgives stray characters and spare bits, so the bytes
-        are encoded again and compared: no altered cookie passes as the
-        original).
-    """
-    data = base64.urlsafe_b64decode(text + "==")
-    if _b64encode(data) != text:
-        raise ValueError(text)
-    return data
+
+def _parse_cookie(cookie: str) -> Optional[Tuple[str, int, bytes]]:
+    """The value, expiry and MAC of a cookie as :meth:`CookieSigner.sign`
+    writes it, or ``None`` if it is not one."""
+    parts = cookie.split(".")
+    if len(parts) != 3 or _EXPIRY.fullmatch(parts[1]) is None:
+        return None
+    value, mac = _b64decode(parts[0]), _b64decode(parts[2])
+    if value is None or mac is None:
+        return None
+    try:
+        return value.decode(), int(parts[1]), mac
+    except UnicodeDecodeError:
+        return None
 
 
 class CookieSigner:
@@ -129,18 +145,11 @@ class CookieSigner:
             secrets.
         :raises ExpiredSecureCookieError: correctly signed, but expired.
         """
-        parts = cookie.split(".")
-        signature = parts[-1]
-        try:
-            encoded, expiry, signature = parts
-            value = _b64decode(encoded).decode()
-            if _EXPIRY.fullmatch(expiry) is None:
-                raise ValueError(expiry)
-            presented = _b64decode(signature)
-        except ValueError:
-            # binascii.Error and UnicodeDecodeError are ValueErrors.
-            raise InvalidSecureCookieError(None, clip(name), clip(signature)) from None
-        expires = int(expiry)
+        signature = cookie.rpartition(".")[2]
+        parsed = _parse_cookie(cookie)
+        if parsed is None:
+            raise InvalidSecureCookieError(None, clip(name), clip(signature))
+        value, expires, presented = parsed
         # Compare with every secret, not stopping at a match, so the time
         # taken says nothing about which one signed.
         matched = False
@@ -157,7 +166,7 @@ class CookieSigner:
 
 def _configured(request: Any, attribute: str, missing: str) -> Any:
     """The router's ``attribute``; a server error saying ``missing`` without."""
-    value = getattr(request.api_router, attribute, None)
+    value = getattr(request.api_router, attribute)
     if value is None:
         raise RuntimeError(missing)
     return value
@@ -226,12 +235,8 @@ def set_secure_cookie(
 
 def _cookie_values(request: Any, name: bytes) -> List[bytes]:
     """Every value the request's ``Cookie`` headers give cookie ``name``."""
-    headers = getattr(request, "requestHeaders", None)
-    if headers is None:
-        single = request.getCookie(name)
-        return [] if single is None else [single]
     values = []
-    for header in headers.getRawHeaders(b"cookie", []):
+    for header in request.requestHeaders.getRawHeaders(b"cookie", []):
         for pair in header.split(b";"):
             key, equals, value = pair.partition(b"=")
             if equals and key.strip() == name:
@@ -380,7 +385,7 @@ def _json_object(request: Any) -> Dict[str, Any]:
     JSON, or JSON but no object). The body is left to be read again.
     """
     content = request.content
-    if content is None or content.closed:  # the client has gone
+    if content.closed:  # the client has gone
         return {}
     content.seek(0)
     raw = content.read()

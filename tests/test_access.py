@@ -530,6 +530,41 @@ async def test_without_a_backend_the_log_says_what_to_configure(logged):
     )
 
 
+@pytest.mark.parametrize("body", [["account"], "account", 5, None])
+@pytest_twisted.ensureDeferred
+async def test_a_body_that_is_no_object_names_no_namespace(body):
+    test_client, _ = client()
+    response = await test_client.get(
+        "/a/statements?account=acme", json=body, headers=token("writer")
+    )
+    assert response.status == 200, response.json
+    assert response.json["namespace"] == "acme"
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_client_gone_while_it_is_authenticated_leaves_no_error(logged):
+    arrived = defer.Deferred()
+    verdict = defer.Deferred()
+
+    class Slow(TokenBackend):
+        def authenticate(self, request):
+            arrived.callback(request)
+            return verdict
+
+    api = make_api("a_api", [("1.0", r"1\.0", [Transfer])])
+    test_client = TestClient({"a": api}, auth_backend=Slow())
+    pending = test_client.post(
+        "/a/transfer", json={"account": "acme", "amount": 1}, headers=token("writer")
+    )
+    request = await arrived
+    request.channel.transport.loseConnection()
+    request.channel.connectionLost(Exception("gone"))
+    verdict.callback(TOKENS["writer"])
+    with pytest.raises(Exception, match="gone"):
+        await pending
+    assert [e for e in logged if "log_failure" in e] == []
+
+
 class Nowhere(URLMatchJSONResource):
     routes = r"nowhere"
 
