@@ -424,6 +424,9 @@ async def test_a_namespace_in_the_body_is_a_string_or_an_integer(
         ("writer", "/a/accounts/acme", 200),
         ("reader", "/a/accounts/globex", 403),
         (None, "/a/accounts/acme", 401),
+        # GET declares the namespace with url_arguments: HEAD reads it there.
+        ("reader", "/a/statements?account=acme", 200),
+        ("reader", "/a/statements?account=globex", 403),
     ],
 )
 @pytest_twisted.ensureDeferred

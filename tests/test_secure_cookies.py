@@ -37,6 +37,8 @@ class Cookies(URLMatchJSONResource):
     def render_GET(self, request):
         value = auth.get_secure_cookie(request, self.url_matches["name"])
         if isinstance(value, webapi.APIError):
+            # A returned error, like one made by hand, keeps its request.
+            assert value.request is request
             return str(value)
         return {"value": value}
 
