@@ -57,13 +57,17 @@ def make(site: str, log_path: str) -> Tuple[Any, Any]:
         import benchapi
 
         from shiji._logging import ReopenableFileObserver
-        from shiji._site import ShijiSite
+        from shiji._settings import DEFAULT_SETTINGS
+        from shiji._site import Site
         from shiji.urldispatch import APIRouter
 
-        http_site = ShijiSite(
-            APIRouter({"benchapi": benchapi}), access_log=site == "shijid"
+        settings = DEFAULT_SETTINGS.replace(access_log=site == "shijid")
+        http_site = Site(
+            APIRouter({"benchapi": benchapi}, settings=settings),
+            settings,
+            clock=Clock(),
         )
-        http_site.access_sink = ReopenableFileObserver(log_path, Clock()).access
+        http_site.access.sink = ReopenableFileObserver(log_path, Clock()).access
     address = IPv4Address("TCP", "127.0.0.1", 40000)
     channel = http_site.buildProtocol(address)
     transport = StringTransport(peerAddress=address)

@@ -61,20 +61,21 @@ class CORSPolicy:
         return cls(any_origin, origins, version_header)
 
     def apply(self, request: APIRequest) -> None:
-        headers = request.responseHeaders
+        """Grant ``request``'s origin what it may do, in the answer's headers."""
         if self.any_origin:
-            headers.setRawHeaders(b"access-control-allow-origin", [b"*"])
+            request.setHeader(b"access-control-allow-origin", b"*")
             return
-        headers.setRawHeaders(b"vary", [b"Origin"])
-        origin = request.requestHeaders.getRawHeaders(b"origin")
+        request.setHeader(b"vary", b"Origin")
+        origin = request.header_values(b"origin")
         if origin and origin[0] in self.origins:
-            headers.setRawHeaders(b"access-control-allow-origin", [origin[0]])
-            headers.setRawHeaders(b"access-control-allow-credentials", [b"true"])
+            request.setHeader(b"access-control-allow-origin", origin[0])
+            request.setHeader(b"access-control-allow-credentials", b"true")
 
     def answer_preflight(self, request: APIRequest, allow: bytes) -> None:
-        headers = request.responseHeaders
-        if not headers.hasHeader(b"access-control-allow-origin"):
+        """Add the preflight's grant (``allow``: the methods) if the origin
+        may call."""
+        if request.response_header(b"access-control-allow-origin") is None:
             return
-        headers.setRawHeaders(b"access-control-allow-methods", [allow])
-        headers.setRawHeaders(b"access-control-allow-headers", [self.allow_headers])
-        headers.setRawHeaders(b"access-control-max-age", [b"600"])
+        request.setHeader(b"access-control-allow-methods", allow)
+        request.setHeader(b"access-control-allow-headers", self.allow_headers)
+        request.setHeader(b"access-control-max-age", b"600")

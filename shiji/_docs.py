@@ -96,7 +96,7 @@ class DocsResource(resource.Resource):
         self.pages["/"] = (_HTML, index.encode("utf-8"))
 
     def render(self, request: Any) -> int:
-        request.responseHeaders.setRawHeaders(b"server", [self.server_ident])
+        request.setHeader(b"server", self.server_ident)
         path = request.path[len(DOCS_PREFIX) :].decode("utf-8", "replace") or "/"
         if path not in self.pages:
             write_error(request, UnknownAPICallError(request, clip("_docs" + path)))
@@ -108,11 +108,10 @@ class DocsResource(resource.Resource):
             write_error(request, error)
         else:
             content_type, body = self.pages[path]
-            headers = request.responseHeaders
-            headers.setRawHeaders(b"content-type", [content_type])
-            headers.setRawHeaders(b"content-length", [b"%d" % len(body)])
-            headers.setRawHeaders(b"content-security-policy", [_CSP])
-            headers.setRawHeaders(b"x-content-type-options", [b"nosniff"])
+            request.setHeader(b"content-type", content_type)
+            request.setHeader(b"content-length", b"%d" % len(body))
+            request.setHeader(b"content-security-policy", _CSP)
+            request.setHeader(b"x-content-type-options", b"nosniff")
             request.write(body)
             request.finish()
         return NOT_DONE_YET

@@ -1,38 +1,124 @@
 """
-The request as Shiji's handlers see it.
+The request as Shiji's handlers see it, and the response they write to it.
+
+:class:`APIRequest` provides ``twisted.web.iweb.IRequest``, so handlers
+written for ``twisted.web`` (and for the original Shiji) find what they
+expect: ``args``, ``getHeader``, ``setHeader``, ``setResponseCode``,
+``write``, ``finish``, ``notifyFinish``, cookies, ``requestHeaders`` and
+``responseHeaders``. It is lighter than ``twisted.web``'s request: headers
+live in plain lists and dicts, and the ``Headers`` objects are built only
+for code that asks for them.
 """
 
 from __future__ import annotations
 
+import io
+import math
+import re
 from http import HTTPStatus
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    AnyStr,
+    Dict,
+    Iterator,
+    List,
+    Mapping,
+    Optional,
+    Sequence,
+    Tuple,
+    Union,
+    overload,
+)
 
+from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
-from twisted.web import server
+from twisted.python.urlpath import URLPath
+from twisted.web.http import CACHED, stringToDatetime
+from twisted.web.http_headers import Headers
+from twisted.web.iweb import IRequest
+from zope.interface import implementer
 
 from ._client_address import PEER_ONLY, ClientAddresses
-from ._response import write_failure
 from .metrics import Metrics, NullMetrics
 
 if TYPE_CHECKING:
     from .urldispatch import APIRouter, VersionRouter
 
-__all__ = ["APIRequest"]
+__all__ = ["APIRequest", "reason_phrase"]
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 _REASON_PHRASES = {status.value: status.phrase.encode("ascii") for status in HTTPStatus}
+# Statuses whose answers have no body (RFC 9110 section 6.4.1).
+_NO_BODY = frozenset({204, 304})
+_HOST = re.compile(rb"^\[?(?P<host>.*?)\]?(:\d+)?$")
 
 
-class APIRequest(server.Request):
+def reason_phrase(code: int) -> bytes:
+    """The reason phrase of status ``code``: ``b"Conflict"`` for 409."""
+    return _REASON_PHRASES.get(code, b"Unknown Status")
+
+
+_CAPITALISED: Dict[bytes, bytes] = {
+    b"www-authenticate": b"WWW-Authenticate",
+    b"etag": b"ETag",
+    b"content-md5": b"Content-MD5",
+    b"x-xss-protection": b"X-XSS-Protection",
+}
+
+
+def _capitalised(name: bytes) -> bytes:
+    """A header name as it is written: ``Content-Type`` for content-type."""
+    found = _CAPITALISED.get(name)
+    if found is None:
+        found = b"-".join(part.capitalize() for part in name.split(b"-"))
+        if len(_CAPITALISED) < 512:
+            _CAPITALISED[name] = found
+    return found
+
+
+def _header_bytes(value: Union[str, bytes]) -> bytes:
+    """A header name or value as bytes; CR and LF become spaces, so no
+    handler can end a header line early."""
+    if isinstance(value, str):
+        value = value.encode("utf-8")
+    if b"\r" in value or b"\n" in value:
+        value = b" ".join(value.splitlines())
+    return value
+
+
+@implementer(IRequest)
+class APIRequest:
     """
-    A ``twisted.web`` request with the attributes :class:`APIRouter` sets.
+    One HTTP request, from its head to the end of its answer.
 
-    ``APIRouter`` sets these attributes on whatever request class a site
-    uses; this class declares them (for type checkers and readers) and gives
-    them defaults. The Shiji daemon and ``shiji.testing`` use it as their
-    ``requestFactory``.
+    :class:`~shiji.urldispatch.APIRouter` sets the ``api_*`` attributes,
+    ``url_matches`` and ``args`` on its way to the call; the argument and
+    access decorators add ``jsonArgs``, ``permissions`` and the like.
     """
+
+    # What the request says.
+
+    #: The method, e.g. ``b"GET"``.
+    method: bytes
+    #: The request target as sent (the path and the query string).
+    uri: bytes
+    #: The path, without the query string.
+    path: bytes
+    #: The protocol version: ``b"HTTP/1.1"`` or ``b"HTTP/1.0"``.
+    clientproto: bytes
+    #: The body.
+    content: Any
+    #: The query arguments: ``str`` names to lists of ``str`` values once
+    #: the router has parsed them (``page`` and ``page_len`` hold ints after
+    #: ``paged_results``).
+    args: Dict[Any, List[Any]]
+    #: Always empty: Shiji does not walk a resource tree.
+    prepath: List[bytes]
+    postpath: List[bytes]
+
+    # What Shiji learns on the way.
 
     #: The ``api_name`` of the API package serving the request.
     api_name: str = ""
@@ -50,9 +136,6 @@ class APIRequest(server.Request):
     api_router: Optional[APIRouter] = None
     #: The version router of the API serving the request.
     version_router: Optional[VersionRouter] = None
-    #: Query arguments, ``str`` names to lists of ``str`` values (``page`` and
-    #: ``page_len`` hold ints after ``paged_results``).
-    args: Dict[str, List[Any]]
     #: The JSON body's arguments, set by ``json_arguments``.
     jsonArgs: Dict[str, Any]
     #: The class name of the call that answers the request.
@@ -66,11 +149,291 @@ class APIRequest(server.Request):
     auth_namespace: Optional[str] = None
     #: The user name that ``auth_http_basic`` authenticated.
     auth_user: Optional[str] = None
-
     #: How :attr:`client_ip` is found; the peer's address unless the site
     #: trusts proxies (``honor_x_realip`` and ``trusted_proxies``).
     client_addresses: ClientAddresses = PEER_ONLY
+
+    # The answer.
+
+    #: The status code.
+    code: int = 200
+    #: The status line's reason phrase.
+    code_message: bytes = b"OK"
+    #: Body bytes written so far.
+    sentLength: int = 0
+    #: The answer's head has been written.
+    startedWriting: bool = False
+    #: The answer is complete.
+    finished: bool = False
+    #: The client went away before the answer was complete.
+    disconnected: bool = False
+    #: ``Last-Modified`` and ``ETag`` set by :meth:`setLastModified` and
+    #: :meth:`setETag`.
+    lastModified: Optional[int] = None
+    etag: Optional[bytes] = None
+
     _client_ip: Optional[str] = None
+    _request_headers: Optional[Headers] = None
+    _response_headers: Optional[Headers] = None
+    _cookies_received: Optional[Dict[bytes, bytes]] = None
+    _chunked = False
+    _host: Any = None
+    _secure: Optional[bool] = None
+    _root_url: Optional[bytes] = None
+
+    def __init__(
+        self,
+        channel: Any,
+        method: bytes,
+        uri: bytes,
+        path: bytes,
+        version: bytes,
+        headers: List[Tuple[bytes, bytes]],
+        content: Any,
+        *,
+        keep_alive: bool = True,
+        started: float = 0.0,
+    ) -> None:
+        #: The connection (its ``transport`` is the client's).
+        self.channel = channel
+        self.transport = channel.transport if channel is not None else None
+        #: The site serving the request.
+        self.site = getattr(channel, "site", None)
+        self.method = method
+        self.uri = uri
+        self.path = path
+        self.clientproto = version
+        self.content = content
+        self.args = {}
+        self.prepath = []
+        self.postpath = []
+        #: The connection stays open after the answer.
+        self.keep_alive = keep_alive
+        #: When the request began to arrive (the site's clock).
+        self.started = started
+        self._headers_in = headers
+        self._headers_out: Optional[Dict[bytes, List[bytes]]] = {}
+        #: ``Set-Cookie`` values, as :meth:`addCookie` made them.
+        self.cookies: List[bytes] = []
+        self._notifications: List[Deferred[None]] = []
+
+    # Request headers
+
+    @overload
+    def getHeader(self, key: bytes) -> Optional[bytes]: ...
+
+    @overload
+    def getHeader(self, key: str) -> Optional[str]: ...
+
+    def getHeader(self, key: AnyStr) -> Optional[AnyStr]:
+        """
+        The last value of request header ``key`` (any case), or ``None``;
+        ``str`` (ISO-8859-1) for a ``str`` name, ``bytes`` for ``bytes``.
+        """
+        name = key.lower() if isinstance(key, bytes) else key.lower().encode("latin-1")
+        found: Any = None
+        for header, value in self._headers_in:
+            if header == name:
+                found = value
+        if found is None or isinstance(key, bytes):
+            return found  # type: ignore[no-any-return]
+        return found.decode("latin-1")  # type: ignore[no-any-return]
+
+    def header_values(self, name: bytes) -> List[bytes]:
+        """Every value of request header ``name`` (lower case), in order."""
+        return [value for header, value in self._headers_in if header == name]
+
+    @property
+    def requestHeaders(self) -> Headers:
+        """The request headers as ``twisted.web``'s ``Headers``."""
+        headers = self._request_headers
+        if headers is None:
+            headers = self._request_headers = Headers()
+            for name, value in self._headers_in:
+                headers.addRawHeader(name, value)
+        return headers
+
+    def getAllHeaders(self) -> Dict[bytes, bytes]:
+        """Each request header's name (lower case) and last value."""
+        return dict(self._headers_in)
+
+    def getCookie(self, key: bytes) -> Optional[bytes]:
+        """The value of the request's cookie ``key`` (the last, if several)."""
+        if isinstance(key, str):
+            key = key.encode("utf-8")
+        received = self._cookies_received
+        if received is None:
+            received = self._cookies_received = {}
+            for header in self.header_values(b"cookie"):
+                for pair in header.split(b";"):
+                    name, equals, value = pair.partition(b"=")
+                    if equals:
+                        received[name.strip()] = value.strip()
+        return received.get(key)
+
+    @property
+    def received_cookies(self) -> Dict[bytes, bytes]:
+        """The request's cookies by name (the last of each name)."""
+        self.getCookie(b"")
+        assert self._cookies_received is not None
+        return self._cookies_received
+
+    # Response headers
+
+    def setHeader(self, name: Union[str, bytes], value: Union[str, bytes]) -> None:
+        """Set response header ``name`` to ``value``, replacing any."""
+        key = _header_bytes(name).lower()
+        raw = _header_bytes(value)
+        out = self._headers_out
+        if out is not None:
+            out[key] = [raw]
+        else:
+            self.responseHeaders.setRawHeaders(key, [raw])
+
+    def add_header(self, name: Union[str, bytes], value: Union[str, bytes]) -> None:
+        """Add ``value`` to response header ``name`` (``Vary``, say)."""
+        key = _header_bytes(name).lower()
+        raw = _header_bytes(value)
+        out = self._headers_out
+        if out is not None:
+            out.setdefault(key, []).append(raw)
+        else:
+            self.responseHeaders.addRawHeader(key, raw)
+
+    def response_header(self, name: bytes) -> Optional[bytes]:
+        """The last value of response header ``name`` (lower case) set so
+        far, or ``None``."""
+        out = self._headers_out
+        values: Optional[Sequence[bytes]] = (
+            out.get(name)
+            if out is not None
+            else self.responseHeaders.getRawHeaders(name)
+        )
+        return values[-1] if values else None
+
+    @property
+    def responseHeaders(self) -> Headers:
+        """The response headers as ``twisted.web``'s ``Headers``; from then
+        on they live there."""
+        headers = self._response_headers
+        if headers is None:
+            headers = self._response_headers = Headers()
+            for name, values in (self._headers_out or {}).items():
+                headers.setRawHeaders(name, values)
+            self._headers_out = None
+        return headers
+
+    def _response_header_lines(self) -> Iterator[Tuple[bytes, bytes]]:
+        out = self._headers_out
+        if out is not None:
+            for name, values in out.items():
+                written = _capitalised(name)
+                for value in values:
+                    yield written, value
+        else:
+            for raw_name, raw_values in self.responseHeaders.getAllRawHeaders():
+                for raw_value in raw_values:
+                    yield raw_name, raw_value
+
+    def setResponseCode(self, code: int, message: Optional[bytes] = None) -> None:
+        """
+        Set the status, with its reason phrase from the HTTP registry when
+        none is given.
+        """
+        if not isinstance(code, int):
+            raise TypeError(f"a status code is an int, not {code!r}")
+        self.code = code
+        self.code_message = (
+            _header_bytes(message) if message is not None else reason_phrase(code)
+        )
+
+    def addCookie(
+        self,
+        k: Union[str, bytes],
+        v: Union[str, bytes],
+        expires: Union[str, bytes, None] = None,
+        domain: Union[str, bytes, None] = None,
+        path: Union[str, bytes, None] = None,
+        max_age: Union[str, bytes, None] = None,
+        comment: Union[str, bytes, None] = None,
+        secure: Optional[bool] = None,
+        httpOnly: bool = False,
+        sameSite: Union[str, bytes, None] = None,
+    ) -> None:
+        """
+        Set a cookie, as ``twisted.web`` does: text is written as UTF-8,
+        ``;`` and line ends in any part become spaces, ``SameSite`` is
+        ``lax``, ``strict`` or ``none`` (the last with ``secure`` only).
+        """
+
+        def part(value: Union[str, bytes]) -> bytes:
+            return _header_bytes(value).replace(b";", b" ")
+
+        cookie = part(k) + b"=" + part(v)
+        for label, value in (
+            (b"Expires", expires),
+            (b"Domain", domain),
+            (b"Path", path),
+            (b"Max-Age", max_age),
+            (b"Comment", comment),
+        ):
+            if value is not None:
+                cookie += b"; " + label + b"=" + part(value)
+        if secure:
+            cookie += b"; Secure"
+        if httpOnly:
+            cookie += b"; HttpOnly"
+        if sameSite:
+            same_site = part(sameSite).lower()
+            if same_site not in (b"lax", b"strict", b"none"):
+                raise ValueError(f"Invalid value for sameSite: {same_site!r}")
+            if same_site == b"none" and not secure:
+                raise ValueError('sameSite none needs the "secure" attribute')
+            cookie += b"; SameSite=" + same_site
+        self.cookies.append(cookie)
+
+    def redirect(self, url: Union[str, bytes]) -> None:
+        """Answer 302 Found with ``Location: url`` (then :meth:`finish`)."""
+        self.setResponseCode(302)
+        self.setHeader(b"location", url)
+
+    def setLastModified(self, when: float) -> Any:
+        """
+        Set ``Last-Modified`` (the latest of the times given); for a request
+        with ``If-Modified-Since`` no earlier, answer 304 and return
+        ``http.CACHED`` (write no body).
+        """
+        seconds = math.ceil(when)
+        if self.lastModified is None or self.lastModified < seconds:
+            self.lastModified = seconds
+        since = self.getHeader(b"if-modified-since")
+        if since:
+            try:
+                limit = stringToDatetime(since.split(b";", 1)[0])
+            except ValueError:
+                return None
+            if limit >= self.lastModified:
+                self.setResponseCode(304)
+                return CACHED
+        return None
+
+    def setETag(self, etag: bytes) -> Any:
+        """
+        Set the entity tag; for a request with a matching ``If-None-Match``,
+        answer 304 (412 for methods other than GET and HEAD) and return
+        ``http.CACHED``.
+        """
+        if etag:
+            self.etag = etag
+        tags = self.getHeader(b"if-none-match")
+        if tags:
+            listed = tags.split()
+            if etag in listed or b"*" in listed:
+                self.setResponseCode(304 if self.method in (b"GET", b"HEAD") else 412)
+                return CACHED
+        return None
+
+    # Who and where
 
     @property
     def client_ip(self) -> str:
@@ -81,7 +444,7 @@ class APIRequest(server.Request):
         Limits per client should key on it.
         """
         if self._client_ip is None:
-            if self.channel is None:
+            if self.transport is None:
                 return "-"
             peer = getattr(self.getClientAddress(), "host", "-")
             self._client_ip = self.client_addresses.client_ip(
@@ -89,18 +452,227 @@ class APIRequest(server.Request):
             )
         return self._client_ip
 
-    def setResponseCode(self, code: int, message: Optional[bytes] = None) -> None:
-        """
-        Set the status, with its reason phrase from the HTTP registry when
-        none is given (Twisted's table lacks some, such as 429's).
-        """
-        if message is None:
-            message = _REASON_PHRASES.get(code)
-        super().setResponseCode(code, message)
+    def getClientAddress(self) -> Any:
+        """The client's address (the peer of the connection)."""
+        return self.transport.getPeer() if self.transport is not None else None
 
-    def processingFailed(self, reason: Failure) -> None:
+    def getClientIP(self) -> Optional[str]:
+        """The peer's IP address (prefer :attr:`client_ip`)."""
+        return getattr(self.getClientAddress(), "host", None)
+
+    def getHost(self) -> Any:
+        """The server's address the client reached (see :meth:`setHost`)."""
+        if self._host is not None:
+            return self._host
+        return self.transport.getHost() if self.transport is not None else None
+
+    def setHost(self, host: bytes, port: int, ssl: int = 0) -> None:
+        """Say the request reached ``host:port`` (behind a proxy, say)."""
+        from twisted.internet.address import IPv4Address
+
+        self._secure = bool(ssl)
+        default = 443 if ssl else 80
+        header = host if port == default else b"%b:%d" % (host, port)
+        self._headers_in = [h for h in self._headers_in if h[0] != b"host"]
+        self._headers_in.append((b"host", header))
+        self._request_headers = None
+        self._host = IPv4Address("TCP", host.decode("latin-1"), port)
+
+    def getRequestHostname(self) -> bytes:
+        """The host the client asked for (``Host``, without its port)."""
+        host = self.getHeader(b"host")
+        if host is not None:
+            found = _HOST.match(host)
+            if found is not None:
+                return found.group("host")
+        return str(getattr(self.getHost(), "host", "")).encode("latin-1")
+
+    def isSecure(self) -> bool:
+        """Whether the connection is TLS (or :meth:`setHost` said so)."""
+        if self._secure is not None:
+            return self._secure
+        from twisted.internet.interfaces import ISSLTransport
+
+        return ISSLTransport(self.transport, None) is not None
+
+    def _credentials(self) -> Tuple[bytes, bytes]:
+        import base64
+        import binascii
+
+        header = self.getHeader(b"authorization")
+        if header is not None:
+            scheme, _, encoded = header.partition(b" ")
+            if scheme.lower() == b"basic":
+                try:
+                    user, _, password = base64.b64decode(encoded.strip()).partition(
+                        b":"
+                    )
+                    return user, password
+                except (binascii.Error, ValueError):
+                    pass
+        return b"", b""
+
+    def getUser(self) -> bytes:
+        """The user name of HTTP Basic credentials, or ``b""``."""
+        return self._credentials()[0]
+
+    def getPassword(self) -> bytes:
+        """The password of HTTP Basic credentials, or ``b""``."""
+        return self._credentials()[1]
+
+    def getSession(self, sessionInterface: Any = None) -> Any:
+        """Shiji keeps no server-side sessions: use signed cookies
+        (:mod:`shiji.auth`)."""
+        raise NotImplementedError(
+            "Shiji keeps no server-side sessions; see shiji.auth's secure cookies"
+        )
+
+    def prePathURL(self) -> bytes:
+        """The URL of the request, without its query string."""
+        scheme = b"https" if self.isSecure() else b"http"
+        host = self.getHeader(b"host") or self.getRequestHostname()
+        return scheme + b"://" + host + self.path
+
+    def URLPath(self) -> URLPath:
+        """:meth:`prePathURL` as a ``URLPath``."""
+        found: URLPath = URLPath.fromBytes(self.prePathURL())
+        return found
+
+    def rememberRootURL(self) -> None:
+        """Remember the current URL as the root one (:meth:`getRootURL`)."""
+        self._root_url = self.prePathURL()
+
+    def getRootURL(self) -> Optional[bytes]:
+        """The URL :meth:`rememberRootURL` remembered."""
+        return self._root_url
+
+    # Writing the answer
+
+    def write(self, data: bytes) -> None:
         """
-        Answer a failure that escaped the resource with a JSON
-        ``UnexpectedServerError`` instead of Twisted's HTML error page.
+        Send ``data`` as (part of) the body; the first call sends the head.
+
+        :raises RuntimeError: the answer is already complete.
         """
-        write_failure(self, reason)
+        if self.finished:
+            raise RuntimeError(
+                "Request.write called on a request after Request.finish was called."
+            )
+        if self.disconnected:
+            return
+        if not self.startedWriting:
+            self.startedWriting = True
+            head = self._head(data)
+            if self.method == b"HEAD" or self.code in _NO_BODY:
+                self.channel.write(head)
+                return
+            self.sentLength = len(data)
+            self.channel.write(head + (self._framed(data) if self._chunked else data))
+            return
+        if not data or self.method == b"HEAD" or self.code in _NO_BODY:
+            return
+        self.sentLength += len(data)
+        self.channel.write(self._framed(data) if self._chunked else data)
+
+    @staticmethod
+    def _framed(data: bytes) -> bytes:
+        return b"%x\r\n%b\r\n" % (len(data), data) if data else b""
+
+    def _head(self, first: bytes) -> bytes:
+        """The status line and headers, deciding how the body is framed."""
+        out = self._headers_out
+        if out is not None:
+            length_set = b"content-length" in out
+        else:
+            length_set = self.responseHeaders.hasHeader(b"content-length")
+        keep_alive = self.keep_alive and not getattr(self.site, "draining", False)
+        no_body = self.code in _NO_BODY or self.code < 200
+        if not length_set and not no_body and self.method != b"HEAD":
+            if self.finished:
+                # Nothing was written before finish(): an empty body.
+                self.setHeader(b"content-length", b"%d" % len(first))
+            elif self.clientproto == b"HTTP/1.1":
+                self._chunked = True
+                self.setHeader(b"transfer-encoding", b"chunked")
+            else:
+                # HTTP/1.0 without a length: the end of the body is the end
+                # of the connection.
+                keep_alive = False
+        if not keep_alive:
+            self.keep_alive = False
+            self.setHeader(b"connection", b"close")
+        if not no_body and self.response_header(b"content-type") is None:
+            # A JSON API: what a handler writes is JSON unless it says not.
+            self.setHeader(b"content-type", b"application/json; charset=utf-8")
+        lines = [b"%s %d %s" % (self.clientproto, self.code, self.code_message)]
+        site = self.site
+        if site is not None:
+            if self.response_header(b"server") is None:
+                lines.append(b"Server: " + site.server_ident)
+            lines.append(b"Date: " + site.http_date())
+        for name, value in self._response_header_lines():
+            lines.append(name + b": " + value)
+        for cookie in self.cookies:
+            lines.append(b"Set-Cookie: " + cookie)
+        return b"\r\n".join(lines) + b"\r\n\r\n"
+
+    def finish(self) -> None:
+        """
+        End the answer. Writing or finishing again afterwards is an error;
+        finishing after the client has gone does nothing.
+
+        :raises RuntimeError: the answer was already complete.
+        """
+        if self.finished:
+            raise RuntimeError(
+                "Request.finish called on a request after its connection was lost."
+                if self.disconnected
+                else "Request.finish called twice"
+            )
+        if self.disconnected:
+            return
+        self.finished = True
+        if not self.startedWriting:
+            self.startedWriting = True
+            self.channel.write(self._head(b""))
+        elif self._chunked:
+            self.channel.write(b"0\r\n\r\n")
+        notifications, self._notifications = self._notifications, []
+        for notification in notifications:
+            notification.callback(None)
+        self.channel.request_done(self)
+
+    def notifyFinish(self) -> Deferred[None]:
+        """
+        A ``Deferred`` that fires with ``None`` when the answer is complete,
+        or fails if the client goes away first.
+        """
+        notification: Deferred[None] = Deferred()
+        if self.finished:
+            notification.callback(None)
+        elif self.disconnected:
+            notification.errback(Failure(ConnectionError("the client has gone")))
+        else:
+            self._notifications.append(notification)
+        return notification
+
+    def connectionLost(self, reason: Failure) -> None:
+        """The client went away before the answer was complete."""
+        self.disconnected = True
+        self.transport = None
+        if self.content is not None:
+            self.content.close()
+        notifications, self._notifications = self._notifications, []
+        for notification in notifications:
+            notification.errback(reason)
+
+    def __repr__(self) -> str:
+        return (
+            f"<APIRequest {self.method.decode('latin-1')} "
+            f"{self.uri.decode('latin-1')} {self.clientproto.decode('latin-1')}>"
+        )
+
+
+def empty_body() -> io.BytesIO:
+    """The content of a request without a body."""
+    return io.BytesIO()

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any, Callable, Optional, Tuple
 from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.logger import Logger
 from twisted.python.failure import Failure
-from twisted.web.http_headers import Headers
 from twisted.web.server import NOT_DONE_YET
 
 from . import _json
@@ -45,7 +44,7 @@ __all__ = [
 
 log = Logger()
 
-JSON_CONTENT_TYPE = [b"application/json; charset=utf-8"]
+JSON_CONTENT_TYPE = b"application/json; charset=utf-8"
 PROBLEM_CONTENT_TYPE = b"application/problem+json"
 
 
@@ -80,35 +79,27 @@ def wants_problem(accept: Optional[bytes]) -> bool:
     return problem > 0 and problem >= _quality(accept, b"application/json")
 
 
-def error_body(
-    error: APIError, request_headers: Optional[Headers]
-) -> Tuple[bytes, bytes]:
+def error_body(error: APIError, accept: Optional[bytes]) -> Tuple[bytes, bytes]:
     """
     The content type and body answering with ``error``: problem details
-    when the request's ``Accept`` asks for them (see :func:`wants_problem`),
-    the Shiji envelope otherwise.
+    when the request's ``Accept`` (``accept``) asks for them (see
+    :func:`wants_problem`), the Shiji envelope otherwise.
     """
-    accept = None
-    if request_headers is not None:
-        accept = request_headers.getRawHeaders(b"accept", [None])[-1]
     if wants_problem(accept):
         return PROBLEM_CONTENT_TYPE, _json.dumps(error.problem())
     # The standard envelope holds an int and strings: no float to check.
     standard = type(error).envelope is APIError.envelope
-    return JSON_CONTENT_TYPE[0], _json.dumps(error.envelope(), floatless=standard)
+    return JSON_CONTENT_TYPE, _json.dumps(error.envelope(), floatless=standard)
 
 
 def _closed(request: APIRequest) -> bool:
-    # _disconnected is documented on twisted.web.http.Request: True once the
-    # connection is gone, after which finish() raises.
-    return bool(request.finished or request._disconnected)
+    return request.finished or request.disconnected
 
 
 def _send(request: APIRequest, body: bytes) -> None:
-    headers = request.responseHeaders
-    if not headers.hasHeader(b"content-type"):
-        headers.setRawHeaders(b"content-type", JSON_CONTENT_TYPE)
-    headers.setRawHeaders(b"content-length", [b"%d" % len(body)])
+    if request.response_header(b"content-type") is None:
+        request.setHeader(b"content-type", JSON_CONTENT_TYPE)
+    request.setHeader(b"content-length", b"%d" % len(body))
     request.write(body)
     request.finish()
 
@@ -144,12 +135,11 @@ def prepare_error(request: APIRequest, error: APIError) -> bytes:
     :func:`error_body`).
     """
     request.setResponseCode(error.http_status)
-    headers = request.responseHeaders
     for name, value in error.headers.items():
-        headers.setRawHeaders(name, [value])
-    content_type, body = error_body(error, request.requestHeaders)
-    headers.setRawHeaders(b"content-type", [content_type])
-    headers.addRawHeader(b"vary", b"Accept")
+        request.setHeader(name, value)
+    content_type, body = error_body(error, request.getHeader(b"accept"))
+    request.setHeader(b"content-type", content_type)
+    request.add_header(b"vary", b"Accept")
     if request.api_name:
         request.metrics.increment(f"{request.api_name}.error.{error.exception_class}")
     return body
@@ -205,7 +195,7 @@ def write_result(request: APIRequest, result: object) -> None:
     if result is NOT_DONE_YET:
         return
     if _closed(request):
-        if result is not None and not request._disconnected:
+        if result is not None and not request.disconnected:
             log.warn(
                 "{method} {path}: the handler returned a value after finishing "
                 "the response; the value was dropped",
@@ -261,7 +251,8 @@ def render_call(
         def timed_out(value: object, seconds: float) -> Failure:
             return Failure(RequestTimeoutError(request, f"{seconds:g}"))
 
-        result.addTimeout(timeout, global_reactor(), onTimeoutCancel=timed_out)
+        clock = getattr(request.site, "clock", None) or global_reactor()
+        result.addTimeout(timeout, clock, onTimeoutCancel=timed_out)
     result.addCallback(lambda value: write_result(request, value))
     result.addErrback(lambda reason: write_failure(request, reason))
 

@@ -236,7 +236,7 @@ def set_secure_cookie(
 def _cookie_values(request: Any, name: bytes) -> List[bytes]:
     """Every value the request's ``Cookie`` headers give cookie ``name``."""
     values = []
-    for header in request.requestHeaders.getRawHeaders(b"cookie", []):
+    for header in request.header_values(b"cookie"):
         for pair in header.split(b";"):
             key, equals, value = pair.partition(b"=")
             if equals and key.strip() == name:

@@ -22,6 +22,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
 
 from ._client_address import Network
 from ._cors import is_origin
+from ._settings import DEFAULT_REQUEST_TIMEOUT, DEFAULT_SETTINGS, Settings
 from .auth import CookieSigner
 
 __all__ = [
@@ -67,6 +68,9 @@ class ConfigError(Exception):
         return f"{where}: {self.message}"
 
 
+_D = DEFAULT_SETTINGS
+
+
 @dataclass(frozen=True)
 class GeneralConfig:
     """The ``[general]`` section: the server."""
@@ -74,31 +78,32 @@ class GeneralConfig:
     listen_ip: str = "127.0.0.1"
     listen_port: int = 9990
     reactor: str = "default"
-    server_ident: str = "Shiji API Server"
+    server_ident: str = _D.server_ident
     base_path: Optional[Path] = None
-    cross_origin_domains: Tuple[str, ...] = ()
-    inhibit_http_caching: bool = False
+    cross_origin_domains: Tuple[str, ...] = _D.cross_origin_domains
+    inhibit_http_caching: bool = _D.inhibit_http_caching
     thread_pool_size: int = 10
-    honor_x_realip: bool = False
-    version_header: str = "X-API-Version"
-    version_in_query: bool = False
-    strict_charset: bool = False
-    max_body_bytes: int = 1048576
-    request_timeout: float = 30.0
-    idle_timeout: float = 60.0
-    header_timeout: float = 10.0
-    body_timeout: float = 30.0
+    honor_x_realip: bool = _D.honor_x_realip
+    version_header: str = _D.version_header
+    version_in_query: bool = _D.version_in_query
+    strict_charset: bool = _D.strict_charset
+    max_body_bytes: int = _D.max_body_bytes
+    request_timeout: float = DEFAULT_REQUEST_TIMEOUT
+    idle_timeout: float = _D.idle_timeout
+    header_timeout: float = _D.header_timeout
+    body_timeout: float = _D.body_timeout
     shutdown_grace: float = 10.0
-    slow_request_ms: int = 1000
+    slow_request_ms: int = _D.slow_request_ms
     workers: int = 1
     listen_backlog: int = 1024
+    serve_docs: bool = _D.serve_docs
     #: Peers whose X-Real-IP / X-Forwarded-For are believed: loopback, where
     #: a reverse proxy on the same host connects from.
-    serve_docs: bool = True
-    trusted_proxies: Tuple[Network, ...] = (
-        ipaddress.ip_network("127.0.0.1/32"),
-        ipaddress.ip_network("::1/128"),
-    )
+    trusted_proxies: Tuple[Network, ...] = _D.trusted_proxies
+    #: PEM files of the certificate (with its chain) and its private key:
+    #: with both, shijid serves HTTPS.
+    tls_certificate: Optional[Path] = None
+    tls_private_key: Optional[Path] = None
 
 
 @dataclass(frozen=True)
@@ -108,18 +113,12 @@ class LoggingConfig:
     #: A path, ``-`` for standard output, or ``None`` for syslog.
     log_file: Optional[str] = None
     syslog_prefix: str = "shiji"
-    access_log: bool = True
+    access_log: bool = _D.access_log
+    #: Log the load balancers' ``/_health`` checks too.
+    log_health: bool = _D.log_health
     #: Query arguments whose names hold any of these (in any case) never
     #: have their values logged.
-    redacted_arguments: Tuple[str, ...] = (
-        "password",
-        "passwd",
-        "pwd",
-        "token",
-        "secret",
-        "key",
-        "auth",
-    )
+    redacted_arguments: Tuple[str, ...] = _D.redacted_arguments
 
 
 @dataclass(frozen=True)
@@ -159,6 +158,32 @@ class ShijiConfig:
     apis: Tuple[Tuple[str, str], ...] = ()
     #: The raw options of each ``[config_<module_name>]`` section.
     api_options: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+
+    def settings(self) -> Settings:
+        """How shijid serves, as this configuration says."""
+        general, logging = self.general, self.logging
+        return DEFAULT_SETTINGS.replace(
+            version_header=general.version_header,
+            version_in_query=general.version_in_query,
+            strict_charset=general.strict_charset,
+            server_ident=general.server_ident,
+            cross_origin_domains=general.cross_origin_domains,
+            inhibit_http_caching=general.inhibit_http_caching,
+            request_timeout=general.request_timeout,
+            cookie_secrets=self.auth.secure_cookies_secrets,
+            cookie_secure=self.auth.cookie_secure,
+            max_body_bytes=general.max_body_bytes,
+            idle_timeout=general.idle_timeout,
+            header_timeout=general.header_timeout,
+            body_timeout=general.body_timeout,
+            honor_x_realip=general.honor_x_realip,
+            trusted_proxies=general.trusted_proxies,
+            access_log=logging.access_log,
+            log_health=logging.log_health,
+            slow_request_ms=general.slow_request_ms,
+            redacted_arguments=logging.redacted_arguments,
+            serve_docs=general.serve_docs,
+        )
 
 
 # Option parsers take the raw text and return the value or raise ValueError
@@ -300,11 +325,14 @@ SCHEMA: Dict[str, Dict[str, Parser]] = {
         "listen_backlog": _integer(1, 65535),
         "trusted_proxies": _networks,
         "serve_docs": _boolean,
+        "tls_certificate": _optional_text,
+        "tls_private_key": _optional_text,
     },
     "logging": {
         "log_file": _optional_text,
         "syslog_prefix": _text,
         "access_log": _boolean,
+        "log_health": _boolean,
         "redacted_arguments": _names,
     },
     "auth": {
@@ -402,9 +430,22 @@ def load_config(path: Union[str, Path]) -> ShijiConfig:
             )
 
     general = _section(path, parser, "general", GeneralConfig)
-    if general.base_path is not None:
-        general = dataclasses.replace(
-            general, base_path=(path.parent / general.base_path).resolve()
+    # Paths are relative to the configuration file.
+    for option in ("base_path", "tls_certificate", "tls_private_key"):
+        relative = getattr(general, option)
+        if relative is not None:
+            general = dataclasses.replace(
+                general, **{option: (path.parent / relative).resolve()}
+            )
+    if (general.tls_certificate is None) != (general.tls_private_key is None):
+        missing = (
+            "tls_private_key" if general.tls_private_key is None else "tls_certificate"
+        )
+        raise ConfigError(
+            path,
+            "is required with tls_certificate and tls_private_key",
+            "general",
+            missing,
         )
 
     if not parser.has_section("apis") or not parser.items("apis"):

@@ -33,7 +33,7 @@ from ._docs import DocsResource
 from ._imports import import_failure
 from ._pidfile import PIDFile, PIDFileError
 from ._reactor import global_reactor
-from ._site import ShijiSite
+from ._site import Site
 from ._workers import WORKER_READY_FD, WorkerPool
 from .auth import AuthBackend
 from .config import ConfigError, ShijiConfig, load_config
@@ -230,62 +230,40 @@ def make_metrics(config: ShijiConfig) -> Optional[StatsdClient]:
     return StatsdClient(statsd.host, statsd.port, statsd.scheme)
 
 
-def make_site(config: ShijiConfig, metrics: Optional[Metrics] = None) -> ShijiSite:
+def make_site(config: ShijiConfig, metrics: Optional[Metrics] = None) -> Site:
     """
     Import the APIs of ``config`` and build the site that serves them.
 
     :raises ConfigError: see :func:`load_apis`; also a malformed API package.
     """
-    general = config.general
+    settings = config.settings()
     route_map, api_config = load_apis(config)
     auth_backend = make_auth_backend(config)
     try:
         router = APIRouter(
             route_map,
             config=api_config,
-            cross_origin_domains=general.cross_origin_domains,
-            inhibit_http_caching=general.inhibit_http_caching,
-            version_header=general.version_header,
-            version_in_query=general.version_in_query,
-            strict_charset=general.strict_charset,
-            server_ident=general.server_ident,
+            settings=settings,
             metrics=metrics,
-            request_timeout=general.request_timeout,
-            cookie_secrets=config.auth.secure_cookies_secrets,
-            cookie_secure=config.auth.cookie_secure,
             auth_backend=auth_backend,
         )
     except APIDefinitionError as e:
         raise ConfigError(config.path, str(e), "apis") from None
     docs = None
-    if general.serve_docs:
-        docs = DocsResource(route_map, general.version_header, general.server_ident)
-    return ShijiSite(
-        router,
-        docs=docs,
-        max_body_bytes=general.max_body_bytes,
-        idle_timeout=general.idle_timeout,
-        header_timeout=general.header_timeout,
-        body_timeout=general.body_timeout,
-        honor_x_realip=general.honor_x_realip,
-        trusted_proxies=general.trusted_proxies,
-        access_log=config.logging.access_log,
-        slow_request_ms=general.slow_request_ms,
-        redacted_arguments=config.logging.redacted_arguments,
-        metrics=metrics,
-        server_ident=general.server_ident,
-    )
+    if settings.serve_docs:
+        docs = DocsResource(route_map, settings.version_header, settings.server_ident)
+    return Site(router, settings, docs=docs, metrics=metrics)
 
 
 class HTTPService(service.Service):
     """
-    Serves a :class:`ShijiSite` on a TCP port it binds, or on a listening
+    Serves a :class:`~shiji._site.Site` on a TCP port it binds, or on a listening
     socket it inherited (a worker's); on stop, stops listening and drains.
     """
 
     def __init__(
         self,
-        site: ShijiSite,
+        site: Site,
         *,
         interface: str,
         port: int,
@@ -460,7 +438,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         log_file = start_logging(config.logging.log_file, config.logging.syslog_prefix)
         http = top.namedServices.get("http")
         if log_file is not None and http is not None:
-            http.site.access_sink = log_file.access
+            http.site.access.sink = log_file.access
         try:
             top.startService()
         except error.CannotListenError as e:

@@ -1,9 +1,10 @@
 """
 Call Shiji APIs in memory from tests: no socket, no daemon.
 
-:class:`TestClient` feeds real HTTP/1.1 bytes through Twisted's HTTP server
-protocol into an :class:`~shiji.urldispatch.APIRouter` and parses what comes
-back, so a test sees exactly what a client would: status, headers and body.
+:class:`TestClient` feeds real HTTP/1.1 bytes through Shiji's own HTTP
+server protocol and site into an :class:`~shiji.urldispatch.APIRouter`, and
+parses what comes back, so a test sees exactly what a client would: status,
+headers and body.
 Handlers' ``Deferred``\\ s and coroutines are waited for. Every call returns
 a ``Deferred``; with ``pytest-twisted``::
 
@@ -30,7 +31,6 @@ from __future__ import annotations
 
 import http.client
 import io
-import ipaddress
 import json as _stdlib_json
 from typing import (
     Any,
@@ -39,7 +39,6 @@ from typing import (
     List,
     Mapping,
     Optional,
-    Sequence,
     Tuple,
     Union,
 )
@@ -47,13 +46,14 @@ from typing import (
 from twisted.internet.address import IPv4Address
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.error import ConnectionDone
+from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
-from twisted.web.server import Site
 
-from ._client_address import ClientAddresses, Network
+from ._docs import DocsResource
 from ._reactor import global_reactor
-from ._request import APIRequest
+from ._settings import DEFAULT_SETTINGS
+from ._site import Site
 from .urldispatch import APIRouter, RouteMap
 
 __all__ = ["LATEST", "TestClient", "TestResponse"]
@@ -77,6 +77,7 @@ class TestResponse:
     A response as the client received it.
 
     :ivar status: the HTTP status code.
+    :ivar reason: the status line's reason phrase.
     :ivar headers: header names (lower case) to values; repeated headers are
         joined with ``", "`` (see :meth:`header_values` for each one).
     :ivar body: the body as bytes.
@@ -85,9 +86,14 @@ class TestResponse:
     __test__ = False  # not a test class, whatever pytest thinks of the name
 
     def __init__(
-        self, status: int, header_list: List[Tuple[str, str]], body: bytes
+        self,
+        status: int,
+        header_list: List[Tuple[str, str]],
+        body: bytes,
+        reason: str = "",
     ) -> None:
         self.status = status
+        self.reason = reason
         self.header_list = header_list
         self.body = body
         self.headers: Dict[str, str] = {}
@@ -141,31 +147,54 @@ def _parse(data: bytes, method: str) -> TestResponse:
         method=method,
     )
     parsed.begin()
-    return TestResponse(parsed.status, parsed.getheaders(), parsed.read())
+    return TestResponse(
+        parsed.status, parsed.getheaders(), parsed.read(), parsed.reason
+    )
 
 
 def _header_bytes(value: Union[str, bytes]) -> bytes:
     return value if isinstance(value, bytes) else value.encode("utf-8")
 
 
+# What configures the router, rather than how it is served.
+_ROUTER_OBJECTS = ("config", "metrics", "auth_backend")
+_ROUTER_SETTINGS = frozenset(
+    {
+        "version_header",
+        "version_in_query",
+        "strict_charset",
+        "server_ident",
+        "cross_origin_domains",
+        "inhibit_http_caching",
+        "request_timeout",
+        "cookie_secrets",
+        "cookie_secure",
+    }
+)
+
+
 class TestClient:
     """
-    Sends requests to an :class:`APIRouter` in memory.
+    Sends requests in memory through Shiji's own HTTP protocol and site, as
+    shijid serves them: the same parser, refusals, limits, client addresses,
+    access log and metrics, with a ``twisted.internet.task.Clock`` for the
+    deadlines.
 
     :param apis: an ``APIRouter``, or the route map to build one from
         (``{url_regex: api_package}``).
-    :param router_options: with a route map, keyword arguments for
-        ``APIRouter`` (``config``, ``version_header``,
-        ``cross_origin_domains``...).
     :param client_address: the address requests come from (the peer's; see
         :attr:`~shiji.urldispatch.APIRequest.client_ip`).
-    :param honor_x_realip: as shijid's ``[general] honor_x_realip``: believe
-        ``X-Real-IP`` and ``X-Forwarded-For`` from ``trusted_proxies``.
-    :param trusted_proxies: addresses or networks (``"10.0.0.0/8"``) whose
-        client-address headers are believed; loopback by default, as in
-        shijid.
     :param timeout: seconds to wait for each response before failing with
         ``twisted.internet.defer.TimeoutError``.
+    :param clock: the site's clock (deadlines, timeouts, draining); a new
+        ``Clock`` by default, advanced by the test (:attr:`clock`).
+    :param options: with a route map, ``APIRouter``'s ``config``, ``metrics``
+        and ``auth_backend``; and any setting shijid's configuration has, by
+        its name there: ``version_header``, ``cross_origin_domains``,
+        ``request_timeout``, ``max_body_bytes``, ``header_timeout``,
+        ``honor_x_realip`` (believe ``X-Real-IP`` and ``X-Forwarded-For``
+        from ``trusted_proxies``, loopback by default), ``redacted_arguments``,
+        ``serve_docs`` (off here unless asked for) and the others.
     """
 
     __test__ = False
@@ -175,36 +204,41 @@ class TestClient:
         apis: Union[APIRouter, RouteMap],
         *,
         client_address: str = "127.0.0.1",
-        honor_x_realip: bool = False,
-        trusted_proxies: Sequence[Union[str, Network]] = ("127.0.0.1", "::1"),
         timeout: float = 30.0,
-        **router_options: Any,
+        clock: Optional[Clock] = None,
+        **options: Any,
     ) -> None:
+        router_objects = {
+            name: options.pop(name) for name in _ROUTER_OBJECTS if name in options
+        }
+        options.setdefault("serve_docs", False)
         if isinstance(apis, APIRouter):
-            if router_options:
+            if router_objects or set(options) & _ROUTER_SETTINGS:
                 raise TypeError("router options go to APIRouter, not with a router")
             self.router = apis
+            settings = apis.settings.replace(**options)
         else:
-            self.router = APIRouter(apis, **router_options)
+            settings = DEFAULT_SETTINGS.replace(**options)
+            self.router = APIRouter(apis, settings=settings, **router_objects)
+        #: The clock of the site's deadlines and timeouts.
+        self.clock = clock if clock is not None else Clock()
+        docs = None
+        if settings.serve_docs:
+            docs = DocsResource(
+                [(p.pattern, api) for p, api in self.router.apis],
+                settings.version_header,
+                settings.server_ident,
+            )
+        metrics = router_objects.get("metrics")
+        #: The site serving the requests.
         self.site = Site(
-            self.router,
-            requestFactory=self._make_request,
-            timeout=None,
-            parsePOSTFormSubmission=False,
+            self.router, settings, docs=docs, metrics=metrics, clock=self.clock
         )
+        #: The access lines logged, one per answer, as shijid would log them.
+        self.access_lines: List[str] = []
+        self.site.access.sink = self.access_lines.append
         self._peer = IPv4Address("TCP", client_address, 49152)
-        self._client_addresses = ClientAddresses(
-            honor_x_realip,
-            [ipaddress.ip_network(proxy, strict=False) for proxy in trusted_proxies],
-        )
-        self._made: List[APIRequest] = []
         self.timeout = timeout
-
-    def _make_request(self, *args: Any, **kwargs: Any) -> APIRequest:
-        request = APIRequest(*args, **kwargs)
-        request.client_addresses = self._client_addresses
-        self._made.append(request)
-        return request
 
     def version_header(
         self, path: str, version: Any = LATEST, mode: str = "prod"
@@ -283,26 +317,32 @@ class TestClient:
         raw += b"\r\n" + (body or b"")
         return self._exchange(raw, method)
 
+    def send_raw(self, data: bytes, *, method: str = "GET") -> Deferred[TestResponse]:
+        """
+        Send ``data`` as it is, on a connection of its own, and parse the
+        answer (that of a ``method`` request): for requests no well-behaved
+        client would send.
+        """
+        return self._exchange(data, method)
+
     def _exchange(self, raw: bytes, method: str) -> Deferred[TestResponse]:
         transport = StringTransport(
             hostAddress=IPv4Address("TCP", "127.0.0.1", 80), peerAddress=self._peer
         )
-        channel = self.site.buildProtocol(self._peer)
-        assert channel is not None
-        channel.makeConnection(transport)
-        del self._made[:]
-        channel.dataReceived(raw)
-        made, self._made[:] = list(self._made), []
+        connection = self.site.buildProtocol(self._peer)
+        connection.makeConnection(transport)
+        connection.dataReceived(raw)
 
         def parse(_: object = None) -> TestResponse:
-            channel.connectionLost(Failure(ConnectionDone()))
+            if not connection.closed:
+                connection.connectionLost(Failure(ConnectionDone()))
             return _parse(transport.value(), method)
 
-        if not made or made[0].finished or transport.disconnecting:
-            # Done already, or refused by the HTTP layer (which then closes the
-            # connection without finishing the request).
+        current = connection.current
+        if current is None:
+            # Answered already, or refused before reaching a call.
             return succeed(parse())
-        finished: Deferred[None] = made[0].notifyFinish()
+        finished: Deferred[None] = current.notifyFinish()
         finished.addTimeout(self.timeout, global_reactor())
         return finished.addCallback(parse)
 

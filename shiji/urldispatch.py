@@ -64,6 +64,7 @@ from ._errors import (
 from ._lifecycle import Deprecation
 from ._request import APIRequest
 from ._response import render_call, write_error, write_failure
+from ._settings import DEFAULT_SETTINGS, Settings
 from .auth import AuthBackend, CookieSigner, namespace_source
 from .metrics import Metrics, NullMetrics
 
@@ -393,27 +394,24 @@ class APIRouter(resource.Resource):
         ``Access-Control-Allow-Credentials: true``.
     :param inhibit_http_caching: send ``Cache-Control: no-cache`` and
         ``Pragma: no-cache`` with every response.
-    :param version_header: the request header naming API, version and mode.
-    :param strict_charset: refuse ``application/json`` bodies whose
-        Content-Type names no charset.
-    :param server_ident: the ``Server`` response header.
+    :param settings: how to serve (the :class:`~shiji._settings.Settings`
+        shijid makes from its configuration); the defaults otherwise.
     :param metrics: where ``request.metrics`` ships metrics.
-    :param cookie_secrets: the secrets that sign secure cookies, the first
-        signing and all verifying (see :mod:`shiji.auth`).
-    :param cookie_secure: secure cookies are ``Secure`` by default.
     :param auth_backend: what ``auth.access`` and ``auth.login_required``
         ask who the caller is (see :class:`shiji.auth.AuthBackend`).
-    :param request_timeout: seconds a call's ``Deferred`` or coroutine may run
-        before it is cancelled and answered with ``RequestTimeoutError``
-        (HTTP 503); ``None`` for no limit.
-    :param version_in_query: when a request has no version header, take the
-        version from the query argument of the same name. Off by default: a
-        browser sends a cross-site request without a preflight only when it
-        carries no custom header, so a version the query string can name
-        lets any site send such requests (CSRF).
+    :param options: settings to change, by name: ``version_header``,
+        ``version_in_query`` (take the version from the query string when
+        the header is absent; off by default, since a browser sends a
+        cross-site request without a preflight only when it carries no
+        custom header, so a version the query string can name lets any site
+        send such requests: CSRF), ``strict_charset``, ``server_ident``,
+        ``request_timeout`` (seconds a call's ``Deferred`` or coroutine may
+        run before it is cancelled with ``RequestTimeoutError``, HTTP 503;
+        ``None`` for no limit), ``cookie_secrets`` and ``cookie_secure``.
     :raises APIDefinitionError: an API package lacks what routing needs.
     :raises ValueError: ``cross_origin_domains`` names something that is
         not an origin.
+    :raises TypeError: an option that is not a setting.
     """
 
     isLeaf = True
@@ -423,40 +421,45 @@ class APIRouter(resource.Resource):
         route_map: RouteMap,
         config: Optional[Mapping[str, Any]] = None,
         cross_origin_domains: Union[str, Sequence[str], None] = None,
-        inhibit_http_caching: bool = False,
+        inhibit_http_caching: Optional[bool] = None,
         *,
-        version_header: str = "X-API-Version",
-        strict_charset: bool = False,
-        server_ident: str = "Shiji API Server",
+        settings: Optional[Settings] = None,
         metrics: Optional[Metrics] = None,
-        request_timeout: Optional[float] = None,
-        version_in_query: bool = False,
-        cookie_secrets: Optional[Sequence[str]] = None,
-        cookie_secure: bool = False,
         auth_backend: Optional[AuthBackend] = None,
+        **options: Any,
     ) -> None:
         super().__init__()
+        if cross_origin_domains is not None:
+            options["cross_origin_domains"] = cross_origin_domains
+        if inhibit_http_caching is not None:
+            options["inhibit_http_caching"] = inhibit_http_caching
+        settings = settings if settings is not None else DEFAULT_SETTINGS
+        if options:
+            settings = settings.replace(**options)
+        #: How this router serves.
+        self.settings = settings
         pairs = route_map.items() if isinstance(route_map, Mapping) else route_map
         self.apis: List[Tuple[Pattern[str], ModuleType]] = [
             (_compile(regex, f"the URL regex of {_api_label(api)}"), _checked_api(api))
             for regex, api in pairs
         ]
         self.config: Mapping[str, Any] = dict(config or {})
-        self.version_header = version_header
-        self.strict_charset = strict_charset
+        self.version_header = settings.version_header
+        self.strict_charset = settings.strict_charset
         self.metrics: Metrics = metrics if metrics is not None else NullMetrics()
-        self.request_timeout = request_timeout
-        self.version_in_query = version_in_query
-        self.cookie_signer = (
-            CookieSigner(cookie_secrets) if cookie_secrets is not None else None
-        )
-        self.cookie_secure = cookie_secure
+        self.request_timeout = settings.request_timeout
+        self.version_in_query = settings.version_in_query
+        secrets = settings.cookie_secrets
+        self.cookie_signer = CookieSigner(secrets) if secrets is not None else None
+        self.cookie_secure = settings.cookie_secure
         self.auth_backend = auth_backend
-        self._version_header = version_header.encode("ascii")
-        self._cors = CORSPolicy.build(cross_origin_domains, version_header)
-        fixed = [(b"server", [server_ident.encode("utf-8")])]
-        if inhibit_http_caching:
-            fixed += [(b"cache-control", [b"no-cache"]), (b"pragma", [b"no-cache"])]
+        self._version_header = settings.version_header.lower().encode("ascii")
+        self._cors = CORSPolicy.build(
+            settings.cross_origin_domains, settings.version_header
+        )
+        fixed = [(b"server", settings.server_ident.encode("utf-8"))]
+        if settings.inhibit_http_caching:
+            fixed += [(b"cache-control", b"no-cache"), (b"pragma", b"no-cache")]
         self._fixed_headers = fixed
 
     def render(self, request: IRequest) -> int:
@@ -466,9 +469,8 @@ class APIRouter(resource.Resource):
         """
         api_request = cast(APIRequest, request)
         try:
-            headers = api_request.responseHeaders
             for name, value in self._fixed_headers:
-                headers.setRawHeaders(name, value)
+                api_request.setHeader(name, value)
             if self._cors is not None:
                 self._cors.apply(api_request)
             self._dispatch(api_request)
@@ -533,7 +535,7 @@ class APIRouter(resource.Resource):
     def _route_version(
         self, request: APIRequest, api_name: str, version_router: VersionRouter
     ) -> CallRouter:
-        raw = request.requestHeaders.getRawHeaders(self._version_header)
+        raw = request.header_values(self._version_header)
         if raw:
             value = raw[0].decode("utf-8", "replace")
         elif self.version_in_query:
@@ -551,9 +553,9 @@ class APIRouter(resource.Resource):
         request.api_mode = mode
         deprecation = resolved.deprecation
         if deprecation is not None:
-            headers = request.responseHeaders
             for name, values in resolved.headers:
-                headers.setRawHeaders(name, values)
+                for header_value in values:
+                    request.add_header(name, header_value)
             if deprecation.is_gone(datetime.datetime.now(datetime.timezone.utc)):
                 sunset = deprecation.sunset_at
                 assert sunset is not None
@@ -574,7 +576,7 @@ class APIRouter(resource.Resource):
             raise UnknownAPICallError(request, clip(unquote(call_path)))
         allow = ", ".join(sorted(methods)).encode("ascii")
         request.setResponseCode(204)
-        request.responseHeaders.setRawHeaders(b"allow", [allow])
+        request.setHeader(b"allow", allow)
         if self._cors is not None:
             self._cors.answer_preflight(request, allow)
         request.finish()

@@ -197,7 +197,7 @@ def logged():
         ("write_json", 200, JSON, b'{"written":true}'),
         ("created", 201, JSON, b'{"id":7}'),
         ("text_plain", 200, "text/plain; charset=utf-8", b"hello"),
-        ("not_done_yet", 200, "text/html", b'"later"'),
+        ("not_done_yet", 200, JSON, b'"later"'),
         ("after_finish", 200, JSON, b'"first"'),
     ],
 )
@@ -431,7 +431,12 @@ async def test_query_arguments_that_are_not_utf8_are_refused():
 async def test_metrics_given_to_the_router_reach_handlers():
     recorder = Recorder()
     await client(metrics=recorder).post("/h/attributes/x?simple_auth_key=k")
-    assert recorder.seen == [("calls.attributes", 1)]
+    assert recorder.seen == [
+        ("calls.attributes", 1),
+        # and the site's count of every request, by call and status class
+        ("h_api.1_0.Attributes.POST", 1),
+        ("h_api.1_0.Attributes.POST.2xx", 1),
+    ]
 
 
 @pytest_twisted.ensureDeferred
@@ -444,7 +449,11 @@ async def test_errors_are_counted_by_api_and_class():
     assert recorder.seen == [
         ("calls.attributes", 1),  # the handler's own, before it failed
         ("h_api.error.UnexpectedServerError", 1),
+        ("h_api.1_0.Attributes.POST", 1),
+        ("h_api.1_0.Attributes.POST.5xx", 1),
         ("h_api.error.ValueError", 1),
+        ("h_api.1_0.Errors.GET", 1),
+        ("h_api.1_0.Errors.GET.4xx", 1),
     ]
 
 
@@ -541,7 +550,11 @@ class Hangs(URLMatchJSONResource):
 async def test_calls_running_past_the_request_timeout_are_cancelled_with_503(method):
     api = make_api("slow_api", [("1.0", r"1\.0", [Hangs])])
     test_client = TestClient({"s": api}, request_timeout=0.05)
-    response = await test_client.request(method, "/s/hangs/deferred")
+    pending = test_client.request(method, "/s/hangs/deferred")
+    test_client.clock.advance(0.04)
+    assert not pending.called
+    test_client.clock.advance(0.02)
+    response = await pending
     assert response.status == 503
     assert response.json == envelope(
         "RequestTimeoutError", 211, "The API call did not complete within 0.05 seconds."

@@ -39,9 +39,12 @@ HELP: Dict[str, str] = {
     "listen_backlog": "Pending connections the kernel queues.",
     "trusted_proxies": "Peers whose client-address headers are believed.",
     "serve_docs": "Serve the APIs' documentation under /_docs/.",
+    "tls_certificate": "PEM file of the certificate (and its chain): with tls_private_key, serve HTTPS.",
+    "tls_private_key": "PEM file of the certificate's private key.",
     "log_file": 'A path, "-" for standard output, or empty for syslog.',
     "syslog_prefix": "Prefix of syslog entries.",
     "access_log": "Log one line per request.",
+    "log_health": "Log the load balancers' /_health checks too.",
     "redacted_arguments": (
         "Query arguments whose values never reach a log: those whose names "
         "hold any of these words."

@@ -1,0 +1,155 @@
+"""
+The access log and the per-request metrics: a line and a few counters for
+every answer, refusals included, with nothing a client sent able to forge a
+line or a field, and no secret written down.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Callable, List, Optional, Sequence, Tuple
+from urllib.parse import unquote_plus
+
+from twisted.logger import Logger
+
+from .metrics import Metrics
+
+__all__ = ["AccessLog", "loggable"]
+
+access_log = Logger(namespace="shiji.access")
+log = Logger(namespace="shiji.site")
+
+# Bytes a log line must not carry raw: controls (a forged line or terminal
+# escape), quotes (a forged field) and backslashes (a forged escape).
+_UNSAFE_BYTES = bytes(range(0x20)) + b'"\\' + bytes(range(0x7F, 0x100))
+_UNSAFE = re.compile(b"[" + re.escape(_UNSAFE_BYTES) + b"]")
+# The user information of an absolute-form target (scheme://user:password@).
+_USERINFO = re.compile(rb"^([A-Za-z][A-Za-z0-9+.-]*://)[^/?#@]*@")
+
+
+def loggable(raw: bytes) -> str:
+    """``raw`` as log text, unsafe bytes written as ``\\xNN``."""
+    if len(raw.translate(None, _UNSAFE_BYTES)) == len(raw):
+        return raw.decode("ascii")
+    return _UNSAFE.sub(lambda found: b"\\x%02x" % found.group()[0], raw).decode("ascii")
+
+
+def _log_access_line(line: str) -> None:
+    access_log.info("{line}", line=line)
+
+
+class AccessLog:
+    """
+    Logs answers and sends their metrics.
+
+    :param enabled: write access lines at all.
+    :param redacted_words: query arguments whose names hold one of these
+        (in any case) are logged with ``***`` for their values.
+    :param slow_request_ms: warn about answers slower than this.
+    :param metrics: where per-request metrics go, or ``None`` for nowhere.
+    """
+
+    def __init__(
+        self,
+        enabled: bool,
+        redacted_words: Sequence[str],
+        slow_request_ms: int,
+        metrics: Optional[Metrics],
+    ) -> None:
+        self.enabled = enabled
+        self.redacted = tuple(word.lower() for word in redacted_words)
+        self.slow_request_ms = slow_request_ms
+        self.metrics = metrics
+        #: Where access lines go; shijid points it at its log's
+        #: :meth:`~shiji._logging.TextLog.access`.
+        self.sink: Callable[[str], None] = _log_access_line
+
+    def answered(self, request: Any, duration_ms: float) -> None:
+        """Log ``request``, now answered, and send its metrics."""
+        status = request.code
+        if self.enabled:
+            request_id = request.request_id
+            # A method is a token, the API's name and the call's come from
+            # the code, and the client address is an IP address: only the
+            # path and the version come from the client.
+            version = request.api_version
+            self.sink(
+                f'{request.client_ip} "{request.method.decode("ascii")} '
+                f'{self.redact(request.uri)}" {status} {request.sentLength} '
+                f"{duration_ms:.1f}ms api={request.api_name or '-'} "
+                f"version={loggable(version.encode('utf-8')) if version else '-'} "
+                f"call={request.api_call or '-'}"
+                + (f" id={request_id}" if request_id else "")
+            )
+        if duration_ms > self.slow_request_ms:
+            log.warn(
+                'Slow request: "{method} {path}" took {duration_ms:.0f}ms',
+                method=request.method.decode("latin-1"),
+                path=self.redact(request.uri),
+                duration_ms=duration_ms,
+            )
+        if self.metrics is not None:
+            if request.api_call:
+                version = request.api_version.replace(".", "_")
+                method = request.method.decode("latin-1")
+                name = f"{request.api_name}.{version}.{request.api_call}.{method}"
+            elif request.api_name:
+                name = f"{request.api_name}.unrouted"
+            else:
+                name = "unrouted"
+            self._count(name, status, duration_ms)
+
+    def refused(
+        self,
+        peer: str,
+        request_line: Optional[Tuple[bytes, bytes]],
+        status: int,
+        sent: int,
+        duration_ms: float,
+    ) -> None:
+        """
+        Log a request refused before it reached a call, and count it under
+        the ``unrouted`` metrics.
+        """
+        if self.enabled:
+            if request_line is None:
+                shown = "-"
+            else:
+                method, uri = request_line
+                shown = f"{loggable(method)} {self.redact(uri)}"
+            self.sink(
+                f'{peer} "{shown}" {status} {sent} {duration_ms:.1f}ms '
+                "api=- version=- call=-"
+            )
+        if self.metrics is not None:
+            self._count("unrouted", status, duration_ms)
+
+    def _count(self, name: str, status: int, duration_ms: float) -> None:
+        metrics = self.metrics
+        assert metrics is not None
+        metrics.increment(name)
+        metrics.timing(name, duration_ms)
+        metrics.increment(f"{name}.{status // 100}xx")
+
+    def redact(self, uri: bytes) -> str:
+        """
+        ``uri`` as log text: without the user name and password of an
+        absolute URI, and with ``***`` for the values of query arguments
+        whose names hold one of the redacted words.
+        """
+        text = loggable(_USERINFO.sub(rb"\1", uri))
+        path, mark, query = text.partition("?")
+        if not mark or not self.redacted:
+            return text
+        fields: List[str] = []
+        for field in query.split("&"):
+            name, equals, _ = field.partition("=")
+            if equals and self._secret_name(name):
+                field = f"{name}=***"
+            fields.append(field)
+        return f"{path}?{'&'.join(fields)}"
+
+    def _secret_name(self, logged_name: str) -> bool:
+        # Names are matched as the handler would read them: decoded.
+        name = unquote_plus(logged_name).lower()
+        return any(word in name for word in self.redacted)
