@@ -438,12 +438,14 @@ def load_config(path: Union[str, Path]) -> ShijiConfig:
                 general, **{option: (path.parent / relative).resolve()}
             )
     if (general.tls_certificate is None) != (general.tls_private_key is None):
-        missing = (
-            "tls_private_key" if general.tls_private_key is None else "tls_certificate"
+        given, missing = (
+            ("tls_certificate", "tls_private_key")
+            if general.tls_private_key is None
+            else ("tls_private_key", "tls_certificate")
         )
         raise ConfigError(
             path,
-            "is required with tls_certificate and tls_private_key",
+            f"is required with {given}",
             "general",
             missing,
         )

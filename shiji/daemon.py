@@ -34,6 +34,7 @@ from ._imports import import_failure
 from ._pidfile import PIDFile, PIDFileError
 from ._reactor import global_reactor
 from ._site import Site
+from ._tls import tls_options
 from ._workers import WORKER_READY_FD, WorkerPool
 from .auth import AuthBackend
 from .config import ConfigError, ShijiConfig, load_config
@@ -270,8 +271,11 @@ class HTTPService(service.Service):
         backlog: int,
         shutdown_grace: float,
         inherited_fd: Optional[int] = None,
+        tls: Any = None,
     ) -> None:
         self.site = site
+        #: The TLS options when serving HTTPS (see :func:`shiji._tls.tls_options`).
+        self.tls = tls
         self.interface = interface
         self.port_number = port
         self.backlog = backlog
@@ -282,16 +286,21 @@ class HTTPService(service.Service):
         self.ready: defer.Deferred[None] = defer.Deferred()
 
     def startService(self) -> None:
+        factory: Any = self.site
+        if self.tls is not None:
+            from twisted.protocols.tls import TLSMemoryBIOFactory
+
+            factory = TLSMemoryBIOFactory(self.tls, False, factory)
         if self.inherited_fd is not None:
             family = socket.AF_INET6 if ":" in self.interface else socket.AF_INET
             self.listening = global_reactor().adoptStreamPort(
-                self.inherited_fd, family, self.site
+                self.inherited_fd, family, factory
             )
             os.close(self.inherited_fd)
         else:
             self.listening = global_reactor().listenTCP(
                 self.port_number,
-                self.site,
+                factory,
                 backlog=self.backlog,
                 interface=self.interface,
             )
@@ -329,6 +338,7 @@ def build_service(
     """:func:`makeService` for an already loaded configuration."""
     top = service.MultiService()
     general = config.general
+    tls = tls_options(config)
     if general.workers > 1 and worker_fd is None:
         # The workers import the APIs; doing it here first turns a broken API
         # into one clear error instead of workers failing over and over.
@@ -349,6 +359,7 @@ def build_service(
         backlog=general.listen_backlog,
         shutdown_grace=general.shutdown_grace,
         inherited_fd=worker_fd,
+        tls=tls,
     )
     http.setName("http")
     http.setServiceParent(top)
@@ -390,10 +401,12 @@ def stop_services(top: service.MultiService) -> defer.Deferred[Any]:
 def announce(config: ShijiConfig, host: str, port: int) -> None:
     """Say where shijid serves, once it does."""
     count = len(config.apis)
-    print(f"shijid: serving {count} API(s) on http://{host}:{port}/", flush=True)
+    scheme = "http" if config.general.tls_certificate is None else "https"
+    print(f"shijid: serving {count} API(s) on {scheme}://{host}:{port}/", flush=True)
     log.info(
-        "Serving {count} API(s) on http://{host}:{port}/",
+        "Serving {count} API(s) on {scheme}://{host}:{port}/",
         count=count,
+        scheme=scheme,
         host=host,
         port=port,
     )

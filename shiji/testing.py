@@ -56,7 +56,7 @@ from ._settings import DEFAULT_SETTINGS
 from ._site import Site
 from .urldispatch import APIRouter, RouteMap
 
-__all__ = ["LATEST", "TestClient", "TestResponse"]
+__all__ = ["LATEST", "TestClient", "TestConnection", "TestResponse"]
 
 
 class _Latest:
@@ -152,8 +152,109 @@ def _parse(data: bytes, method: str) -> TestResponse:
     )
 
 
+def _parse_interim(data: bytes) -> TestResponse:
+    """An interim (1xx) response, which ``http.client`` reads past."""
+    status_line, *lines = data.rstrip(b"\r\n").decode("latin-1").split("\r\n")
+    _, status, reason = status_line.split(" ", 2)
+    headers = [
+        (name.strip(), value.strip())
+        for name, _, value in (line.partition(":") for line in lines)
+    ]
+    return TestResponse(int(status), headers, b"", reason)
+
+
+def _split_responses(data: bytes, method: str) -> List[bytes]:
+    """The complete responses in ``data``, each as its bytes."""
+    found: List[bytes] = []
+    start = 0
+    while start < len(data):
+        end = data.find(b"\r\n\r\n", start)
+        if end < 0:
+            break
+        head = data[start:end].split(b"\r\n")
+        status = int(head[0].split(b" ")[1])
+        headers = {}
+        for line in head[1:]:
+            name, _, value = line.partition(b":")
+            headers[name.strip().lower()] = value.strip()
+        body_start = end + 4
+        if method == "HEAD" or status < 200 or status in (204, 304):
+            stop = body_start
+        elif headers.get(b"transfer-encoding") == b"chunked":
+            position = body_start
+            while True:
+                line_end = data.find(b"\r\n", position)
+                if line_end < 0:
+                    return found
+                size = int(data[position:line_end].split(b";")[0], 16)
+                position = line_end + 2 + size + 2
+                if size == 0:
+                    break
+            stop = position
+        elif b"content-length" in headers:
+            stop = body_start + int(headers[b"content-length"])
+        else:
+            stop = len(data)  # until the connection closes
+        if stop > len(data):
+            break
+        found.append(data[start:stop])
+        start = stop
+    return found
+
+
 def _header_bytes(value: Union[str, bytes]) -> bytes:
     return value if isinstance(value, bytes) else value.encode("utf-8")
+
+
+class TestConnection:
+    """
+    One client connection to a :class:`TestClient`'s site, driven by hand:
+    for pipelining, slow clients, refusals and deadlines.
+
+    :ivar transport: the memory transport the server writes to.
+    """
+
+    __test__ = False
+
+    def __init__(self, connection: Any, transport: StringTransport) -> None:
+        self._connection = connection
+        self.transport = transport
+
+    def send(self, data: bytes) -> None:
+        """Send ``data`` to the server."""
+        self._connection.dataReceived(data)
+
+    @property
+    def received(self) -> bytes:
+        """Everything the server has written so far."""
+        value: bytes = self.transport.value()
+        return value
+
+    def responses(self, method: str = "GET") -> List[TestResponse]:
+        """
+        The complete responses received so far, in order, ``100 Continue``
+        included (``method``: that of the requests, for HEAD's bodiless
+        answers).
+        """
+        return [
+            _parse_interim(raw) if raw[9:10] == b"1" else _parse(raw, method)
+            for raw in _split_responses(self.received, method)
+        ]
+
+    @property
+    def closing(self) -> bool:
+        """The server has closed (or half-closed) the connection."""
+        return bool(self.transport.disconnecting)
+
+    @property
+    def reading_paused(self) -> bool:
+        """The server has stopped reading from the connection."""
+        return self.transport.producerState == "paused"
+
+    def close(self) -> None:
+        """The client goes away."""
+        if not self._connection.closed:
+            self._connection.connectionLost(Failure(ConnectionDone()))
 
 
 # What configures the router, rather than how it is served.
@@ -234,6 +335,8 @@ class TestClient:
         self.site = Site(
             self.router, settings, docs=docs, metrics=metrics, clock=self.clock
         )
+        # The deadline sweep runs on the clock.
+        self.site.doStart()
         #: The access lines logged, one per answer, as shijid would log them.
         self.access_lines: List[str] = []
         self.site.access.sink = self.access_lines.append
@@ -316,6 +419,18 @@ class TestClient:
         )
         raw += b"\r\n" + (body or b"")
         return self._exchange(raw, method)
+
+    def connect(self) -> TestConnection:
+        """
+        Open a connection to send bytes on as a client would, a piece at a
+        time (see :class:`TestConnection`), with :attr:`clock` for time.
+        """
+        transport = StringTransport(
+            hostAddress=IPv4Address("TCP", "127.0.0.1", 80), peerAddress=self._peer
+        )
+        connection = self.site.buildProtocol(self._peer)
+        connection.makeConnection(transport)
+        return TestConnection(connection, transport)
 
     def send_raw(self, data: bytes, *, method: str = "GET") -> Deferred[TestResponse]:
         """

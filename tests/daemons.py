@@ -114,7 +114,7 @@ class Daemon:
             ready, _, _ = select.select([self.process.stdout], [], [], 0.1)
             if ready:
                 line = self.process.stdout.readline()
-                found = re.search(rb"on http://([0-9.]+):([0-9]+)/", line)
+                found = re.search(rb"on https?://([0-9.]+):([0-9]+)/", line)
                 if found:
                     self.port = int(found.group(2))
                     return self

@@ -63,7 +63,7 @@ PUBLIC = {
         "url_arguments",
         "write_json",
     ],
-    "shiji.testing": ["LATEST", "TestClient", "TestResponse"],
+    "shiji.testing": ["LATEST", "TestClient", "TestConnection", "TestResponse"],
     "shiji.auth": [
         "MIN_SECRET_LENGTH",
         "NAMESPACE_SOURCES",
@@ -161,3 +161,108 @@ def test_no_tooling_left_in_the_tree():
     for forbidden in ("TODO", "FIXME", "XXX"):
         for path in SHIJI.rglob("*.py"):
             assert forbidden not in path.read_text(), f"{forbidden} in {path}"
+
+
+def _modules():
+    for path in sorted(SHIJI.rglob("*.py")):
+        relative = path.relative_to(ROOT).with_suffix("")
+        parts = list(relative.parts)
+        if parts[-1] == "__init__":
+            parts.pop()
+        yield ".".join(parts), path
+
+
+def _runtime_imports(module, path):
+    """The shiji modules ``module`` imports when it is imported (not those
+    imported for type checkers only, nor inside functions)."""
+    tree = ast.parse(path.read_text())
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    found = set()
+    for node in tree.body:
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            continue
+        for child in (
+            ast.walk(node)
+            if not isinstance(node, (ast.FunctionDef, ast.ClassDef))
+            else []
+        ):
+            if isinstance(child, ast.ImportFrom):
+                base = package
+                for _ in range(child.level - 1):
+                    base = base.rpartition(".")[0]
+                name = (
+                    (base + "." + child.module)
+                    if child.level and child.module
+                    else (base if child.level else child.module)
+                )
+                if not name or not name.startswith("shiji"):
+                    continue
+                for alias in child.names:
+                    candidate = f"{name}.{alias.name}"
+                    found.add(
+                        candidate
+                        if (SHIJI.parent / candidate.replace(".", "/"))
+                        .with_suffix(".py")
+                        .exists()
+                        else name
+                    )
+            elif isinstance(child, ast.Import):
+                found.update(a.name for a in child.names if a.name.startswith("shiji"))
+    return found
+
+
+def test_no_import_cycles():
+    graph = {module: _runtime_imports(module, path) for module, path in _modules()}
+    # Importing a package's module imports the package first.
+    for module in list(graph):
+        parent = module.rpartition(".")[0]
+        if parent in graph:
+            graph[module].add(parent)
+
+    visiting, done = [], set()
+
+    def visit(module):
+        if module in done:
+            return
+        if module in visiting:
+            cycle = [*visiting[visiting.index(module) :], module]
+            raise AssertionError("import cycle: " + " -> ".join(cycle))
+        visiting.append(module)
+        for imported in sorted(graph.get(module, ())):
+            if imported != module:
+                visit(imported)
+        visiting.pop()
+        done.add(module)
+
+    for module in sorted(graph):
+        visit(module)
+
+
+def test_no_private_attribute_of_another_object_is_read():
+    # A name with a leading underscore belongs to its own class: Shiji reads
+    # none of Twisted's, nor its own modules' of each other.
+    allowed = {"_shiji_declarations"}  # set on handlers by Shiji's decorators
+    found = []
+    for _, path in _modules():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (
+                isinstance(node, ast.Attribute)
+                and node.attr.startswith("_")
+                and not node.attr.startswith("__")
+                and node.attr not in allowed
+                and not (
+                    isinstance(node.value, ast.Name)
+                    and node.value.id in ("self", "cls")
+                )
+            ):
+                found.append(
+                    f"{path.relative_to(ROOT)}:{node.lineno}: {ast.unparse(node)}"
+                )
+    assert found == []
+
+
+def test_no_code_depends_on_a_dependency_version():
+    for _, path in _modules():
+        text = path.read_text()
+        assert "twisted.copyright" not in text, path
+        assert ".__version__" not in text, path

@@ -368,6 +368,59 @@ REFUSED = {
         400,
         "MalformedRequestError",
     ),
+    "Transfer-Encoding whose last coding is not chunked": (
+        request(b"POST", b"/probe/probe", b"Transfer-Encoding: chunked, gzip\r\n")
+        + b"0\r\n\r\n",
+        400,
+        "MalformedRequestError",
+    ),
+    "over-long chunk size": (
+        request(b"POST", b"/probe/probe", b"Transfer-Encoding: chunked\r\n")
+        + b"1"
+        + b"0" * 20
+        + b"\r\na\r\n0\r\n\r\n",
+        400,
+        "MalformedRequestError",
+    ),
+    "chunk extensions over the header limit": (
+        request(b"POST", b"/probe/probe", b"Transfer-Encoding: chunked\r\n")
+        + b"1;x="
+        + b"a" * 20_000
+        + b"\r\na\r\n0\r\n\r\n",
+        400,
+        "MalformedRequestError",
+    ),
+    "trailers over the header limit": (
+        request(b"POST", b"/probe/probe", b"Transfer-Encoding: chunked\r\n")
+        + b"1\r\na\r\n0\r\nX-T: "
+        + b"a" * 20_000
+        + b"\r\n\r\n",
+        400,
+        "MalformedRequestError",
+    ),
+    "control byte in a header name": (
+        request(b"GET", b"/probe/probe", b"X\x01A: a\r\n"),
+        400,
+        "MalformedRequestError",
+    ),
+    "obsolete line folding": (
+        request(b"GET", b"/probe/probe", b"X-A: a\r\n b\r\n"),
+        400,
+        "MalformedRequestError",
+    ),
+    "request line with two spaces": (
+        b"GET  /probe/probe HTTP/1.1\r\nHost: probe\r\n" + VERSION + b"\r\n",
+        400,
+        "MalformedRequestError",
+    ),
+    # Refused at once: before, such a request waited for header_timeout.
+    "lines ending in a bare LF": (
+        b"GET /probe/probe HTTP/1.1\nHost: probe\n"
+        + VERSION.replace(b"\r", b"")
+        + b"\n",
+        400,
+        "MalformedRequestError",
+    ),
     "request line of 20,000 bytes": (
         request(b"GET", b"/probe/" + b"a" * 20_000),
         414,
@@ -430,6 +483,48 @@ def test_requests_the_http_layer_refuses_get_json_and_a_closed_connection(daemon
     assert (answer.status, answer.error_class) == (status, error_class), answer.body
     assert answer.headers["connection"] == "close"
     assert answer.closed
+
+
+def test_a_bare_lf_request_is_refused_at_once(daemon):
+    started = time.monotonic()
+    answer = exchange(daemon, b"GET /probe/probe HTTP/1.1\nHost: probe\n\n")
+    assert (answer.status, answer.error_class) == (400, "MalformedRequestError")
+    assert answer.closed
+    assert time.monotonic() - started < 0.9  # header_timeout is 1 s
+
+
+def test_expect_100_continue_over_sockets(daemon):
+    head = request(
+        b"POST",
+        b"/probe/probe",
+        b"Content-Type: application/json\r\nExpect: 100-continue\r\n"
+        b"Content-Length: 8\r\n",
+    )
+    with socket.create_connection(("127.0.0.1", daemon.port), timeout=10) as sock:
+        sock.sendall(head)
+        interim = b""
+        while b"\r\n\r\n" not in interim:
+            interim += sock.recv(65536)
+        assert interim == b"HTTP/1.1 100 Continue\r\n\r\n"
+        sock.sendall(b'{"n": 1}')
+        (status, _, _, body), rest = read_answer(sock)
+        assert (status, json.loads(body), rest) == (200, {"n": 1, "bytes": 8}, b"")
+
+
+def test_expect_100_continue_over_the_limit_gets_413_and_no_100(daemon):
+    # Before, the 413 was followed by a stray "HTTP/1.1 100 Continue".
+    answer = exchange(
+        daemon,
+        request(
+            b"POST",
+            b"/probe/probe",
+            b"Content-Type: application/json\r\nExpect: 100-continue\r\n"
+            b"Content-Length: %d\r\n" % (MAX_BODY + 1),
+        ),
+        close_within=5,
+    )
+    assert (answer.status, answer.error_class) == (413, "RequestTooLargeError")
+    assert answer.closed  # and nothing else was sent before the close
 
 
 def test_refusals_are_problem_details_when_accept_asks(daemon):
