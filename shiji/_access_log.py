@@ -7,7 +7,7 @@ line or a field, and no secret written down.
 from __future__ import annotations
 
 import re
-from typing import Any, Callable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Optional, Sequence, Tuple
 from urllib.parse import unquote_plus
 
 from twisted.logger import Logger
@@ -58,6 +58,8 @@ class AccessLog:
     ) -> None:
         self.enabled = enabled
         self.redacted = tuple(word.lower() for word in redacted_words)
+        # For a query with nothing percent-encoded: each field whose name
+        # holds a redacted word, as the name and the "=" before the value.
         self.slow_request_ms = slow_request_ms
         self.metrics = metrics
         #: Where access lines go; shijid points it at its log's
@@ -137,19 +139,24 @@ class AccessLog:
         absolute URI, and with ``***`` for the values of query arguments
         whose names hold one of the redacted words.
         """
-        text = loggable(_USERINFO.sub(rb"\1", uri))
+        if uri[:1] != b"/":
+            uri = _USERINFO.sub(rb"\1", uri)
+        text = loggable(uri)
         path, mark, query = text.partition("?")
         if not mark or not self.redacted:
             return text
-        fields: List[str] = []
-        for field in query.split("&"):
-            name, equals, _ = field.partition("=")
-            if equals and self._secret_name(name):
-                field = f"{name}=***"
-            fields.append(field)
-        return f"{path}?{'&'.join(fields)}"
-
-    def _secret_name(self, logged_name: str) -> bool:
         # Names are matched as the handler would read them: decoded.
-        name = unquote_plus(logged_name).lower()
-        return any(word in name for word in self.redacted)
+        encoded = "%" in query or "+" in query
+        fields = query.split("&")
+        redacted = False
+        for index, field in enumerate(fields):
+            name, equals, _ = field.partition("=")
+            if not equals:
+                continue
+            lowered = (unquote_plus(name) if encoded else name).lower()
+            for word in self.redacted:
+                if word in lowered:
+                    fields[index] = name + "=***"
+                    redacted = True
+                    break
+        return path + "?" + "&".join(fields) if redacted else text

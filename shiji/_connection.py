@@ -121,11 +121,19 @@ class HTTPConnection(Protocol):
         self._head: Optional[RequestHead] = None
         self._advancing = False
         self._continue_sent = False
+        #: The client's address (the transport's peer), once connected.
+        self.peer: Any = None
+        #: The peer's IP address as text (``"-"`` for one without).
+        self.peer_host = "-"
+        self._valid_host: Optional[bytes] = None
 
     # The transport
 
     def connectionMade(self) -> None:
         transport: Any = self.transport
+        # A transport makes a new address object each time it is asked.
+        self.peer = transport.getPeer()
+        self.peer_host = str(getattr(self.peer, "host", "-"))
         if ITCPTransport.providedBy(transport):
             transport.setTcpNoDelay(True)
         transport.registerProducer(self, True)
@@ -254,9 +262,13 @@ class HTTPConnection(Protocol):
             path = uri.split(b"?", 1)[0]
         request = self.site.make_request(self, head, uri, path, body, started=started)
         hosts = request.header_values(b"host")
-        if not _host_is_valid(hosts, head.version):
-            self.refuse(MalformedRequestError(request), started, request)
-            return None
+        # A keep-alive client names the same host in request after request.
+        if not (len(hosts) == 1 and hosts[0] == self._valid_host):
+            if not _host_is_valid(hosts, head.version):
+                self.refuse(MalformedRequestError(request), started, request)
+                return None
+            if hosts:
+                self._valid_host = hosts[0]
         return request
 
     # Answers

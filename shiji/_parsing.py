@@ -363,6 +363,8 @@ class RequestReader:
         :raises ParseError: it cannot be read, or is too long.
         """
         buffer = self._buffer
+        if not buffer:
+            return None
         # Empty lines before a request line are ignored (RFC 9112 section
         # 2.2): some clients end a body with one.
         while buffer[:2] == b"\r\n":
@@ -378,7 +380,9 @@ class RequestReader:
         section = buffer[line_end + 2 : end]
         if len(section) > MAX_HEADER_BYTES:
             raise ParseError(HEADERS_TOO_LARGE)
-        if _stray_line_end(line) or _stray_line_end(section.replace(b"\r\n", b"")):
+        # A CR or LF left inside the section fails the header parser's
+        # checks of names and values.
+        if _stray_line_end(line):
             raise ParseError(MALFORMED, "a line end other than CRLF")
         method, target, version = _request_line(line)
         headers = self._parse_headers(section)

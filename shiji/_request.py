@@ -22,7 +22,6 @@ from typing import (
     Any,
     AnyStr,
     Dict,
-    Iterator,
     List,
     Mapping,
     Optional,
@@ -46,12 +45,13 @@ from .metrics import Metrics, NullMetrics
 if TYPE_CHECKING:
     from .urldispatch import APIRouter, VersionRouter
 
-__all__ = ["APIRequest", "reason_phrase"]
+__all__ = ["APIRequest", "header_bytes", "reason_phrase"]
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 _REASON_PHRASES = {status.value: status.phrase.encode("ascii") for status in HTTPStatus}
 # Statuses whose answers have no body (RFC 9110 section 6.4.1).
 _NO_BODY = frozenset({204, 304})
+_JSON = b"application/json; charset=utf-8"
 _HOST = re.compile(rb"^\[?(?P<host>.*?)\]?(:\d+)?$")
 
 
@@ -78,7 +78,7 @@ def _capitalised(name: bytes) -> bytes:
     return found
 
 
-def _header_bytes(value: Union[str, bytes]) -> bytes:
+def header_bytes(value: Union[str, bytes]) -> bytes:
     """A header name or value as bytes; CR and LF become spaces, so no
     handler can end a header line early."""
     if isinstance(value, str):
@@ -282,18 +282,30 @@ class APIRequest:
 
     def setHeader(self, name: Union[str, bytes], value: Union[str, bytes]) -> None:
         """Set response header ``name`` to ``value``, replacing any."""
-        key = _header_bytes(name).lower()
-        raw = _header_bytes(value)
+        key = header_bytes(name).lower()
+        raw = header_bytes(value)
         out = self._headers_out
         if out is not None:
             out[key] = [raw]
         else:
             self.responseHeaders.setRawHeaders(key, [raw])
 
+    def set_raw_header(self, name: bytes, value: bytes) -> None:
+        """
+        Set response header ``name`` (lower case) to ``value``, both bytes
+        free of CR and LF, without the checks of :meth:`setHeader`: for the
+        headers Shiji writes itself.
+        """
+        out = self._headers_out
+        if out is not None:
+            out[name] = [value]
+        else:
+            self.responseHeaders.setRawHeaders(name, [value])
+
     def add_header(self, name: Union[str, bytes], value: Union[str, bytes]) -> None:
         """Add ``value`` to response header ``name`` (``Vary``, say)."""
-        key = _header_bytes(name).lower()
-        raw = _header_bytes(value)
+        key = header_bytes(name).lower()
+        raw = header_bytes(value)
         out = self._headers_out
         if out is not None:
             out.setdefault(key, []).append(raw)
@@ -323,18 +335,6 @@ class APIRequest:
             self._headers_out = None
         return headers
 
-    def _response_header_lines(self) -> Iterator[Tuple[bytes, bytes]]:
-        out = self._headers_out
-        if out is not None:
-            for name, values in out.items():
-                written = _capitalised(name)
-                for value in values:
-                    yield written, value
-        else:
-            for raw_name, raw_values in self.responseHeaders.getAllRawHeaders():
-                for raw_value in raw_values:
-                    yield raw_name, raw_value
-
     def setResponseCode(self, code: int, message: Optional[bytes] = None) -> None:
         """
         Set the status, with its reason phrase from the HTTP registry when
@@ -344,7 +344,7 @@ class APIRequest:
             raise TypeError(f"a status code is an int, not {code!r}")
         self.code = code
         self.code_message = (
-            _header_bytes(message) if message is not None else reason_phrase(code)
+            header_bytes(message) if message is not None else reason_phrase(code)
         )
 
     def addCookie(
@@ -367,7 +367,7 @@ class APIRequest:
         """
 
         def part(value: Union[str, bytes]) -> bytes:
-            return _header_bytes(value).replace(b";", b" ")
+            return header_bytes(value).replace(b";", b" ")
 
         cookie = part(k) + b"=" + part(v)
         for label, value in (
@@ -443,18 +443,31 @@ class APIRequest:
         :attr:`client_addresses`); ``"-"`` once the connection is gone.
         Limits per client should key on it.
         """
-        if self._client_ip is None:
+        found = self._client_ip
+        if found is None:
             if self.transport is None:
                 return "-"
-            peer = getattr(self.getClientAddress(), "host", "-")
-            self._client_ip = self.client_addresses.client_ip(
-                peer, self.getHeader(b"x-real-ip"), self.getHeader(b"x-forwarded-for")
-            )
-        return self._client_ip
+            peer = getattr(self.channel, "peer_host", None)
+            if peer is None:
+                peer = str(getattr(self.getClientAddress(), "host", "-"))
+            addresses = self.client_addresses
+            if addresses.honor_x_realip:
+                found = addresses.client_ip(
+                    peer,
+                    self.getHeader(b"x-real-ip"),
+                    self.getHeader(b"x-forwarded-for"),
+                )
+            else:
+                found = peer
+            self._client_ip = found
+        return found
 
     def getClientAddress(self) -> Any:
         """The client's address (the peer of the connection)."""
-        return self.transport.getPeer() if self.transport is not None else None
+        if self.transport is None:
+            return None
+        peer = getattr(self.channel, "peer", None)
+        return peer if peer is not None else self.transport.getPeer()
 
     def getClientIP(self) -> Optional[str]:
         """The peer's IP address (prefer :attr:`client_ip`)."""
@@ -581,40 +594,46 @@ class APIRequest:
     def _head(self, first: bytes) -> bytes:
         """The status line and headers, deciding how the body is framed."""
         out = self._headers_out
-        if out is not None:
-            length_set = b"content-length" in out
-        else:
-            length_set = self.responseHeaders.hasHeader(b"content-length")
+        if out is None:
+            # A handler took to twisted.web's Headers: read them back.
+            out = {
+                name.lower(): list(values)
+                for name, values in self.responseHeaders.getAllRawHeaders()
+            }
+        code = self.code
+        no_body = code in _NO_BODY or code < 200
         keep_alive = self.keep_alive and not getattr(self.site, "draining", False)
-        no_body = self.code in _NO_BODY or self.code < 200
-        if not length_set and not no_body and self.method != b"HEAD":
+        if not no_body and b"content-length" not in out and self.method != b"HEAD":
             if self.finished:
                 # Nothing was written before finish(): an empty body.
-                self.setHeader(b"content-length", b"%d" % len(first))
+                out[b"content-length"] = [b"%d" % len(first)]
             elif self.clientproto == b"HTTP/1.1":
                 self._chunked = True
-                self.setHeader(b"transfer-encoding", b"chunked")
+                out[b"transfer-encoding"] = [b"chunked"]
             else:
                 # HTTP/1.0 without a length: the end of the body is the end
                 # of the connection.
                 keep_alive = False
         if not keep_alive:
             self.keep_alive = False
-            self.setHeader(b"connection", b"close")
-        if not no_body and self.response_header(b"content-type") is None:
+            out[b"connection"] = [b"close"]
+        if not no_body and b"content-type" not in out:
             # A JSON API: what a handler writes is JSON unless it says not.
-            self.setHeader(b"content-type", b"application/json; charset=utf-8")
-        lines = [b"%s %d %s" % (self.clientproto, self.code, self.code_message)]
+            out[b"content-type"] = [_JSON]
+        lines = [b"%s %d %s" % (self.clientproto, code, self.code_message)]
         site = self.site
         if site is not None:
-            if self.response_header(b"server") is None:
+            if b"server" not in out:
                 lines.append(b"Server: " + site.server_ident)
             lines.append(b"Date: " + site.http_date())
-        for name, value in self._response_header_lines():
-            lines.append(name + b": " + value)
+        for name, values in out.items():
+            written = _CAPITALISED.get(name) or _capitalised(name)
+            for value in values:
+                lines.append(written + b": " + value)
         for cookie in self.cookies:
             lines.append(b"Set-Cookie: " + cookie)
-        return b"\r\n".join(lines) + b"\r\n\r\n"
+        lines.append(b"\r\n")
+        return b"\r\n".join(lines)
 
     def finish(self) -> None:
         """

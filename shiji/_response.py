@@ -98,8 +98,8 @@ def _closed(request: APIRequest) -> bool:
 
 def _send(request: APIRequest, body: bytes) -> None:
     if request.response_header(b"content-type") is None:
-        request.setHeader(b"content-type", JSON_CONTENT_TYPE)
-    request.setHeader(b"content-length", b"%d" % len(body))
+        request.set_raw_header(b"content-type", JSON_CONTENT_TYPE)
+    request.set_raw_header(b"content-length", b"%d" % len(body))
     request.write(body)
     request.finish()
 
@@ -138,7 +138,7 @@ def prepare_error(request: APIRequest, error: APIError) -> bytes:
     for name, value in error.headers.items():
         request.setHeader(name, value)
     content_type, body = error_body(error, request.getHeader(b"accept"))
-    request.setHeader(b"content-type", content_type)
+    request.set_raw_header(b"content-type", content_type)
     request.add_header(b"vary", b"Accept")
     if request.api_name:
         request.metrics.increment(f"{request.api_name}.error.{error.exception_class}")
@@ -234,6 +234,10 @@ def render_call(
     """
     try:
         result = handler(request)
+        if result.__class__ is dict and not _closed(request):
+            # The common answer, without asking what else it could be.
+            write_json(request, result)
+            return
         if isinstance(result, Coroutine):
             result = ensureDeferred(result)
         if not isinstance(result, Deferred):

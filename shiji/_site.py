@@ -23,7 +23,7 @@ from ._connection import HTTPConnection
 from ._errors import MalformedRequestError, MethodNotAllowedError
 from ._parsing import RequestHead, head_parser
 from ._reactor import global_reactor
-from ._request import APIRequest
+from ._request import APIRequest, header_bytes
 from ._response import write_error, write_failure, write_json
 from ._settings import Settings
 from .metrics import Metrics
@@ -71,7 +71,7 @@ class Site(ServerFactory):
         self.clock: Any = clock if clock is not None else global_reactor()
         #: Which header parser reads requests: ``"llhttp"`` or ``"python"``.
         self.parser_name, self.parse_headers = head_parser(settings.http_parser)
-        self.server_ident = settings.server_ident.encode("utf-8")
+        self.server_ident = header_bytes(settings.server_ident)
         self.client_addresses = ClientAddresses(
             settings.honor_x_realip, settings.trusted_proxies
         )
@@ -216,8 +216,7 @@ class Site(ServerFactory):
         duration_ms = (
             (self.clock.seconds() - started) * 1000.0 if started is not None else 0.0
         )
-        transport: Any = connection.transport
-        peer = getattr(transport.getPeer(), "host", "-")
+        peer = connection.peer_host
         if request is not None:
             self.in_flight.discard(request)
             peer = request.client_ip

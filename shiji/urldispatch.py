@@ -62,7 +62,7 @@ from ._errors import (
     clip,
 )
 from ._lifecycle import Deprecation
-from ._request import APIRequest
+from ._request import APIRequest, header_bytes
 from ._response import render_call, write_error, write_failure
 from ._settings import DEFAULT_SETTINGS, Settings
 from .auth import AuthBackend, CookieSigner, namespace_source
@@ -457,7 +457,7 @@ class APIRouter(resource.Resource):
         self._cors = CORSPolicy.build(
             settings.cross_origin_domains, settings.version_header
         )
-        fixed = [(b"server", settings.server_ident.encode("utf-8"))]
+        fixed = [(b"server", header_bytes(settings.server_ident))]
         if settings.inhibit_http_caching:
             fixed += [(b"cache-control", b"no-cache"), (b"pragma", b"no-cache")]
         self._fixed_headers = fixed
@@ -470,7 +470,7 @@ class APIRouter(resource.Resource):
         api_request = cast(APIRequest, request)
         try:
             for name, value in self._fixed_headers:
-                api_request.setHeader(name, value)
+                api_request.set_raw_header(name, value)
             if self._cors is not None:
                 self._cors.apply(api_request)
             self._dispatch(api_request)

@@ -186,6 +186,10 @@ SMUGGLING = {
     "bare LF line ends": b"GET / HTTP/1.1\nHost: h\n\n",
     "a bare LF among CRLFs": b"GET / HTTP/1.1\r\nHost: h\nX-A: b\r\n\r\n",
     "a bare CR": b"GET / HTTP/1.1\rHost: h\r\n\r\n",
+    "a CR before a header line's CRLF": b"GET / HTTP/1.1\r\nHost: h\r\r\n\r\n",
+    "a LF before a header line's CRLF": b"GET / HTTP/1.1\r\nHost: h\n\r\n\r\n",
+    "a bare LF between headers": b"GET / HTTP/1.1\r\nHost: h\nX-A: b\r\n\r\n",
+    "a bare CR between headers": b"GET / HTTP/1.1\r\nHost: h\rX-A: b\r\n\r\n",
     "a non-hex chunk size": (
         b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nab\r\n0\r\n\r\n"
     ),
