@@ -38,6 +38,10 @@ def test_the_quick_benchmark_runs_and_reports(tmp_path):
         "a": "shijid, 1 worker",
         "b": "bare twisted.web Resource",
     }
+    # What read the request head: Shiji's pick for shijid, asked of the
+    # server's own interpreter.
+    assert results["parsers"]["a"] in ("shiji llhttp", "shiji python")
+    assert results["parsers"]["b"] == "twisted.web"
     runs = {(run["server"], run["scenario"]): run for run in results["runs"]}
     assert sorted(runs) == [
         (server, scenario)
@@ -57,6 +61,7 @@ def test_the_quick_benchmark_runs_and_reports(tmp_path):
     assert report.startswith("# Shiji benchmark results\n")
     assert "| (a) | shijid, 1 worker | **" in report
     assert "| (b) | bare twisted.web Resource | **" in report
+    assert f"| {results['parsers']['a']} |" in report
 
 
 def test_a_server_giving_a_wrong_answer_stops_the_run(tmp_path, monkeypatch):
