@@ -346,3 +346,74 @@ def test_the_default_parser():
     assert _parsing.head_parser("python")[0] == "python"
     with pytest.raises(ValueError, match="no HTTP parser 'h2o' here"):
         _parsing.head_parser("h2o")
+
+
+# Pieces header sections are built from: the tricky bytes of RFC 9112
+# among plain ones.
+_PIECES = [
+    b"Host",
+    b"X-A",
+    b"x-b",
+    b":",
+    b": ",
+    b" ",
+    b"\t",
+    b"\r\n",
+    b"\r",
+    b"\n",
+    b"\x00",
+    b"\x01",
+    b"\x7f",
+    b"\xff",
+    b"value",
+    b"(",
+    b"@",
+    b",",
+    b";",
+    b'"',
+    b"=",
+]
+
+
+def _random_section(rng):
+    lines = []
+    for _ in range(rng.randint(1, 4)):
+        if rng.random() < 0.7:
+            name = rng.choice([b"Host", b"X-A", b"Content-Type", b"x_b"])
+            value = b"".join(rng.choice(_PIECES) for _ in range(rng.randint(0, 4)))
+            lines.append(name + rng.choice([b": ", b":", b":\t", b" : "]) + value)
+        else:
+            lines.append(
+                b"".join(rng.choice(_PIECES) for _ in range(rng.randint(1, 6)))
+            )
+    section = b"\r\n".join(lines)
+    # The reader ends a section at its first empty line: none holds one.
+    while (
+        b"\r\n\r\n" in section
+        or section.startswith(b"\r\n")
+        or section.endswith(b"\r\n")
+    ):
+        section = section.replace(b"\r\n\r\n", b"\r\n").strip(b"\r\n")
+    return section
+
+
+@pytest.mark.skipif(len(PARSERS) < 2, reason="llhttp (httptools) runs on CPython")
+def test_both_parsers_read_every_header_section_alike():
+    # A differential test: whatever the section, the two parsers refuse it
+    # together or read the same headers from it.
+    import random
+
+    rng = random.Random(9112)
+    llhttp, python = (_parsing.HEAD_PARSERS[name] for name in ("llhttp", "python"))
+    disagreements = []
+    for _ in range(20_000):
+        section = _random_section(rng)
+        answers = []
+        for parse in (llhttp, python):
+            try:
+                answers.append(parse(section))
+            except ParseError:
+                answers.append("refused")
+        if answers[0] != answers[1]:
+            disagreements.append((section, *answers))
+    assert disagreements == []
