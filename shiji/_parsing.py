@@ -282,6 +282,8 @@ def _framing(head: RequestHead) -> None:
         head.expect_continue = False
 
 
+# The chunks of a body that is not chunked (never appended to).
+_NO_CHUNKS: List[bytes] = []
 # The reader's states.
 _HEAD, _BODY, _CHUNK_SIZE, _CHUNK_DATA, _CHUNK_END, _TRAILERS, _DONE = range(7)
 
@@ -299,16 +301,24 @@ class RequestReader:
     :meth:`read_body` take what is complete.
     """
 
+    __slots__ = (
+        "_parse_headers",
+        "_max_body",
+        "_buffer",
+        "_state",
+        "_remaining",
+        "_body",
+        "_body_size",
+    )
+
     def __init__(self, parse_headers: HeadParser, max_body: int) -> None:
         self._parse_headers = parse_headers
         self._max_body = max_body
         self._buffer = b""
         self._state = _HEAD
         self._remaining = 0
-        self._body: List[bytes] = []
+        self._body: List[bytes] = _NO_CHUNKS
         self._body_size = 0
-        #: The head of the request being read, once complete.
-        self.head: Optional[RequestHead] = None
 
     @property
     def buffered(self) -> int:
@@ -391,17 +401,16 @@ class RequestReader:
         head = RequestHead(method, target, version, headers)
         _framing(head)
         self._buffer = buffer[end + 4 :]
-        self.head = head
         if head.chunked:
             self._state = _CHUNK_SIZE
+            self._body = []
+            self._body_size = 0
         else:
             length = head.content_length or 0
             if length > self._max_body:
                 raise ParseError(BODY_TOO_LARGE)
             self._state = _BODY
             self._remaining = length
-        self._body = []
-        self._body_size = 0
         return head
 
     def _check_partial_head(self, buffer: bytes) -> None:
@@ -455,7 +464,7 @@ class RequestReader:
                 return None
             state = step
         body = b"".join(self._body)
-        self._body = []
+        self._body = _NO_CHUNKS
         self._state = _HEAD
         return body
 
