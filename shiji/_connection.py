@@ -297,9 +297,10 @@ class HTTPConnection(Protocol):
         if self._answering_full:
             self._answering_full = False
             self._resume_reading()
-        if self.reading_since is None and self._reader.reading:
-            self.reading_since = self.site.clock.seconds()
-        self._advance()
+        if self._reader.reading:
+            if self.reading_since is None:
+                self.reading_since = self.site.clock.seconds()
+            self._advance()
 
     def refuse(
         self,

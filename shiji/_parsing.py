@@ -302,13 +302,13 @@ class RequestReader:
     """
 
     __slots__ = (
-        "_parse_headers",
-        "_max_body",
-        "_buffer",
-        "_state",
-        "_remaining",
         "_body",
         "_body_size",
+        "_buffer",
+        "_max_body",
+        "_parse_headers",
+        "_remaining",
+        "_state",
     )
 
     def __init__(self, parse_headers: HeadParser, max_body: int) -> None:
@@ -390,10 +390,8 @@ class RequestReader:
         section = buffer[line_end + 2 : end]
         if len(section) > MAX_HEADER_BYTES:
             raise ParseError(HEADERS_TOO_LARGE)
-        # A CR or LF left inside the section fails the header parser's
-        # checks of names and values.
-        if _stray_line_end(line):
-            raise ParseError(MALFORMED, "a line end other than CRLF")
+        # A CR or LF left inside the request line fails its checks, and
+        # inside the section the header parser's checks of names and values.
         method, target, version = _request_line(line)
         headers = self._parse_headers(section)
         if len(headers) > MAX_HEADERS:

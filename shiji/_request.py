@@ -52,6 +52,8 @@ _REASON_PHRASES = {status.value: status.phrase.encode("ascii") for status in HTT
 # Statuses whose answers have no body (RFC 9110 section 6.4.1).
 _NO_BODY = frozenset({204, 304})
 _JSON = b"application/json; charset=utf-8"
+# Status lines already written, by protocol, code and reason phrase.
+_STATUS_LINES: Dict[Tuple[bytes, int, bytes], bytes] = {}
 _HOST = re.compile(rb"^\[?(?P<host>.*?)\]?(:\d+)?$")
 
 
@@ -620,7 +622,13 @@ class APIRequest:
         if not no_body and b"content-type" not in out:
             # A JSON API: what a handler writes is JSON unless it says not.
             out[b"content-type"] = [_JSON]
-        lines = [b"%s %d %s" % (self.clientproto, code, self.code_message)]
+        status = (self.clientproto, code, self.code_message)
+        status_line = _STATUS_LINES.get(status)
+        if status_line is None:
+            status_line = b"%s %d %s" % status
+            if len(_STATUS_LINES) < 256:
+                _STATUS_LINES[status] = status_line
+        lines = [status_line]
         site = self.site
         if site is not None:
             if b"server" not in out:

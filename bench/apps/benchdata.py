@@ -39,3 +39,15 @@ def ping_argument_error(
     if key != "abc":
         return "simple_auth_key", "Key isn't valid!"
     return None
+
+
+def invalid_argument(name: str, why: str) -> Dict[str, Any]:
+    """Shiji's envelope of a ``ValueError`` for argument ``name``."""
+    return {
+        "result": None,
+        "error": {
+            "error_code": 502,
+            "exception_class": "ValueError",
+            "exception_text": f"Invalid value for argument '{name}'. {why}",
+        },
+    }

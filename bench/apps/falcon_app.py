@@ -8,7 +8,7 @@ Usage: uvicorn --app-dir bench/apps falcon_app:app ...
 import falcon
 import falcon.asgi
 import falcon.media
-from benchdata import ITEMS, ping_argument_error
+from benchdata import ITEMS, invalid_argument, ping_argument_error
 
 try:
     import orjson
@@ -21,14 +21,7 @@ except ImportError:
 def invalid(resp, name, why):
     """Shiji's answer to an argument of the wrong type: 409 and its envelope."""
     resp.status = falcon.HTTP_409
-    resp.media = {
-        "result": None,
-        "error": {
-            "error_code": 502,
-            "exception_class": "ValueError",
-            "exception_text": f"Invalid value for argument '{name}'. {why}",
-        },
-    }
+    resp.media = invalid_argument(name, why)
 
 
 def check_version(req):

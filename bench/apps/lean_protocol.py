@@ -20,7 +20,7 @@ epollreactor.install()
 
 import httptools  # noqa: E402
 import orjson  # noqa: E402
-from benchdata import ITEMS, ping_argument_error  # noqa: E402
+from benchdata import ITEMS, invalid_argument, ping_argument_error  # noqa: E402
 from twisted.internet import reactor  # noqa: E402
 from twisted.internet.protocol import Factory, Protocol  # noqa: E402
 
@@ -30,14 +30,7 @@ HEAD = b"HTTP/1.1 %d %s\r\nContent-Type: application/json; charset=utf-8\r\n"
 
 
 def invalid(name, why):
-    return 409, {
-        "result": None,
-        "error": {
-            "error_code": 502,
-            "exception_class": "ValueError",
-            "exception_text": f"Invalid value for argument '{name}'. {why}",
-        },
-    }
+    return 409, invalid_argument(name, why)
 
 
 def ping(timestamp, query, headers, body):

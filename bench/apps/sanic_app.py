@@ -9,7 +9,7 @@ Usage: python sanic_app.py PORT
 import sys
 
 import orjson
-from benchdata import ITEMS, ping_argument_error
+from benchdata import ITEMS, invalid_argument, ping_argument_error
 from sanic import Sanic
 from sanic.response import HTTPResponse
 
@@ -24,14 +24,7 @@ def answer(result, status=200):
 
 def invalid(name, why):
     return answer(
-        {
-            "result": None,
-            "error": {
-                "error_code": 502,
-                "exception_class": "ValueError",
-                "exception_text": f"Invalid value for argument '{name}'. {why}",
-            },
-        },
+        invalid_argument(name, why),
         409,
     )
 

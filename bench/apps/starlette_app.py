@@ -6,7 +6,7 @@ Usage: uvicorn --app-dir bench/apps starlette_app:app ...
 """
 
 import orjson
-from benchdata import ITEMS, ping_argument_error
+from benchdata import ITEMS, invalid_argument, ping_argument_error
 from starlette.applications import Starlette
 from starlette.responses import Response
 from starlette.routing import Route
@@ -20,14 +20,7 @@ def answer(result, status=200):
 
 def invalid(name, why):
     return answer(
-        {
-            "result": None,
-            "error": {
-                "error_code": 502,
-                "exception_class": "ValueError",
-                "exception_text": f"Invalid value for argument '{name}'. {why}",
-            },
-        },
+        invalid_argument(name, why),
         409,
     )
 
