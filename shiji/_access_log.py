@@ -24,7 +24,7 @@ log = Logger(namespace="shiji.site")
 _UNSAFE_BYTES = bytes(range(0x20)) + b'"\\' + bytes(range(0x7F, 0x100))
 _UNSAFE = re.compile(b"[" + re.escape(_UNSAFE_BYTES) + b"]")
 # The user information of an absolute-form target (scheme://user:password@).
-_USERINFO = re.compile(rb"^([A-Za-z][A-Za-z0-9+.-]*://)[^/?#@]*@")
+_USERINFO = re.compile(rb"^(\s*[A-Za-z][A-Za-z0-9+.-]*://)[^/?#]*@")
 
 
 def loggable(raw: bytes) -> str:

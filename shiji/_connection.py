@@ -172,8 +172,10 @@ class HTTPConnection(Protocol):
     def resumeProducing(self) -> None:
         self._sending_full = False
         self.blocked_since = None
+        # Reading resumes even while an answer is still being written: the
+        # read-ahead bound pauses it again if the client sends too much.
+        self._resume_reading()
         if self.current is None:
-            self._resume_reading()
             self._advance()
 
     def stopProducing(self) -> None:
@@ -234,6 +236,9 @@ class HTTPConnection(Protocol):
             if head is None:
                 head = reader.next_head()
                 if head is None:
+                    if not reader.reading:
+                        # Only empty lines came: no request has begun.
+                        self.reading_since = None
                     return False
                 self._head = head
                 self._continue_sent = False
@@ -257,12 +262,12 @@ class HTTPConnection(Protocol):
 
     def _request(self, head: RequestHead, body: bytes) -> Optional[APIRequest]:
         """The request ``head`` and ``body`` make, or ``None`` if refused."""
-        clock = self.site.clock
         started = self.reading_since
         if started is None:
-            started = clock.seconds()
-        # The next request's clock starts now, if it has begun to arrive.
-        self.reading_since = clock.seconds() if self._reader.reading else None
+            started = self.site.clock.seconds()
+        # The next request's clock starts once this one is answered: the
+        # time its answer takes is not the client's.
+        self.reading_since = None
         uri = _origin_form(head.target)
         if uri is None:
             uri = path = b"*"
@@ -351,7 +356,7 @@ class HTTPConnection(Protocol):
             transport.loseWriteConnection()
         else:
             transport.loseConnection()
-        site.clock.callLater(LINGER_SECONDS, self._abort)
+        site.clock.callLater(LINGER_SECONDS, self.abort)
 
     def _refused_line(
         self, request: Optional[APIRequest]
@@ -363,7 +368,8 @@ class HTTPConnection(Protocol):
             return head.method, head.target
         return self._reader.request_line()
 
-    def _abort(self) -> None:
+    def abort(self) -> None:
+        """Close the connection at once, dropping whatever waits to be sent."""
         if not self.closed:
             transport: Any = self.transport
             transport.abortConnection()
@@ -373,13 +379,15 @@ class HTTPConnection(Protocol):
         Refuse a request arriving too slowly (408), close a connection idle
         too long, or whose client has read nothing for as long.
         """
-        if self.refused or self.closed:
+        if self.closed:
             return
         settings = self.site.settings
-        if self.current is not None:
-            blocked = self.blocked_since
-            if blocked is not None and now - blocked > settings.idle_timeout:
-                self._abort()
+        blocked = self.blocked_since
+        if blocked is not None and now - blocked > settings.idle_timeout:
+            # The client reads nothing: whatever waits to be sent goes.
+            self.abort()
+            return
+        if self.refused or self.current is not None:
             return
         started = self.reading_since
         if started is not None and self._reader.reading:

@@ -28,6 +28,7 @@ __all__ = [
     "HEADERS_TOO_LARGE",
     "HEAD_PARSERS",
     "MALFORMED",
+    "MAX_CHUNKS",
     "MAX_HEADERS",
     "MAX_HEADER_BYTES",
     "MAX_REQUEST_LINE",
@@ -46,6 +47,10 @@ MAX_REQUEST_LINE = 16384
 MAX_HEADER_BYTES = 16384
 #: The most header lines read for one request.
 MAX_HEADERS = 500
+#: The most chunks one chunked body may come in: each costs a step of the
+#: reader, so a body cut into one-byte chunks would cost far more to read
+#: than its size says.
+MAX_CHUNKS = 16384
 # Hexadecimal digits of a chunk size: 16 say more than anyone may send.
 _MAX_CHUNK_SIZE_DIGITS = 16
 
@@ -282,8 +287,6 @@ def _framing(head: RequestHead) -> None:
         head.expect_continue = False
 
 
-# The chunks of a body that is not chunked (never appended to).
-_NO_CHUNKS: List[bytes] = []
 # The reader's states.
 _HEAD, _BODY, _CHUNK_SIZE, _CHUNK_DATA, _CHUNK_END, _TRAILERS, _DONE = range(7)
 
@@ -305,6 +308,7 @@ class RequestReader:
         "_body",
         "_body_size",
         "_buffer",
+        "_chunks",
         "_max_body",
         "_parse_headers",
         "_remaining",
@@ -317,8 +321,10 @@ class RequestReader:
         self._buffer = b""
         self._state = _HEAD
         self._remaining = 0
-        self._body: List[bytes] = _NO_CHUNKS
+        # A chunked body as it arrives, and how many chunks it came in.
+        self._body: Optional[bytearray] = None
         self._body_size = 0
+        self._chunks = 0
 
     @property
     def buffered(self) -> int:
@@ -377,8 +383,13 @@ class RequestReader:
             return None
         # Empty lines before a request line are ignored (RFC 9112 section
         # 2.2): some clients end a body with one.
-        while buffer[:2] == b"\r\n":
-            buffer = self._buffer = buffer[2:]
+        if buffer.startswith(b"\r\n"):
+            empty = 2
+            while buffer.startswith(b"\r\n", empty):
+                empty += 2
+            buffer = self._buffer = buffer[empty:]
+            if not buffer:
+                return None
         end = buffer.find(b"\r\n\r\n")
         if end < 0:
             self._check_partial_head(buffer)
@@ -401,8 +412,9 @@ class RequestReader:
         self._buffer = buffer[end + 4 :]
         if head.chunked:
             self._state = _CHUNK_SIZE
-            self._body = []
+            self._body = bytearray()
             self._body_size = 0
+            self._chunks = 0
         else:
             length = head.content_length or 0
             if length > self._max_body:
@@ -448,37 +460,48 @@ class RequestReader:
             self._buffer = buffer[remaining:]
             self._state = _HEAD
             return body
+        # Chunks are read at a position in the buffer, which is cut once,
+        # at the end: cutting it at every chunk would copy its rest as many
+        # times as there are chunks.
+        buffer = self._buffer
+        position = 0
         while state != _DONE:
             if state == _CHUNK_SIZE:
-                step = self._chunk_size()
+                step = self._chunk_size(buffer, position)
             elif state == _CHUNK_DATA:
-                step = self._chunk_data()
+                step = self._chunk_data(buffer, position)
             elif state == _CHUNK_END:
-                step = self._chunk_end()
+                step = self._chunk_end(buffer, position)
             else:
-                step = self._trailers()
+                step = self._trailers(buffer, position)
             if step is None:
-                self._state = state
-                return None
-            state = step
-        body = b"".join(self._body)
-        self._body = _NO_CHUNKS
+                break
+            state, position = step
+        self._buffer = buffer[position:] if position else buffer
+        if state != _DONE:
+            self._state = state
+            return None
+        body = bytes(self._body or b"")
+        self._body = None
         self._state = _HEAD
         return body
 
-    # Chunked bodies (RFC 9112 section 7.1): each step returns the next
-    # state, or None to wait for more bytes.
+    # Chunked bodies (RFC 9112 section 7.1): each step reads ``buffer`` at
+    # ``position`` and returns the next state and position, or None to wait
+    # for more bytes.
 
-    def _chunk_size(self) -> Optional[int]:
-        buffer = self._buffer
-        end = buffer.find(b"\r\n")
+    def _chunk_size(self, buffer: bytes, position: int) -> Optional[Tuple[int, int]]:
+        end = buffer.find(b"\r\n", position)
         if end < 0:
-            if len(buffer) > MAX_HEADER_BYTES or _stray_line_end(buffer.rstrip(b"\r")):
+            waiting = buffer[position:]
+            if len(waiting) > MAX_HEADER_BYTES or _stray_line_end(
+                waiting.rstrip(b"\r")
+            ):
                 raise ParseError(MALFORMED, "malformed chunk size")
             return None
-        if end > MAX_HEADER_BYTES:
+        if end - position > MAX_HEADER_BYTES:
             raise ParseError(MALFORMED, "chunk extensions too long")
-        line = buffer[:end]
+        line = buffer[position:end]
         size, semicolon, extension = line.partition(b";")
         if semicolon:
             size = size.rstrip(b" \t")
@@ -486,54 +509,58 @@ class RequestReader:
                 raise ParseError(MALFORMED, "malformed chunk extension")
         if not size or len(size) > _MAX_CHUNK_SIZE_DIGITS or size.translate(None, _HEX):
             raise ParseError(MALFORMED, "malformed chunk size")
-        self._buffer = buffer[end + 2 :]
         length = int(size, 16)
         if length == 0:
-            return _TRAILERS
+            return _TRAILERS, end + 2
         self._body_size += length
         if self._body_size > self._max_body:
             raise ParseError(BODY_TOO_LARGE)
+        self._chunks += 1
+        if self._chunks > MAX_CHUNKS:
+            raise ParseError(MALFORMED, "too many chunks")
         self._remaining = length
-        return _CHUNK_DATA
+        return _CHUNK_DATA, end + 2
 
-    def _chunk_data(self) -> Optional[int]:
-        buffer = self._buffer
-        remaining = self._remaining
-        if len(buffer) < remaining:
+    def _chunk_data(self, buffer: bytes, position: int) -> Optional[Tuple[int, int]]:
+        available = len(buffer) - position
+        if not available:
             return None
-        self._body.append(buffer[:remaining])
-        self._buffer = buffer[remaining:]
-        return _CHUNK_END
+        taken = min(available, self._remaining)
+        # A chunk is taken as it arrives, so that a large one is not
+        # copied again with every read.
+        assert self._body is not None
+        self._body += memoryview(buffer)[position : position + taken]
+        self._remaining -= taken
+        if self._remaining:
+            return _CHUNK_DATA, position + taken
+        return _CHUNK_END, position + taken
 
-    def _chunk_end(self) -> Optional[int]:
-        buffer = self._buffer
-        if len(buffer) < 2:
-            if buffer and buffer != b"\r":
+    def _chunk_end(self, buffer: bytes, position: int) -> Optional[Tuple[int, int]]:
+        ending = buffer[position : position + 2]
+        if len(ending) < 2:
+            if ending and ending != b"\r":
                 raise ParseError(MALFORMED, "chunk data longer than its size")
             return None
-        if buffer[:2] != b"\r\n":
+        if ending != b"\r\n":
             raise ParseError(MALFORMED, "chunk data longer than its size")
-        self._buffer = buffer[2:]
-        return _CHUNK_SIZE
+        return _CHUNK_SIZE, position + 2
 
-    def _trailers(self) -> Optional[int]:
-        buffer = self._buffer
-        if buffer[:2] == b"\r\n":
-            self._buffer = buffer[2:]
-            return _DONE
-        end = buffer.find(b"\r\n\r\n")
+    def _trailers(self, buffer: bytes, position: int) -> Optional[Tuple[int, int]]:
+        if buffer.startswith(b"\r\n", position):
+            return _DONE, position + 2
+        end = buffer.find(b"\r\n\r\n", position)
         if end < 0:
-            if len(buffer) > MAX_HEADER_BYTES or buffer.count(b"\n") != buffer.count(
+            waiting = buffer[position:]
+            if len(waiting) > MAX_HEADER_BYTES or waiting.count(b"\n") != waiting.count(
                 b"\r\n"
             ):
                 raise ParseError(MALFORMED, "malformed or too long trailers")
             return None
-        if end > MAX_HEADER_BYTES:
+        if end - position > MAX_HEADER_BYTES:
             raise ParseError(MALFORMED, "trailers too long")
-        section = buffer[:end]
+        section = buffer[position:end]
         if _stray_line_end(section.replace(b"\r\n", b"")):
             raise ParseError(MALFORMED, "a line end other than CRLF")
         # Trailers are read, checked and dropped: nothing in Shiji uses them.
         self._parse_headers(section)
-        self._buffer = buffer[end + 4 :]
-        return _DONE
+        return _DONE, end + 4

@@ -578,13 +578,15 @@ class APIRequest:
         if not self.startedWriting:
             self.startedWriting = True
             head = self._head(data)
-            if self.method == b"HEAD" or self.code in _NO_BODY:
+            if self.method == b"HEAD" or self.code in _NO_BODY or self.code < 200:
                 self.channel.write(head)
                 return
             self.sentLength = len(data)
             self.channel.write(head + (self._framed(data) if self._chunked else data))
             return
         if not data or self.method == b"HEAD" or self.code in _NO_BODY:
+            return
+        if self.code < 200:
             return
         self.sentLength += len(data)
         self.channel.write(self._framed(data) if self._chunked else data)
@@ -668,6 +670,15 @@ class APIRequest:
         for notification in notifications:
             notification.callback(None)
         self.channel.request_done(self)
+
+    def abort(self) -> None:
+        """
+        Cut the answer short: close the connection at once, so that the
+        client sees an answer broken off rather than one that looks whole.
+        """
+        self.keep_alive = False
+        if self.channel is not None and not self.disconnected:
+            self.channel.abort()
 
     def notifyFinish(self) -> Deferred[None]:
         """

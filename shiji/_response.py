@@ -45,6 +45,8 @@ __all__ = [
 log = Logger()
 
 JSON_CONTENT_TYPE = b"application/json; charset=utf-8"
+# Statuses whose answers have no body (RFC 9110 section 6.4.1).
+_NO_BODY = frozenset({204, 304})
 PROBLEM_CONTENT_TYPE = b"application/problem+json"
 
 
@@ -97,6 +99,10 @@ def _closed(request: APIRequest) -> bool:
 
 
 def _send(request: APIRequest, body: bytes) -> None:
+    if request.code in _NO_BODY or request.code < 200:
+        # 204, 304 and interim answers have no body, and so no length.
+        request.finish()
+        return
     if request.response_header(b"content-type") is None:
         request.set_raw_header(b"content-type", JSON_CONTENT_TYPE)
     request.set_raw_header(b"content-length", b"%d" % len(body))
@@ -150,6 +156,19 @@ def write_error(request: APIRequest, error: APIError) -> None:
     Send ``error`` as the JSON envelope with its HTTP status and headers.
     """
     if _closed(request):
+        return
+    if request.startedWriting:
+        # The status and headers are sent and part of the body with them:
+        # the error can no longer be answered, and the client must not
+        # take what was sent for a whole answer.
+        log.warn(
+            "{method} {path}: {error} after the answer had begun; the "
+            "connection is closed to cut the answer short",
+            method=_text(request.method),
+            path=_text(request.path),
+            error=error.exception_class,
+        )
+        request.abort()
         return
     _send(request, prepare_error(request, error))
 

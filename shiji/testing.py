@@ -247,6 +247,11 @@ class TestConnection:
         return bool(self.transport.disconnecting)
 
     @property
+    def aborted(self) -> bool:
+        """The server has cut the connection off, dropping unsent data."""
+        return bool(self.transport.disconnected)
+
+    @property
     def reading_paused(self) -> bool:
         """The server has stopped reading from the connection."""
         return self.transport.producerState == "paused"

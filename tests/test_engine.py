@@ -15,7 +15,7 @@ from twisted.web.iweb import IRequest
 from zope.interface.verify import verifyObject
 
 from shiji.testing import TestClient
-from shiji.urldispatch import URLMatchJSONResource
+from shiji.urldispatch import NOT_DONE_YET, URLMatchJSONResource
 
 VERSION = b"X-API-Version: e_api-1.0+prod\r\n"
 PARKED = []
@@ -57,6 +57,37 @@ class Park(URLMatchJSONResource):
         return waiting
 
 
+class StreamPark(URLMatchJSONResource):
+    routes = r"streampark"
+
+    def render_GET(self, request):
+        request.write(b'{"a": "' + b"x" * 10 + b'"')
+        waiting = defer.Deferred()
+        PARKED.append((request, waiting))
+        waiting.addCallback(lambda _: (request.write(b"}"), request.finish()))
+        return NOT_DONE_YET
+
+
+class Broken(URLMatchJSONResource):
+    """Begins its answer, then fails: with a declared length, or streamed."""
+
+    routes = r"broken/(?P<framing>length|chunked)"
+
+    def render_GET(self, request):
+        if self.url_matches["framing"] == "length":
+            request.setHeader("content-length", "20")
+        request.write(b'{"rows": [1, 2, ')
+        raise OSError("the disk went away")
+
+
+class NoContent(URLMatchJSONResource):
+    routes = r"nocontent"
+
+    def render_DELETE(self, request):
+        request.setResponseCode(204)
+        return {}
+
+
 class Inspect(URLMatchJSONResource):
     routes = r"inspect"
 
@@ -76,7 +107,16 @@ class Inspect(URLMatchJSONResource):
 
 
 def client(**options):
-    api = make_api("e_api", [("1.0", r"1\.0", [Echo, Big, Stream, Park, Inspect])])
+    api = make_api(
+        "e_api",
+        [
+            (
+                "1.0",
+                r"1\.0",
+                [Echo, Big, Stream, Park, StreamPark, Broken, NoContent, Inspect],
+            )
+        ],
+    )
     return TestClient({"e": api}, **options)
 
 
@@ -313,3 +353,91 @@ async def test_a_refusal_is_problem_details_when_accept_asks():
     assert response.status == 431
     assert response.headers["content-type"] == "application/problem+json"
     assert json.loads(response.body)["status"] == 431
+
+
+def test_reading_resumes_once_a_client_catches_up_during_a_streamed_answer():
+    PARKED.clear()
+    connection = client().connect()
+    connection.send(get(b"/e/streampark"))
+    _, waiting = PARKED.pop()
+    # The transport's buffer fills while the answer streams, then drains
+    # before the answer is done.
+    connection.transport.producer.pauseProducing()
+    assert connection.reading_paused
+    connection.transport.producer.resumeProducing()
+    assert not connection.reading_paused
+    waiting.callback(None)
+    assert not connection.reading_paused
+    connection.send(get(b"/e/echo"))
+    assert [a.json for a in connection.responses()] == [
+        {"a": "xxxxxxxxxx"},
+        {"method": "GET", "uri": "/e/echo"},
+    ]
+
+
+def test_empty_lines_after_a_body_start_no_clock():
+    # Some clients end a body with an empty line; the next request, sent
+    # after a pause longer than header_timeout, is timed from its own start.
+    test_client = client()
+    connection = test_client.connect()
+    connection.send(post(b"/e/echo", b'"a"', b"Content-Length: 3\r\n") + b"\r\n")
+    test_client.clock.pump([1.0] * 20)
+    head = get(b"/e/echo")
+    connection.send(head[:10])
+    test_client.clock.advance(1.0)
+    connection.send(head[10:])
+    assert [a.status for a in connection.responses()] == [200, 200]
+    assert test_client.access_lines[-1].split()[5] == "1000.0ms"
+
+
+def test_a_pipelined_request_is_timed_from_the_end_of_the_answer_before_it():
+    PARKED.clear()
+    test_client = client(request_timeout=60)
+    connection = test_client.connect()
+    body_follows = post(
+        b"/e/echo", b"", b"Expect: 100-continue\r\nContent-Length: 4\r\n"
+    )
+    connection.send(get(b"/e/park") + body_follows)
+    _, waiting = PARKED.pop()
+    test_client.clock.pump([1.0] * 45)  # longer than header and body timeouts
+    waiting.callback({"parked": True})
+    assert [a.status for a in connection.responses()] == [200, 100]
+    test_client.clock.pump([1.0] * 5)
+    connection.send(b'"ab"')
+    assert [a.status for a in connection.responses()] == [200, 100, 200]
+
+
+def test_a_client_that_reads_nothing_is_cut_off_after_idle_timeout():
+    # The answer is written whole, but the client never reads it: the
+    # connection and what waits to be sent are dropped, not kept forever.
+    test_client = client(idle_timeout=5)
+    connection = test_client.connect()
+    connection.send(get(b"/e/big"))
+    connection.transport.producer.pauseProducing()
+    test_client.clock.pump([1.0] * 5)
+    assert not connection.aborted
+    test_client.clock.pump([1.0] * 2)
+    assert connection.aborted
+
+
+@pytest.mark.parametrize("framing", ["length", "chunked"])
+def test_an_error_after_the_answer_began_cuts_the_connection(framing):
+    connection = client().connect()
+    connection.send(get(b"/e/broken/" + framing.encode()) + get(b"/e/echo"))
+    sent = connection.received
+    assert sent.startswith(b"HTTP/1.1 200 OK\r\n")
+    # Only what the handler wrote, never an error appended to it.
+    assert sent.endswith(b'{"rows": [1, 2, ') or sent.endswith(
+        b'10\r\n{"rows": [1, 2, \r\n'
+    )
+    assert b"UnexpectedServerError" not in sent
+    assert connection.aborted
+
+
+def test_a_204_answer_has_no_body_and_no_length():
+    connection = client().connect()
+    connection.send(b"DELETE /e/nocontent HTTP/1.1\r\nHost: h\r\n" + VERSION + b"\r\n")
+    head = connection.received
+    assert head.startswith(b"HTTP/1.1 204 No Content\r\n")
+    assert head.endswith(b"\r\n\r\n")
+    assert b"Content-Length" not in head and b"Content-Type" not in head

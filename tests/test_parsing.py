@@ -10,6 +10,7 @@ from shiji._parsing import (
     BODY_TOO_LARGE,
     HEADERS_TOO_LARGE,
     MALFORMED,
+    MAX_CHUNKS,
     URI_TOO_LONG,
     ParseError,
     RequestReader,
@@ -24,9 +25,9 @@ def parser(request):
     return _parsing.HEAD_PARSERS[request.param]
 
 
-def read_all(parser, data, pieces=1):
+def read_all(parser, data, pieces=1, max_body=MAX_BODY):
     """Every request in ``data``, fed in ``pieces`` parts: (head, body) pairs."""
-    reader = RequestReader(parser, MAX_BODY)
+    reader = RequestReader(parser, max_body)
     found = []
     size = max(1, -(-len(data) // pieces))
     head = None
@@ -45,9 +46,9 @@ def read_all(parser, data, pieces=1):
     return found, reader
 
 
-def refused(parser, data, kind=MALFORMED):
+def refused(parser, data, kind=MALFORMED, max_body=MAX_BODY):
     with pytest.raises(ParseError) as info:
-        read_all(parser, data)
+        read_all(parser, data, max_body=max_body)
     assert info.value.kind == kind, info.value
     return info.value
 
@@ -314,6 +315,23 @@ def test_limits(parser):
         + b"b" * 1000,
     )
     assert len(found) == 1
+
+
+@pytest.mark.parametrize("pieces", [1, 7, 400])
+def test_a_body_may_come_in_as_many_chunks_as_max_chunks(parser, pieces):
+    chunked = b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+    wire = chunked + b"1\r\nx\r\n" * MAX_CHUNKS + b"0\r\n\r\n"
+    found, _ = read_all(parser, wire, pieces, max_body=10 * MAX_CHUNKS)
+    [(_, body)] = found
+    assert body == b"x" * MAX_CHUNKS
+    too_many = chunked + b"1\r\nx\r\n" * (MAX_CHUNKS + 1)
+    error = refused(parser, too_many, max_body=10 * MAX_CHUNKS)
+    assert error.detail == "too many chunks"
+
+
+def test_many_empty_lines_before_a_request_are_read_past(parser):
+    found, _ = read_all(parser, b"\r\n" * 100_000 + GET, pieces=7)
+    assert [head.target for head, _ in found] == [b"/api/call?x=1"]
 
 
 def test_a_request_line_too_long_is_refused_before_it_ends(parser):

@@ -81,16 +81,28 @@ async def test_secret_arguments_are_redacted_by_any_part_of_their_names(
     assert f'192.0.2.1 "GET {expected}" 200 ' in line
 
 
+@pytest.mark.parametrize(
+    "target, logged",
+    [
+        (b"http://user:password@h/e/echo", "http://h/e/echo"),
+        # A raw "@" inside the password, and a target after two spaces.
+        (b"http://user:pass@word@h/e/echo", "http://h/e/echo"),
+        (b" http://user:password@h/e/echo", " http://h/e/echo"),
+    ],
+    ids=["plain", "@ in the password", "after two spaces"],
+)
 @pytest_twisted.ensureDeferred
-async def test_a_refused_absolute_target_is_logged_without_its_credentials():
+async def test_a_refused_absolute_target_is_logged_without_its_credentials(
+    target, logged
+):
     test_client = client()
     response = await test_client.send_raw(
-        b"GET http://user:password@h/e/echo HTTP/1.1\r\nX-A: a\x00b\r\n\r\n"
+        b"GET %s HTTP/1.1\r\nX-A: a\x00b\r\n\r\n" % target
     )
     assert response.status == 400
     [line] = test_client.access_lines
-    assert line.startswith('192.0.2.1 "GET http://h/e/echo" 400 '), line
-    assert "password" not in line
+    assert line.startswith(f'192.0.2.1 "GET {logged}" 400 '), line
+    assert "pass" not in line and "word" not in line
 
 
 @pytest.mark.parametrize(
