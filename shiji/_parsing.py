@@ -54,6 +54,9 @@ MAX_CHUNKS = 16384
 # Hexadecimal digits of a chunk size: 16 say more than anyone may send.
 _MAX_CHUNK_SIZE_DIGITS = 16
 
+# Bytes of a body past which what has arrived is set aside as it comes.
+_BODY_PIECE = 65536
+
 #: :attr:`ParseError.kind` values: what to answer.
 MALFORMED = "malformed"
 URI_TOO_LONG = "uri_too_long"
@@ -455,10 +458,22 @@ class RequestReader:
             remaining = self._remaining
             buffer = self._buffer
             if len(buffer) < remaining:
+                if len(buffer) > _BODY_PIECE:
+                    # A large body is gathered as it arrives, rather than
+                    # copied again with every read.
+                    if self._body is None:
+                        self._body = bytearray()
+                    self._body += buffer
+                    self._remaining -= len(buffer)
+                    self._buffer = b""
                 return None
-            body = buffer[:remaining]
             self._buffer = buffer[remaining:]
             self._state = _HEAD
+            if self._body is None:
+                return buffer[:remaining]
+            self._body += memoryview(buffer)[:remaining]
+            body = bytes(self._body)
+            self._body = None
             return body
         # Chunks are read at a position in the buffer, which is cut once,
         # at the end: cutting it at every chunk would copy its rest as many

@@ -329,6 +329,18 @@ def test_a_body_may_come_in_as_many_chunks_as_max_chunks(parser, pieces):
     assert error.detail == "too many chunks"
 
 
+@pytest.mark.parametrize("pieces", [1, 3, 97])
+def test_a_large_body_is_read_whole_however_it_arrives(parser, pieces):
+    body = bytes(range(256)) * 1200
+    wire = (
+        b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: %d\r\n\r\n" % len(body)
+        + body
+        + GET
+    )
+    found, _ = read_all(parser, wire, pieces, max_body=len(body))
+    assert [b for _, b in found] == [body, b""]
+
+
 def test_many_empty_lines_before_a_request_are_read_past(parser):
     found, _ = read_all(parser, b"\r\n" * 100_000 + GET, pieces=7)
     assert [head.target for head, _ in found] == [b"/api/call?x=1"]
