@@ -3,7 +3,13 @@ What every benchmark server shares: the list the paged call pages through,
 and the checks of the PingCall POST for the servers that write them by hand.
 """
 
-from typing import Any, Dict, List, Optional, Tuple
+import json
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+try:
+    from orjson import loads as _loads
+except ImportError:  # PyPy
+    _loads: Callable[[bytes], Any] = json.loads
 
 #: What the paged list pages through.
 ITEMS: List[Dict[str, Any]] = [
@@ -51,3 +57,52 @@ def invalid_argument(name: str, why: str) -> Dict[str, Any]:
             "exception_text": f"Invalid value for argument '{name}'. {why}",
         },
     }
+
+
+#: An answer of the servers written by hand: the status and the JSON body.
+Answer = Tuple[int, Dict[str, Any]]
+
+
+def ping_answer(
+    version: Optional[str],
+    content_type: str,
+    body: bytes,
+    key: Optional[str],
+    timestamp: int,
+) -> Answer:
+    """PingCall's answer, for the servers whose frameworks only route."""
+    if version != "benchapi-1.0+prod":
+        return 406, {"result": None, "error": "unknown version"}
+    if content_type.split(";")[0].strip().lower() != "application/json":
+        return 406, {"result": None, "error": "not JSON"}
+    try:
+        args = _loads(body)
+    except ValueError:
+        return 409, invalid_argument("body", "bad JSON")
+    if not isinstance(args, dict):
+        return 409, invalid_argument("body", "not an object")
+    problem = ping_argument_error(args, key)
+    if problem is not None:
+        return 409, invalid_argument(*problem)
+    return 200, {
+        "result": {
+            "timestamp": timestamp,
+            "client_tz": args["client_tz"],
+            "client_id": args["client_id"],
+            "new_client": args.get("new_client", False),
+        }
+    }
+
+
+def items_answer(version: Optional[str], page: str, page_len: str) -> Answer:
+    """The paged list's answer, for the servers whose frameworks only route."""
+    if version != "benchapi-1.0+prod":
+        return 406, {"result": None, "error": "unknown version"}
+    try:
+        first, length = int(page), int(page_len)
+    except ValueError:
+        return 409, invalid_argument("page", "Must be of type int")
+    if first < 0 or not 1 <= length <= 100:
+        return 409, invalid_argument("page_len", "Must be between 1 and 100.")
+    start = first * length
+    return 200, {"result": ITEMS[start : start + length]}
