@@ -20,6 +20,7 @@ from twisted.web import resource
 from twisted.web.server import NOT_DONE_YET
 
 from ._errors import MethodNotAllowedError, UnknownAPICallError, clip
+from ._request import JSON_CONTENT_TYPE
 from ._response import write_error
 from .admin.html import html_document
 from .admin.model import describe_api
@@ -30,7 +31,6 @@ __all__ = ["DOCS_PREFIX", "DocsResource"]
 DOCS_PREFIX = b"/_docs"
 
 _HTML = b"text/html; charset=utf-8"
-_JSON = b"application/json; charset=utf-8"
 # The pages carry no script: forbid everything but their inline styles.
 _CSP = b"default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"
 _LITERAL = re.compile(r"[A-Za-z0-9_.~-]+")
@@ -66,7 +66,7 @@ class DocsResource(resource.Resource):
             page = html_document(doc, version_header)
             self.pages[f"/{name}/"] = (_HTML, page.encode("utf-8"))
             self.pages[f"/{name}/openapi.json"] = (
-                _JSON,
+                JSON_CONTENT_TYPE,
                 _json(
                     openapi_index(doc, lambda v, n=name: f"/_docs/{n}/{v}/openapi.json")
                 ),
@@ -76,7 +76,7 @@ class DocsResource(resource.Resource):
                     doc, version.version, mount=mount, version_header=version_header
                 )
                 self.pages[f"/{name}/{version.version}/openapi.json"] = (
-                    _JSON,
+                    JSON_CONTENT_TYPE,
                     _json(document),
                 )
             versions = ", ".join(

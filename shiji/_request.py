@@ -45,16 +45,29 @@ from .metrics import Metrics, NullMetrics
 if TYPE_CHECKING:
     from .urldispatch import APIRouter, VersionRouter
 
-__all__ = ["APIRequest", "header_bytes", "reason_phrase"]
+__all__ = [
+    "JSON_CONTENT_TYPE",
+    "APIRequest",
+    "has_body",
+    "header_bytes",
+    "reason_phrase",
+]
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 _REASON_PHRASES = {status.value: status.phrase.encode("ascii") for status in HTTPStatus}
 # Statuses whose answers have no body (RFC 9110 section 6.4.1).
 _NO_BODY = frozenset({204, 304})
-_JSON = b"application/json; charset=utf-8"
+#: The content type of Shiji's answers, and of any answer that names none.
+JSON_CONTENT_TYPE = b"application/json; charset=utf-8"
 # Status lines already written, by protocol, code and reason phrase.
 _STATUS_LINES: Dict[Tuple[bytes, int, bytes], bytes] = {}
 _HOST = re.compile(rb"^\[?(?P<host>.*?)\]?(:\d+)?$")
+
+
+def has_body(code: int) -> bool:
+    """Whether an answer of status ``code`` carries a body: 1xx, 204 and 304
+    never do."""
+    return code >= 200 and code not in _NO_BODY
 
 
 def reason_phrase(code: int) -> bytes:
@@ -578,15 +591,13 @@ class APIRequest:
         if not self.startedWriting:
             self.startedWriting = True
             head = self._head(data)
-            if self.method == b"HEAD" or self.code in _NO_BODY or self.code < 200:
+            if self.method == b"HEAD" or not has_body(self.code):
                 self.channel.write(head)
                 return
             self.sentLength = len(data)
             self.channel.write(head + (self._framed(data) if self._chunked else data))
             return
-        if not data or self.method == b"HEAD" or self.code in _NO_BODY:
-            return
-        if self.code < 200:
+        if not data or self.method == b"HEAD" or not has_body(self.code):
             return
         self.sentLength += len(data)
         self.channel.write(self._framed(data) if self._chunked else data)
@@ -605,7 +616,7 @@ class APIRequest:
                 for name, values in self.responseHeaders.getAllRawHeaders()
             }
         code = self.code
-        no_body = code in _NO_BODY or code < 200
+        no_body = not has_body(code)
         keep_alive = self.keep_alive and not getattr(self.site, "draining", False)
         if not no_body and b"content-length" not in out and self.method != b"HEAD":
             if self.finished:
@@ -623,7 +634,7 @@ class APIRequest:
             out[b"connection"] = [b"close"]
         if not no_body and b"content-type" not in out:
             # A JSON API: what a handler writes is JSON unless it says not.
-            out[b"content-type"] = [_JSON]
+            out[b"content-type"] = [JSON_CONTENT_TYPE]
         status = (self.clientproto, code, self.code_message)
         status_line = _STATUS_LINES.get(status)
         if status_line is None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Coroutine
-from typing import TYPE_CHECKING, Any, Callable, Optional, Tuple
+from typing import Any, Callable, Optional, Tuple
 
 from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.logger import Logger
@@ -27,9 +27,7 @@ from ._errors import (
     UnexpectedServerError,
 )
 from ._reactor import global_reactor
-
-if TYPE_CHECKING:
-    from ._request import APIRequest
+from ._request import JSON_CONTENT_TYPE, APIRequest, has_body
 
 __all__ = [
     "error_body",
@@ -44,9 +42,6 @@ __all__ = [
 
 log = Logger()
 
-JSON_CONTENT_TYPE = b"application/json; charset=utf-8"
-# Statuses whose answers have no body (RFC 9110 section 6.4.1).
-_NO_BODY = frozenset({204, 304})
 PROBLEM_CONTENT_TYPE = b"application/problem+json"
 
 
@@ -99,7 +94,7 @@ def _closed(request: APIRequest) -> bool:
 
 
 def _send(request: APIRequest, body: bytes) -> None:
-    if request.code in _NO_BODY or request.code < 200:
+    if not has_body(request.code):
         # 204, 304 and interim answers have no body, and so no length.
         request.finish()
         return

@@ -170,7 +170,6 @@ class Site(ServerFactory):
             write_failure(request, Failure())
 
     def _health(self, request: APIRequest) -> None:
-        request.setHeader(b"server", self.server_ident)
         request.setHeader(b"cache-control", b"no-store")
         if request.method not in (b"GET", b"HEAD"):
             error = MethodNotAllowedError(request, request.method.decode("latin-1"))
@@ -184,7 +183,6 @@ class Site(ServerFactory):
     def _asterisk(self, request: APIRequest) -> None:
         """``OPTIONS *`` asks what the server supports; no other method may
         name ``*``."""
-        request.setHeader(b"server", self.server_ident)
         if request.method == b"OPTIONS":
             request.setHeader(b"allow", _SERVER_METHODS)
             request.setHeader(b"content-length", b"0")

@@ -62,7 +62,7 @@ from ._errors import (
     clip,
 )
 from ._lifecycle import Deprecation
-from ._request import APIRequest, header_bytes
+from ._request import APIRequest
 from ._response import render_call, write_error, write_failure
 from ._settings import DEFAULT_SETTINGS, Settings
 from .auth import AuthBackend, CookieSigner, namespace_source
@@ -457,10 +457,12 @@ class APIRouter(resource.Resource):
         self._cors = CORSPolicy.build(
             settings.cross_origin_domains, settings.version_header
         )
-        fixed = [(b"server", header_bytes(settings.server_ident))]
-        if settings.inhibit_http_caching:
-            fixed += [(b"cache-control", b"no-cache"), (b"pragma", b"no-cache")]
-        self._fixed_headers = fixed
+        # The site writes the Server header on every answer.
+        self._fixed_headers: List[Tuple[bytes, bytes]] = (
+            [(b"cache-control", b"no-cache"), (b"pragma", b"no-cache")]
+            if settings.inhibit_http_caching
+            else []
+        )
 
     def render(self, request: IRequest) -> int:
         """
