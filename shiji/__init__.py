@@ -7,4 +7,8 @@ See :mod:`shiji.urldispatch` for routing, :mod:`shiji.webapi` for argument
 validation and errors, and :mod:`shiji.testing` for calling APIs in tests.
 """
 
+from ._server_ident import change_server_ident, server_ident
+
+__all__ = ["__version__", "change_server_ident", "server_ident"]
+
 __version__ = "0.1.0.dev0"

@@ -13,6 +13,14 @@ if TYPE_CHECKING:
 
 __all__ = ["CORSPolicy", "is_origin"]
 
+# What Access-Control-Request-Headers may hold to be echoed: header names
+# (RFC 9110 tokens) separated by commas and optional spaces.
+_HEADER_NAMES = re.compile(
+    rb"[ \t]*[!#$%&'*+.^_`|~0-9A-Za-z-]+(?:[ \t]*,[ \t]*[!#$%&'*+.^_`|~0-9A-Za-z-]+)*[ \t]*"
+)
+#: The longest Access-Control-Request-Headers echoed, in bytes.
+MAX_REQUEST_HEADERS = 2048
+
 # scheme "://" host [":" port], in ASCII (RFC 6454 section 6.1).
 _ORIGIN = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[A-Za-z0-9._~%!$&'()*+,;=:\[\]-]+/?")
 
@@ -72,10 +80,32 @@ class CORSPolicy:
             request.setHeader(b"access-control-allow-credentials", b"true")
 
     def answer_preflight(self, request: APIRequest, allow: bytes) -> None:
-        """Add the preflight's grant (``allow``: the methods) if the origin
-        may call."""
+        """
+        Add the preflight's grant (``allow``: the methods) if the origin may
+        call. The headers granted are those the browser asks for in
+        ``Access-Control-Request-Headers``, as the original Shiji granted
+        them (an origin allowed to call may send any header), or, when it
+        asks for none or its list is not one of header names, Shiji's
+        usual ones.
+        """
+        if self.any_origin:
+            request.setHeader(b"vary", b"Access-Control-Request-Headers")
+        else:
+            request.setHeader(b"vary", b"Origin, Access-Control-Request-Headers")
         if request.response_header(b"access-control-allow-origin") is None:
             return
         request.setHeader(b"access-control-allow-methods", allow)
-        request.setHeader(b"access-control-allow-headers", self.allow_headers)
+        request.setHeader(b"access-control-allow-headers", self._granted(request))
         request.setHeader(b"access-control-max-age", b"600")
+
+    def _granted(self, request: APIRequest) -> bytes:
+        asked = request.header_values(b"access-control-request-headers")
+        if len(asked) == 1:
+            names = asked[0].strip(b" \t")
+            if (
+                names
+                and len(names) <= MAX_REQUEST_HEADERS
+                and _HEADER_NAMES.fullmatch(names) is not None
+            ):
+                return names
+        return self.allow_headers

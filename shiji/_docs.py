@@ -43,8 +43,7 @@ def _json(value: Any) -> bytes:
 class DocsResource(resource.Resource):
     """
     Serves the rendered documentation of ``apis``, ``(url_regex, package)``
-    pairs as given to ``APIRouter``, documenting ``version_header``, with
-    ``server_ident`` as the ``Server`` header.
+    pairs as given to ``APIRouter``, documenting ``version_header``.
     """
 
     isLeaf = True
@@ -53,10 +52,8 @@ class DocsResource(resource.Resource):
         self,
         apis: Iterable[Tuple[str, Any]],
         version_header: str = "X-API-Version",
-        server_ident: str = "Shiji API Server",
     ) -> None:
         super().__init__()
-        self.server_ident = server_ident.encode("utf-8")
         self.pages: Dict[str, Tuple[bytes, bytes]] = {}
         links = []
         for regex, api in apis:
@@ -96,7 +93,6 @@ class DocsResource(resource.Resource):
         self.pages["/"] = (_HTML, index.encode("utf-8"))
 
     def render(self, request: Any) -> int:
-        request.setHeader(b"server", self.server_ident)
         path = request.path[len(DOCS_PREFIX) :].decode("utf-8", "replace") or "/"
         if path not in self.pages:
             write_error(request, UnknownAPICallError(request, clip("_docs" + path)))

@@ -15,8 +15,10 @@ same response, the envelope::
 from __future__ import annotations
 
 import builtins
+import functools
+import re
 from http import HTTPStatus
-from typing import Any, ClassVar, Dict
+from typing import Any, ClassVar, Dict, Optional, Tuple
 
 from . import _json
 
@@ -41,6 +43,7 @@ __all__ = [
     "RequestTimeoutError",
     "RequestTooLargeError",
     "RequestURITooLongError",
+    "ServiceUnavailableError",
     "UnexpectedServerError",
     "UnknownAPICallError",
     "UnknownAPIError",
@@ -49,6 +52,38 @@ __all__ = [
 ]
 
 _ECHO_LIMIT = 200
+
+# A conversion in a % template ("%s", "%(name)s", "%5d"), "%%" aside.
+_CONVERSION = re.compile(
+    r"%(?:\([^)]*\))?[-#0 +]*[0-9*]*(?:\.[0-9*]+)?[diouxXeEfFgGcrsa]"
+)
+
+
+_FIELDS = ("error_code", "exception_class", "exception_text")
+
+
+def _fields(args: Tuple[Any, ...], keywords: Tuple[Any, ...]) -> Tuple[Any, ...]:
+    """
+    The original's ``APIError(request, error_code, exception_class,
+    exception_text)``: the fields from positional ``args`` and ``keywords``.
+    """
+    if len(args) > len(_FIELDS):
+        raise TypeError(
+            "APIError(request, error_code, exception_class, exception_text) "
+            f"takes at most 3 values after the request, not {len(args)}"
+        )
+    fields = list(keywords)
+    for index, value in enumerate(args):
+        if fields[index] is not None:
+            raise TypeError(f"APIError got two values for {_FIELDS[index]}")
+        fields[index] = value
+    return tuple(fields)
+
+
+@functools.lru_cache(maxsize=512)
+def _is_template(text: Optional[str]) -> bool:
+    """Whether ``text`` has a ``%`` placeholder to fill."""
+    return text is not None and _CONVERSION.search(text.replace("%%", "")) is not None
 
 
 def status_phrase(status: int) -> str:
@@ -98,14 +133,29 @@ class APIError(Exception):
             error_code = 101
             exception_text = "A sample error. Extra Arg Value: %s"
 
+    or build one on the spot, as the original Shiji allowed::
+
+        APIError(request, 101, "SampleError", "Something went wrong.")
+
     :param request: the request being answered (kept as ``self.request``).
-    :param text_args: values for the ``%s`` placeholders of
-        ``exception_text``; without them the text is used as it stands.
+    :param args: when the class's ``exception_text`` is a ``%`` template,
+        the values for its placeholders (``SampleAdvancedError(request,
+        "x")``); otherwise, as in the original, the ``error_code``,
+        ``exception_class`` and ``exception_text``, which may also be given
+        by keyword.
+    :raises ValueError: (the built-in one) the error is left without a code,
+        a class or a text ("Error code must be initialized." and the like),
+        or its code is not an integer.
     """
 
-    error_code: ClassVar[int] = 500
-    exception_class: ClassVar[str] = "APIError"
-    exception_text: str = "An error has occurred processing the API call."
+    #: The error's number in the envelope; every concrete error has one.
+    error_code: int = None  # type: ignore[assignment]
+    #: The error's name in the envelope: a subclass's own name unless it
+    #: says otherwise.
+    exception_class: str = None  # type: ignore[assignment]
+    #: What went wrong, for people; a ``%`` template where the class takes
+    #: values.
+    exception_text: str = None  # type: ignore[assignment]
     #: The HTTP status of the response; 409 (Conflict) unless a class says
     #: otherwise.
     http_status: ClassVar[int] = 409
@@ -115,17 +165,48 @@ class APIError(Exception):
         if "exception_class" not in cls.__dict__:
             cls.exception_class = cls.__name__
 
-    def __init__(self, request: Any = None, *text_args: object) -> None:
-        if text_args:
-            self.exception_text = type(self).exception_text % text_args
+    def __init__(
+        self,
+        request: Any = None,
+        *args: Any,
+        error_code: Optional[int] = None,
+        exception_class: Optional[str] = None,
+        exception_text: Optional[str] = None,
+    ) -> None:
+        if args and _is_template(self.exception_text):
+            self.exception_text = self.exception_text % args
+        elif args:
+            error_code, exception_class, exception_text = _fields(
+                args, (error_code, exception_class, exception_text)
+            )
+        if error_code is not None:
+            if isinstance(error_code, bool):
+                raise builtins.ValueError("Error code must be an integer.")
+            try:
+                self.error_code = int(error_code)
+            except (TypeError, builtins.ValueError):
+                raise builtins.ValueError("Error code must be an integer.") from None
+        if exception_class is not None:
+            self.exception_class = exception_class
+        if exception_text is not None:
+            self.exception_text = exception_text
+        for name, value in (
+            ("Error code", self.error_code),
+            ("Exception class", self.exception_class),
+            ("Exception text", self.exception_text),
+        ):
+            if value is None:
+                raise builtins.ValueError(f"{name} must be initialized.")
         self.request = request
         #: Extra response headers sent with this error (e.g. ``Allow``).
         self.headers: Dict[str, str] = {}
         super().__init__(self.exception_text)
 
-    def envelope(self) -> Dict[str, Any]:
+    def obj_err(self) -> Dict[str, Any]:
         """
-        The error as the JSON-ready envelope sent to clients.
+        The error as the JSON-ready envelope sent to clients (the original
+        Shiji's name; :meth:`envelope` is what is sent, and by default it is
+        this).
         """
         return {
             "result": None,
@@ -135,6 +216,17 @@ class APIError(Exception):
                 "exception_text": self.exception_text,
             },
         }
+
+    def json_err(self) -> str:
+        """The envelope as JSON text (``str(error)`` is the same text)."""
+        return _json.dumps(self.envelope()).decode("utf-8")
+
+    def envelope(self) -> Dict[str, Any]:
+        """
+        The error as the JSON-ready envelope sent to clients: what
+        :meth:`obj_err` gives, unless a subclass answers otherwise.
+        """
+        return self.obj_err()
 
     def problem(self) -> Dict[str, Any]:
         """
@@ -152,7 +244,7 @@ class APIError(Exception):
         }
 
     def __str__(self) -> str:
-        text = ErrorText(_json.dumps(self.envelope()).decode("utf-8"))
+        text = ErrorText(self.json_err())
         text.error = self
         return text
 
@@ -316,6 +408,21 @@ class APIVersionGoneError(APIError):
     http_status = 410
 
 
+class ServiceUnavailableError(APIError):
+    """
+    Something the call needs (such as the authentication backend) is not
+    ready yet (HTTP 503, with ``Retry-After``).
+    """
+
+    error_code = 217
+    exception_text = "The service is not ready to answer this call; try again shortly."
+    http_status = 503
+
+    def __init__(self, request: Any = None, *args: Any, **fields: Any) -> None:
+        super().__init__(request, *args, **fields)
+        self.headers["Retry-After"] = "1"
+
+
 class AccessDeniedError(APIError):
     """
     The caller lacks the permission the call requires (HTTP 403).
@@ -353,7 +460,7 @@ class ContentTypeError(APIError):
 class CharsetNotUTF8Error(APIError):
     """
     The Content-Type names a charset other than UTF-8, or none where one is
-    required (HTTP 406).
+    required (HTTP 409).
     """
 
     error_code = 504
@@ -361,7 +468,6 @@ class CharsetNotUTF8Error(APIError):
         "The Content-Type of the API request did not specify a charset, or "
         "the charset specified was not UTF-8."
     )
-    http_status = 406
 
 
 class UnexpectedServerError(APIError):

@@ -460,22 +460,28 @@ class APIRequest:
         """
         found = self._client_ip
         if found is None:
-            if self.transport is None:
-                return "-"
-            peer = getattr(self.channel, "peer_host", None)
+            peer = self._peer_host()
             if peer is None:
-                peer = str(getattr(self.getClientAddress(), "host", "-"))
-            addresses = self.client_addresses
-            if addresses.honor_x_realip:
-                found = addresses.client_ip(
-                    peer,
-                    self.getHeader(b"x-real-ip"),
-                    self.getHeader(b"x-forwarded-for"),
-                )
-            else:
-                found = peer
+                return "-"
+            found = self._proxied_address(peer, self.client_addresses)
             self._client_ip = found
         return found
+
+    def _peer_host(self) -> Optional[str]:
+        """The peer's address, or ``None`` once the connection is gone."""
+        if self.transport is None:
+            return None
+        peer = getattr(self.channel, "peer_host", None)
+        if peer is None:
+            peer = str(getattr(self.getClientAddress(), "host", "-"))
+        return peer
+
+    def _proxied_address(self, peer: str, addresses: ClientAddresses) -> str:
+        if not addresses.honor_x_realip:
+            return peer
+        return addresses.client_ip(
+            peer, self.getHeader(b"x-real-ip"), self.getHeader(b"x-forwarded-for")
+        )
 
     def getClientAddress(self) -> Any:
         """The client's address (the peer of the connection)."""
@@ -484,9 +490,27 @@ class APIRequest:
         peer = getattr(self.channel, "peer", None)
         return peer if peer is not None else self.transport.getPeer()
 
-    def getClientIP(self) -> Optional[str]:
-        """The peer's IP address (prefer :attr:`client_ip`)."""
-        return getattr(self.getClientAddress(), "host", None)
+    def getClientIP(self, honor_xrealip: Optional[bool] = None) -> Optional[str]:
+        """
+        The client's IP address, as the original Shiji's ``getClientIP``
+        gave it; ``None`` once the connection is gone.
+
+        :param honor_xrealip: ``None`` (the default): as configured, the
+            same as :attr:`client_ip`. ``True``: believe ``X-Real-IP`` (or
+            ``X-Forwarded-For``) even where ``honor_x_realip`` is off, but
+            still only from a peer among ``trusted_proxies``: a client that
+            is not a trusted proxy cannot name another address. ``False``:
+            the peer's address, whatever the headers say.
+        """
+        peer = self._peer_host()
+        if peer is None:
+            return None
+        if honor_xrealip is None:
+            return self.client_ip
+        if not honor_xrealip:
+            return peer
+        addresses = ClientAddresses(True, self.client_addresses.trusted_proxies)
+        return self._proxied_address(peer, addresses)
 
     def getHost(self) -> Any:
         """The server's address the client reached (see :meth:`setHost`)."""

@@ -85,7 +85,13 @@ def error_body(error: APIError, accept: Optional[bytes]) -> Tuple[bytes, bytes]:
     if wants_problem(accept):
         return PROBLEM_CONTENT_TYPE, _json.dumps(error.problem())
     # The standard envelope holds an int and strings: no float to check.
-    standard = type(error).envelope is APIError.envelope
+    kind = type(error)
+    standard = (
+        kind.envelope is APIError.envelope
+        and kind.obj_err is APIError.obj_err
+        and isinstance(error.exception_class, str)
+        and isinstance(error.exception_text, str)
+    )
     return JSON_CONTENT_TYPE, _json.dumps(error.envelope(), floatless=standard)
 
 

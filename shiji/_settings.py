@@ -37,8 +37,10 @@ class Settings:
     version_in_query: bool = False
     #: Refuse ``application/json`` bodies whose Content-Type names no charset.
     strict_charset: bool = False
-    #: The ``Server`` response header.
-    server_ident: str = "Shiji API Server"
+    #: The ``Server`` response header; ``None`` for the process's
+    #: (``Shiji API Server`` unless ``shiji.change_server_ident`` says
+    #: otherwise).
+    server_ident: Optional[str] = None
     #: Origins allowed to call from browsers; ``("*",)`` for any.
     cross_origin_domains: Tuple[str, ...] = ()
     #: Send ``Cache-Control: no-cache`` and ``Pragma: no-cache``.

@@ -17,6 +17,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web.http import datetimeToString
 
+from . import _server_ident as server_ident
 from ._access_log import AccessLog
 from ._client_address import ClientAddresses
 from ._connection import HTTPConnection
@@ -71,7 +72,14 @@ class Site(ServerFactory):
         self.clock: Any = clock if clock is not None else global_reactor()
         #: Which header parser reads requests: ``"llhttp"`` or ``"python"``.
         self.parser_name, self.parse_headers = head_parser(settings.http_parser)
-        self.server_ident = header_bytes(settings.server_ident)
+        #: The ``Server`` header: the ``server_ident`` setting, or the
+        #: process's (see :func:`shiji.change_server_ident`).
+        self.server_ident = (
+            header_bytes(settings.server_ident)
+            if settings.server_ident is not None
+            else server_ident.current()
+        )
+        server_ident.follow(self)
         self.client_addresses = ClientAddresses(
             settings.honor_x_realip, settings.trusted_proxies
         )

@@ -78,7 +78,7 @@ class GeneralConfig:
     listen_ip: str = "127.0.0.1"
     listen_port: int = 9990
     reactor: str = "default"
-    server_ident: str = _D.server_ident
+    server_ident: Optional[str] = _D.server_ident
     base_path: Optional[Path] = None
     cross_origin_domains: Tuple[str, ...] = _D.cross_origin_domains
     inhibit_http_caching: bool = _D.inhibit_http_caching
@@ -305,7 +305,7 @@ SCHEMA: Dict[str, Dict[str, Parser]] = {
         "listen_ip": _ip_address,
         "listen_port": _integer(0, 65535),
         "reactor": _choice(*REACTORS),
-        "server_ident": _text,
+        "server_ident": _optional_text,
         "base_path": _optional_text,
         "cross_origin_domains": _origins,
         "inhibit_http_caching": _boolean,

@@ -252,7 +252,7 @@ def make_site(config: ShijiConfig, metrics: Optional[Metrics] = None) -> Site:
         raise ConfigError(config.path, str(e), "apis") from None
     docs = None
     if settings.serve_docs:
-        docs = DocsResource(route_map, settings.version_header, settings.server_ident)
+        docs = DocsResource(route_map, settings.version_header)
     return Site(router, settings, docs=docs, metrics=metrics)
 
 

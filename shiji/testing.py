@@ -333,7 +333,6 @@ class TestClient:
             docs = DocsResource(
                 [(p.pattern, api) for p, api in self.router.apis],
                 settings.version_header,
-                settings.server_ident,
             )
         metrics = router_objects.get("metrics")
         #: The site serving the requests.

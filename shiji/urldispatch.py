@@ -242,6 +242,14 @@ class CallRouter:
         """
         return self._allowed[call]
 
+    @property
+    def route_map(self) -> List[Tuple[Pattern[str], Type[URLMatchJSONResource]]]:
+        """
+        The installed routes, in the order they are tried: ``(compiled
+        route, call class)`` pairs, one per route of each call (a copy).
+        """
+        return list(self._routes)
+
 
 @functools.lru_cache(maxsize=1024)
 def _route_groups(call: type) -> FrozenSet[str]:
@@ -357,6 +365,21 @@ class VersionRouter:
                 return route
         return None
 
+    @property
+    def version_map(self) -> Dict[str, Tuple[Pattern[str], ModuleType]]:
+        """
+        The versions, as the original Shiji kept them: ``{version key:
+        (compiled version regex, version package)}`` (a copy).
+        """
+        return {
+            route.key: (route.pattern, self.api_versions[route.key][1])
+            for route in self._routes
+        }
+
+    def get_version_map(self) -> Dict[str, Tuple[Pattern[str], ModuleType]]:
+        """The :attr:`version_map` (the original Shiji's accessor)."""
+        return self.version_map
+
     def deprecations(self) -> Dict[str, Deprecation]:
         """The deprecated versions' :class:`Deprecation`, by version key."""
         return {r.key: r.deprecation for r in self._routes if r.deprecation is not None}
@@ -463,6 +486,18 @@ class APIRouter(resource.Resource):
             if settings.inhibit_http_caching
             else []
         )
+
+    @property
+    def route_map(self) -> List[Tuple[Pattern[str], ModuleType]]:
+        """
+        The APIs, in the order they are tried: ``(compiled URL regex, API
+        package)`` pairs (a copy).
+        """
+        return list(self.apis)
+
+    def get_route_map(self) -> List[Tuple[Pattern[str], ModuleType]]:
+        """The :attr:`route_map` (the original Shiji's accessor)."""
+        return self.route_map
 
     def render(self, request: IRequest) -> int:
         """

@@ -63,6 +63,7 @@ from ._errors import (
     RequestTimeoutError,
     RequestTooLargeError,
     RequestURITooLongError,
+    ServiceUnavailableError,
     UnexpectedServerError,
     UnknownAPICallError,
     UnknownAPIError,
@@ -97,6 +98,7 @@ __all__ = [
     "RequestTimeoutError",
     "RequestTooLargeError",
     "RequestURITooLongError",
+    "ServiceUnavailableError",
     "UnexpectedServerError",
     "UnknownAPICallError",
     "UnknownAPIError",
@@ -110,11 +112,12 @@ __all__ = [
     "write_json",
 ]
 
-#: Third item of a ``json_arguments`` entry: the argument may be left out.
-ARG_OPTIONAL = "optional"
+#: Third item of a ``json_arguments`` entry: the argument may be left out
+#: (``True``, as in the original Shiji, so a literal ``True`` works too).
+ARG_OPTIONAL = True
 #: Third item of a ``json_arguments`` entry: the argument must be present
-#: (the default).
-ARG_REQUIRED = "required"
+#: (the default; ``False``).
+ARG_REQUIRED = False
 
 TypeSpec = Union[type, Tuple[type, ...]]
 
@@ -136,11 +139,12 @@ def _normalise_json_argument(entry: Sequence[Any]) -> JSONArgument:
         raise TypeError(
             f"json_arguments: the type of {name!r} must be a type or a tuple of types"
         )
-    if flag not in (ARG_OPTIONAL, ARG_REQUIRED):
+    if not isinstance(flag, int) or flag not in (ARG_OPTIONAL, ARG_REQUIRED):
         raise TypeError(
-            f"json_arguments: the flag of {name!r} must be ARG_OPTIONAL or ARG_REQUIRED"
+            f"json_arguments: the flag of {name!r} must be ARG_OPTIONAL (True) "
+            "or ARG_REQUIRED (False)"
         )
-    return JSONArgument(name, types, flag == ARG_OPTIONAL)
+    return JSONArgument(name, types, bool(flag))
 
 
 @functools.lru_cache(maxsize=256)
@@ -158,6 +162,27 @@ def _media_type(header: Optional[bytes]) -> Tuple[str, Optional[str]]:
         if key.strip().lower() == "charset":
             charset = value.strip().strip('"').lower()
     return media.strip().lower(), charset
+
+
+def _check_content_type(request: APIRequest, expected_media: str) -> None:
+    """
+    Refuse ``request`` unless its Content-Type is ``expected_media`` (lower
+    case) with a UTF-8 charset, or without one where the router's
+    ``strict_charset`` is off.
+
+    :raises ContentTypeError: no Content-Type, or another media type.
+    :raises CharsetNotUTF8Error: a charset other than UTF-8, or none under
+        ``strict_charset``.
+    """
+    media, charset = _media_type(request.getHeader(b"content-type"))
+    if media != expected_media:
+        raise ContentTypeError(request)
+    if charset is None:
+        router = getattr(request, "api_router", None)
+        if router is not None and router.strict_charset:
+            raise CharsetNotUTF8Error(request)
+    elif charset not in ("utf-8", "utf8"):
+        raise CharsetNotUTF8Error(request)
 
 
 def _check_value(request: APIRequest, argument: JSONArgument, value: Any) -> Any:
@@ -194,7 +219,7 @@ def json_arguments(
 
     The parsed object (with integers given for float arguments converted)
     becomes ``request.jsonArgs``. Errors: ``ContentTypeError`` (HTTP 406),
-    ``CharsetNotUTF8Error`` (406), ``JSONDecodeError`` (409) for a body that
+    ``CharsetNotUTF8Error`` (409), ``JSONDecodeError`` (409) for a body that
     is not UTF-8 JSON, ``RequestNotHashError`` (409) for JSON that is not an
     object, and ``ValueError`` (409) for a missing or mistyped argument.
     """
@@ -204,15 +229,7 @@ def json_arguments(
     def decorator(handler: Handler) -> Handler:
         @functools.wraps(handler)
         def wrapper(self: Any, request: APIRequest, *args: Any, **kwargs: Any) -> Any:
-            media, charset = _media_type(request.getHeader(b"content-type"))
-            if media != expected_media:
-                raise ContentTypeError(request)
-            if charset is None:
-                router = getattr(request, "api_router", None)
-                if router is not None and router.strict_charset:
-                    raise CharsetNotUTF8Error(request)
-            elif charset not in ("utf-8", "utf8"):
-                raise CharsetNotUTF8Error(request)
+            _check_content_type(request, expected_media)
             content = request.content
             if content is None:  # the connection is gone
                 raise JSONDecodeError(request)
@@ -243,19 +260,34 @@ def json_arguments(
     return decorator
 
 
-def url_arguments(names: Sequence[str]) -> Callable[[Handler], Handler]:
+def url_arguments(
+    names: Sequence[str], content_type: str = ""
+) -> Callable[[Handler], Handler]:
     """
     Require the named query-string arguments to be present (their values are
     not checked). A missing one gives ``ValueError`` (HTTP 409): ``Invalid
     value for argument 'name'. Argument is missing.``
+
+    :param names: the argument names, each a string.
+    :param content_type: if given, the media type the request must be sent
+        with, checked as :func:`json_arguments` checks it
+        (``ContentTypeError``, HTTP 406; ``CharsetNotUTF8Error``, 409).
+    :raises TypeError: (when applied) ``names`` is a string, or holds
+        something other than strings.
     """
     if isinstance(names, str):
         raise TypeError("url_arguments takes a list of names, not a string")
     declared = tuple(names)
+    for name in declared:
+        if not isinstance(name, str):
+            raise TypeError(f"url_arguments: argument names are strings, not {name!r}")
+    expected_media = content_type.lower()
 
     def decorator(handler: Handler) -> Handler:
         @functools.wraps(handler)
         def wrapper(self: Any, request: APIRequest, *args: Any, **kwargs: Any) -> Any:
+            if expected_media:
+                _check_content_type(request, expected_media)
             for name in declared:
                 if name not in request.args:
                     raise ValueError(request, name, "Argument is missing.")
@@ -266,14 +298,17 @@ def url_arguments(names: Sequence[str]) -> Callable[[Handler], Handler]:
     return decorator
 
 
+_NOT_AN_INTEGER = "Argument must be an integer."
+
+
 def _page_number(request: APIRequest, name: str, default: int) -> int:
     values = request.args.get(name)
     if not values:
         return default
     text = values[0]
-    digits = text[1:] if text[:1] == "-" else text
+    digits = text[1:] if text[:1] in ("-", "+") else text
     if not (digits.isascii() and digits.isdigit()):
-        raise ValueError(request, name, "Must be of type int")
+        raise ValueError(request, name, _NOT_AN_INTEGER)
     return int(text)
 
 
@@ -284,30 +319,38 @@ def paged_results(
     Validate the paging arguments ``page`` and ``page_len`` of the query
     string, filling in defaults.
 
-    ``page`` must be an integer ≥ 0 and ``page_len`` an integer from 1 to
-    ``max_page_len``; otherwise ``ValueError`` (HTTP 409). The handler then
-    finds both as ints in ``request.args["page"][0]`` and
-    ``request.args["page_len"][0]``.
+    ``page_len`` must be an integer from 0 to ``max_page_len`` and ``page``
+    an integer ≥ 0 (checked in that order); otherwise ``ValueError`` (HTTP
+    409) with the original Shiji's texts: ``Argument must be an integer.``,
+    ``Argument must be 0 or greater.``, ``Argument must be N or less.``
+    The handler then finds both as ints in ``request.args["page"][0]`` and
+    ``request.args["page_len"][0]``. A ``page_len`` of 0 asks for no items
+    (a count, say); what that means is the handler's to decide.
+
+    :raises TypeError: (when applied) a default below 0, or
+        ``default_page_len`` above ``max_page_len``.
     """
-    if not default_page >= 0:
-        raise TypeError("paged_results: default_page must be >= 0")
-    if not 1 <= default_page_len <= max_page_len:
+    if default_page < 0:
+        raise TypeError(f"paged_results: default_page ({default_page}) cannot be < 0")
+    if not 0 <= default_page_len <= max_page_len:
         raise TypeError(
-            "paged_results: default_page_len must be between 1 and max_page_len"
+            f"paged_results: default_page_len ({default_page_len}) must be "
+            f"between 0 and max_page_len ({max_page_len})"
         )
     paging = PagingDeclaration(default_page, default_page_len, max_page_len)
+    too_long = f"Argument must be {max_page_len} or less."
 
     def decorator(handler: Handler) -> Handler:
         @functools.wraps(handler)
         def wrapper(self: Any, request: APIRequest, *args: Any, **kwargs: Any) -> Any:
+            page_len = _page_number(request, "page_len", default_page_len)
+            if page_len < 0:
+                raise ValueError(request, "page_len", "Argument must be 0 or greater.")
+            if page_len > max_page_len:
+                raise ValueError(request, "page_len", too_long)
             page = _page_number(request, "page", default_page)
             if page < 0:
-                raise ValueError(request, "page", "Must be greater than or equal to 0.")
-            page_len = _page_number(request, "page_len", default_page_len)
-            if not 1 <= page_len <= max_page_len:
-                raise ValueError(
-                    request, "page_len", f"Must be between 1 and {max_page_len}."
-                )
+                raise ValueError(request, "page", "Argument must be 0 or greater.")
             request.args["page"] = [page]
             request.args["page_len"] = [page_len]
             return handler(self, request, *args, **kwargs)
@@ -343,7 +386,9 @@ def _basic_credentials(request: APIRequest) -> Optional[Tuple[str, str]]:
 AuthFunc = Callable[[str, str], Union[bool, "Deferred[bool]"]]
 
 
-def auth_http_basic(auth_func: AuthFunc, realm: str) -> Callable[[Handler], Handler]:
+def auth_http_basic(
+    auth_func: AuthFunc, realm: str = "Shiji"
+) -> Callable[[Handler], Handler]:
     """
     Require HTTP Basic credentials that ``auth_func(username, password)``
     accepts; it returns a bool, or a ``Deferred`` or coroutine of one.

@@ -78,14 +78,10 @@ async def test_a_second_version_is_added_and_both_serve(
     for version in ("1.0", "2.0"):
         response = await client.get("/hello/ping/5", version=version)
         assert response.status == 200
-        assert response.json == {
-            "result": {
-                "api": "hello_api",
-                "version": version,
-                "mode": "prod",
-                "timestamp": 5,
-            }
-        }
+        assert response.json == (
+            "PONG! Right back at ya. I'm production baby! (Timestamp Val: 5) "
+            f"(API: hello_api, Version: {version}, Mode: prod)"
+        )
     response = await client.get("/hello/list_versions")
     assert response.json == {"all_versions": ["1.0", "2.0"], "curr_version": "2.0"}
 
@@ -255,6 +251,7 @@ BUILT_IN_CODES = {
     "RequestTimeoutError": 211,
     "RequestTooLargeError": 210,
     "RequestURITooLongError": 214,
+    "ServiceUnavailableError": 217,
     "UnexpectedServerError": 505,
     "UnknownAPICallError": 203,
     "UnknownAPIError": 208,
@@ -464,14 +461,8 @@ def test_a_scaffolded_api_serves_at_once_under_shijid(tmp_path, capsys):
             )
             assert (status, json.loads(body)) == (
                 200,
-                {
-                    "result": {
-                        "api": "fresh_api",
-                        "version": version,
-                        "mode": "prod",
-                        "timestamp": 42,
-                    }
-                },
+                "PONG! Right back at ya. I'm production baby! (Timestamp Val: 42) "
+                f"(API: fresh_api, Version: {version}, Mode: prod)",
             )
         assert daemon.stop() == 0
     finally:

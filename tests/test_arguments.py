@@ -236,9 +236,9 @@ async def test_missing_content_type_is_406():
     ],
 )
 @pytest_twisted.ensureDeferred
-async def test_other_charsets_are_406(content_type):
+async def test_other_charsets_are_409(content_type):
     response = await client().post("/a/typed", json=VALID, content_type=content_type)
-    assert response.status == 406
+    assert response.status == 409
     assert response.json == CHARSET_ERROR
 
 
@@ -248,7 +248,7 @@ async def test_strict_charset_requires_the_charset_parameter():
     response = await strict.post(
         "/a/typed", json=VALID, content_type="application/json"
     )
-    assert response.status == 406
+    assert response.status == 409
     assert response.json == CHARSET_ERROR
     response = await strict.post(
         "/a/typed", json=VALID, content_type="application/json; charset=utf-8"
@@ -374,6 +374,9 @@ async def test_url_argument_in_the_body_does_not_count():
         ("?page=2", 2, 50),
         ("?page_len=10", 0, 10),
         ("?page=3&page_len=1", 3, 1),
+        ("?page=3&page_len=0", 3, 0),
+        ("?page=%2B1", 1, 50),
+        ("?page=-0", 0, 50),
         ("?page=0&page_len=75", 0, 75),
         ("?page=1&page=9", 1, 50),
         ("?page=007", 7, 50),
@@ -393,20 +396,23 @@ async def test_paging_arguments(query, page, page_len):
 @pytest.mark.parametrize(
     "query, name, text",
     [
-        ("?page=-1", "page", "Must be greater than or equal to 0."),
-        ("?page=abc", "page", "Must be of type int"),
-        ("?page=1.5", "page", "Must be of type int"),
-        ("?page=", "page", "Must be of type int"),
-        ("?page=%201", "page", "Must be of type int"),
-        ("?page=1_0", "page", "Must be of type int"),
-        ("?page=%D9%A3", "page", "Must be of type int"),
-        ("?page=--1", "page", "Must be of type int"),
-        ("?page=%2B1", "page", "Must be of type int"),
-        ("?page_len=0", "page_len", "Must be between 1 and 75."),
-        ("?page_len=76", "page_len", "Must be between 1 and 75."),
-        ("?page_len=-5", "page_len", "Must be between 1 and 75."),
-        ("?page_len=ten", "page_len", "Must be of type int"),
-        ("?page_len=" + "9" * 100, "page_len", "Must be between 1 and 75."),
+        ("?page=-1", "page", "Argument must be 0 or greater."),
+        ("?page=abc", "page", "Argument must be an integer."),
+        ("?page=1.5", "page", "Argument must be an integer."),
+        ("?page=", "page", "Argument must be an integer."),
+        ("?page=%201", "page", "Argument must be an integer."),
+        ("?page=1_0", "page", "Argument must be an integer."),
+        ("?page=%D9%A3", "page", "Argument must be an integer."),
+        ("?page=--1", "page", "Argument must be an integer."),
+        ("?page=%2B", "page", "Argument must be an integer."),
+        ("?page=%2B-1", "page", "Argument must be an integer."),
+        ("?page_len=76", "page_len", "Argument must be 75 or less."),
+        ("?page_len=-5", "page_len", "Argument must be 0 or greater."),
+        ("?page_len=ten", "page_len", "Argument must be an integer."),
+        ("?page_len=" + "9" * 100, "page_len", "Argument must be 75 or less."),
+        # page_len is checked first, as the original did.
+        ("?page=-1&page_len=ten", "page_len", "Argument must be an integer."),
+        ("?page=x&page_len=76", "page_len", "Argument must be 75 or less."),
     ],
 )
 @pytest_twisted.ensureDeferred
@@ -459,7 +465,9 @@ def test_documented_handlers_keep_their_docstrings():
         ([(1, int)], "argument name 1 is not a string"),
         ([("a", "int")], "the type of 'a' must be a type or a tuple of types"),
         ([("a", ())], "the type of 'a' must be a type"),
-        ([("a", int, True)], "the flag of 'a' must be ARG_OPTIONAL or ARG_REQUIRED"),
+        ([("a", int, "optional")], "the flag of 'a' must be ARG_OPTIONAL \\(True\\)"),
+        ([("a", int, None)], "the flag of 'a' must be ARG_OPTIONAL \\(True\\)"),
+        ([("a", int, 2)], "the flag of 'a' must be ARG_OPTIONAL \\(True\\)"),
     ],
 )
 def test_malformed_declarations_fail_at_import_time(entries, message):
@@ -470,11 +478,11 @@ def test_malformed_declarations_fail_at_import_time(entries, message):
 def test_malformed_paging_and_url_declarations_fail_at_import_time():
     with pytest.raises(TypeError) as info:
         webapi.paged_results(-1, 10, 20)
-    assert str(info.value) == "paged_results: default_page must be >= 0"
+    assert str(info.value) == "paged_results: default_page (-1) cannot be < 0"
     with pytest.raises(TypeError) as info:
         webapi.paged_results(0, 30, 20)
     assert str(info.value) == (
-        "paged_results: default_page_len must be between 1 and max_page_len"
+        "paged_results: default_page_len (30) must be between 0 and max_page_len (20)"
     )
     with pytest.raises(TypeError) as info:
         webapi.url_arguments("simple_auth_key")
@@ -485,12 +493,14 @@ def test_paging_defaults_and_bounds():
     assert webapi.declarations(
         webapi.paged_results()(lambda self, request: None)
     ).paged_results == webapi.PagingDeclaration(0, 50, 100)
-    # The default length may be anything from 1 to the maximum.
-    for default_page_len in (1, 20):
+    # The default length may be anything from 0 to the maximum.
+    for default_page_len in (0, 1, 20):
         webapi.paged_results(0, default_page_len, 20)
-    for default_page_len in (0, 21):
-        with pytest.raises(TypeError, match="default_page_len must be between 1"):
+    for default_page_len in (-1, 21):
+        with pytest.raises(TypeError, match="must be between 0 and max_page_len"):
             webapi.paged_results(0, default_page_len, 20)
+    with pytest.raises(TypeError, match="between 0 and max_page_len \\(-1\\)"):
+        webapi.paged_results(0, 0, -1)
     webapi.paged_results(default_page=0)
 
 
@@ -510,7 +520,11 @@ class DefaultPaged(URLMatchJSONResource):
     [
         ("", 200, {"page": 0, "page_len": 50}),
         ("?page_len=100", 200, {"page": 0, "page_len": 100}),
-        ("?page_len=101", 409, value_error("page_len", "Must be between 1 and 100.")),
+        (
+            "?page_len=101",
+            409,
+            value_error("page_len", "Argument must be 100 or less."),
+        ),
     ],
 )
 @pytest_twisted.ensureDeferred

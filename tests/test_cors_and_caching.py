@@ -52,16 +52,70 @@ async def test_preflight_needs_no_version_header_and_lists_every_versions_method
     assert response.body == b""
     assert without_date(response.headers) == {
         "server": "Shiji API Server",
-        "vary": "Origin",
+        "vary": "Origin, Access-Control-Request-Headers",
         "access-control-allow-origin": ORIGIN,
         "access-control-allow-credentials": "true",
         "allow": "DELETE, GET, HEAD, OPTIONS, POST",
         "access-control-allow-methods": "DELETE, GET, HEAD, OPTIONS, POST",
-        "access-control-allow-headers": (
-            "Content-Type, Authorization, X-Requested-With, X-API-Version"
-        ),
+        # The headers asked for, as the original Shiji granted them.
+        "access-control-allow-headers": "content-type, x-api-version",
         "access-control-max-age": "600",
     }
+
+
+USUAL_HEADERS = "Content-Type, Authorization, X-Requested-With, X-API-Version"
+
+
+@pytest.mark.parametrize(
+    "asked, granted",
+    [
+        (None, USUAL_HEADERS),
+        ("", USUAL_HEADERS),
+        ("x-custom", "x-custom"),
+        ("  X-One,X-Two ,\tx-three  ", "X-One,X-Two ,\tx-three"),
+        ("x-api-version, authorization", "x-api-version, authorization"),
+        # Not a list of header names: the usual grant, never an echo.
+        ("x-custom, ", USUAL_HEADERS),
+        (",x-custom", USUAL_HEADERS),
+        ("x custom", USUAL_HEADERS),
+        ("x-custom: 1", USUAL_HEADERS),
+        ("x-custom(1)", USUAL_HEADERS),
+        ("x-custom;q=1", USUAL_HEADERS),
+        ("é", USUAL_HEADERS),
+        ("x" * 2049, USUAL_HEADERS),
+        (",".join(["x-a"] * 512), ",".join(["x-a"] * 512)),
+    ],
+)
+@pytest_twisted.ensureDeferred
+async def test_preflight_grants_the_headers_asked_for(asked, granted):
+    headers = {"Origin": ORIGIN, "Access-Control-Request-Method": "POST"}
+    if asked is not None:
+        headers["Access-Control-Request-Headers"] = asked
+    response = await client(cross_origin_domains=[ORIGIN]).options(
+        "/c/things", version=None, headers=headers
+    )
+    assert response.status == 204
+    assert response.headers["access-control-allow-headers"] == granted
+    assert response.headers["vary"] == "Origin, Access-Control-Request-Headers"
+
+
+@pytest_twisted.ensureDeferred
+async def test_preflight_asking_twice_gets_the_usual_grant():
+    connection_client = client(cross_origin_domains="*")
+    response = await connection_client.request(
+        "OPTIONS",
+        "/c/things",
+        version=None,
+        headers=[
+            ("Origin", ORIGIN),
+            ("Access-Control-Request-Headers", "x-one"),
+            ("Access-Control-Request-Headers", "x-two"),
+        ],
+    )
+    assert response.status == 204
+    assert response.headers["access-control-allow-headers"] == USUAL_HEADERS
+    assert response.headers["access-control-allow-origin"] == "*"
+    assert response.headers["vary"] == "Access-Control-Request-Headers"
 
 
 @pytest_twisted.ensureDeferred
@@ -72,7 +126,7 @@ async def test_preflight_from_an_origin_not_listed_gets_no_cors_grant():
     assert response.status == 204
     assert without_date(response.headers) == {
         "server": "Shiji API Server",
-        "vary": "Origin",
+        "vary": "Origin, Access-Control-Request-Headers",
         "allow": "DELETE, GET, HEAD, OPTIONS, POST",
     }
 
@@ -107,9 +161,14 @@ async def test_wildcard_origin_never_sends_credentials():
     ):
         assert response.headers["access-control-allow-origin"] == "*"
         assert "access-control-allow-credentials" not in response.headers
-        # The answer doesn't depend on the origin; errors vary by Accept.
+        # The answer doesn't depend on the origin; errors vary by Accept,
+        # preflights by the headers asked for.
         assert response.headers.get("vary") == (
-            None if response.status < 400 else "Accept"
+            "Access-Control-Request-Headers"
+            if response.status == 204
+            else None
+            if response.status < 400
+            else "Accept"
         )
     # "*" among named origins still means any origin, without credentials
     mixed = client(cross_origin_domains=[ORIGIN, "*"])

@@ -97,7 +97,7 @@ def test_options_reach_the_router(shijid):
         body=b'{"n": 1}',
         headers={**headers, "Content-Type": "application/json"},
     )
-    assert status == 406
+    assert status == 409
     status, _, body = daemon.request(
         "POST",
         "/probe/probe",

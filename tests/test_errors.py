@@ -79,6 +79,12 @@ BUILT_IN = [
         503,
     ),
     (
+        "ServiceUnavailableError",
+        217,
+        "The service is not ready to answer this call; try again shortly.",
+        503,
+    ),
+    (
         "AccessDeniedError",
         501,
         "Insufficient permission to perform the requested action.",
@@ -97,7 +103,7 @@ BUILT_IN = [
         504,
         "The Content-Type of the API request did not specify a charset, or the charset "
         "specified was not UTF-8.",
-        406,
+        409,
     ),
     (
         "UnexpectedServerError",
@@ -416,6 +422,7 @@ async def test_errors_as_rfc_9457_problem_details():
 def test_problem_title_of_a_status_without_a_phrase():
     class Odd(webapi.APIError):
         error_code = 1
+        exception_text = "Odd."
         http_status = 499
 
     assert Odd().problem()["title"] == "Error"

@@ -204,7 +204,7 @@ BAD_BODIES = {
     ),
     "charset other than UTF-8": (
         post_json(b'{"n": 1}', b"application/json; charset=latin-1"),
-        406,
+        409,
         "CharsetNotUTF8Error",
     ),
     "argument of the wrong type": (post_json(b'{"n": "1"}'), 409, "ValueError"),

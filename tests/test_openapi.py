@@ -177,7 +177,7 @@ def test_declarations_become_parameters_bodies_and_security(rich_api):
     }
     assert paging == {
         "page": {"type": "integer", "minimum": 0, "default": 0},
-        "page_len": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20},
+        "page_len": {"type": "integer", "minimum": 0, "maximum": 100, "default": 20},
     }
     post = items["post"]
     assert post["security"] == [{"basic": []}]

@@ -97,7 +97,7 @@ def parameters(routes: Sequence[str], method: MethodDoc) -> Tuple[ParameterDoc, 
                 "query",
                 ("int",),
                 False,
-                f"1 to {paging.max_page_len}, default {paging.default_page_len}",
+                f"0 to {paging.max_page_len}, default {paging.default_page_len}",
             )
         )
     found += [
@@ -265,8 +265,16 @@ def builtin_errors() -> Tuple[ErrorDoc, ...]:
     return tuple(
         _describe_error(cls, builtin=True)
         for cls in vars(_errors).values()
-        if isinstance(cls, type) and issubclass(cls, APIError) and cls is not APIError
+        if isinstance(cls, type) and issubclass(cls, APIError) and _is_concrete(cls)
     )
+
+
+def _is_concrete(cls: Type[APIError]) -> bool:
+    """
+    Whether ``cls`` can be raised: it has a code and a text (``APIError``
+    itself and bases of an API's errors have not).
+    """
+    return cls.error_code is not None and cls.exception_text is not None
 
 
 def _describe_error(cls: Type[APIError], builtin: bool) -> ErrorDoc:
@@ -297,7 +305,7 @@ def _api_errors(version_module: ModuleType, calls: Sequence[type]) -> List[Error
             if (
                 isinstance(value, type)
                 and issubclass(value, APIError)
-                and value is not APIError
+                and _is_concrete(value)
                 and not value.__module__.startswith("shiji.")
             ):
                 seen[value.exception_class] = _describe_error(value, builtin=False)

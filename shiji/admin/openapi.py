@@ -160,7 +160,7 @@ def _operation(
                 "required": False,
                 "schema": {
                     "type": "integer",
-                    "minimum": 1,
+                    "minimum": 0,
                     "maximum": paging.max_page_len,
                     "default": paging.default_page_len,
                 },

@@ -39,18 +39,21 @@ from typing import (
 )
 
 from twisted.internet.defer import Deferred, ensureDeferred, maybeDeferred
+from twisted.python.failure import Failure
 
-from . import _json
-from ._declarations import Handler, NamespaceDeclaration, declarations, declare
-from ._errors import (
+from .. import _json
+from .._declarations import Handler, NamespaceDeclaration, declarations, declare
+from .._errors import (
     AccessDeniedError,
     APIDefinitionError,
     ExpiredSecureCookieError,
     InvalidAuthenticationError,
     InvalidSecureCookieError,
+    ServiceUnavailableError,
     clip,
 )
-from ._errors import ValueError as ArgumentValueError
+from .._errors import ValueError as ArgumentValueError
+from . import errors
 
 __all__ = [
     "MIN_SECRET_LENGTH",
@@ -59,7 +62,10 @@ __all__ = [
     "AuthBackend",
     "CookieSigner",
     "access",
+    "errors",
     "get_secure_cookie",
+    "install_auth",
+    "install_secure_cookies",
     "login_required",
     "namespace_source",
     "set_secure_cookie",
@@ -164,9 +170,56 @@ class CookieSigner:
         return value
 
 
-def _configured(request: Any, attribute: str, missing: str) -> Any:
-    """The router's ``attribute``; a server error saying ``missing`` without."""
+#: The backend :func:`install_auth` installed, for routers without one.
+auth_backend: Optional[AuthBackend] = None
+#: The secrets :func:`install_secure_cookies` installed, for routers
+#: without any.
+cookie_secrets: Optional[List[str]] = None
+_installed_signer: Optional[CookieSigner] = None
+
+
+def install_auth(backend: AuthBackend) -> None:
+    """
+    Install ``backend`` for every router of the process that has none of
+    its own (the original Shiji's way; a router's ``auth_backend``, or
+    shijid's ``[auth]`` section, is the usual one).
+
+    :raises errors.AuthBadBackend: ``backend`` has no ``authenticate``
+        method.
+    """
+    if not callable(getattr(backend, "authenticate", None)):
+        raise errors.AuthBadBackend(
+            "Supplied backend must have an authenticate(request) method."
+        )
+    global auth_backend
+    auth_backend = backend
+
+
+def install_secure_cookies(secrets: Sequence[str]) -> None:
+    """
+    Install the secrets signing secure cookies for every router of the
+    process that has none of its own (the original Shiji's way; a router's
+    ``cookie_secrets``, or shijid's ``[auth] secure_cookies_secrets``, is the
+    usual one). The first signs; any verifies.
+
+    :raises ValueError: ``secrets`` is not a list of strings of at least
+        :data:`MIN_SECRET_LENGTH` characters.
+    """
+    if isinstance(secrets, (str, bytes)):
+        raise ValueError("secure cookie secrets are a list of strings")
+    global cookie_secrets, _installed_signer
+    _installed_signer = CookieSigner(secrets)
+    cookie_secrets = list(secrets)
+
+
+def _configured(request: Any, attribute: str, installed: Any, missing: str) -> Any:
+    """
+    The router's ``attribute``, or what was ``installed`` for the process;
+    a server error saying ``missing`` without either.
+    """
     value = getattr(request.api_router, attribute)
+    if value is None:
+        value = installed
     if value is None:
         raise RuntimeError(missing)
     return value
@@ -176,6 +229,7 @@ def _signer(request: Any) -> CookieSigner:
     signer: CookieSigner = _configured(
         request,
         "cookie_signer",
+        _installed_signer,
         "secure cookies need secrets: set [auth] secure_cookies_secrets "
         "(or APIRouter(cookie_secrets=...))",
     )
@@ -312,6 +366,7 @@ def _backend(request: Any) -> AuthBackend:
     backend: AuthBackend = _configured(
         request,
         "auth_backend",
+        auth_backend,
         "access control needs an auth backend: set [auth] enable_auth, "
         "auth_module and auth_class (or APIRouter(auth_backend=...))",
     )
@@ -449,7 +504,10 @@ def _authorize(
 
     @functools.wraps(handler)
     def wrapper(self: Any, request: Any, *args: Any, **kwargs: Any) -> Any:
-        verdict = _backend(request).authenticate(request)
+        try:
+            verdict = _backend(request).authenticate(request)
+        except errors.AuthBaseException as refusal:
+            raise _refusal(request, refusal) from None
         if isinstance(verdict, Coroutine):
             verdict = ensureDeferred(verdict)
 
@@ -461,11 +519,35 @@ def _authorize(
             check(self, request, granted)
             return handler(self, request, *args, **kwargs)
 
+        def refuse(failure: Failure) -> None:
+            failure.trap(errors.AuthBaseException)
+            refusal = failure.value
+            assert refusal is not None
+            raise _refusal(request, refusal)
+
         if isinstance(verdict, Deferred):
-            return verdict.addCallback(lambda result: maybeDeferred(proceed, result))
+            return verdict.addCallbacks(
+                lambda result: maybeDeferred(proceed, result), refuse
+            )
         return proceed(verdict)
 
     return wrapper
+
+
+def _refusal(request: Any, refusal: BaseException) -> Exception:
+    """
+    The answer to a backend's :mod:`~shiji.auth.errors` exception: the
+    caller's fault, or the backend not ready; any other (no backend, a bad
+    one) is the server's, so ``refusal`` itself, for a 500.
+    """
+    if isinstance(refusal, errors.InvalidAuthentication):
+        return InvalidAuthenticationError(request)
+    if isinstance(refusal, errors.NotAuthorized):
+        return AccessDeniedError(request)
+    if isinstance(refusal, errors.BackendWarmingUp):
+        return ServiceUnavailableError(request)
+    assert isinstance(refusal, Exception)
+    return refusal
 
 
 def access(
