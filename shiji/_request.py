@@ -139,6 +139,10 @@ class APIRequest:
     api_name: str = ""
     #: The version asked for in the version header, e.g. ``"1.0"``.
     api_version: str = ""
+    #: The key in ``api_versions`` of the version answering, e.g. ``"1.0"``
+    #: for ``"1.5"`` under ``{"1.0": (r"1\..*", v1_0)}`` (what the original
+    #: Shiji called ``api_version``).
+    version_key: str = ""
     #: The mode asked for in the version header: ``"prod"`` or ``"test"``.
     api_mode: str = ""
     #: Every API's validated configuration, keyed by API name.

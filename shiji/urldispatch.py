@@ -587,6 +587,7 @@ class APIRouter(resource.Resource):
         if resolved is None:
             raise UnknownAPIVersionError(request, clip(value))
         request.api_version = version
+        request.version_key = resolved.key
         request.api_mode = mode
         deprecation = resolved.deprecation
         if deprecation is not None:

@@ -757,3 +757,23 @@ async def test_the_scaffolded_ping_answers_as_the_specification(
     assert response.headers["content-type"] == "application/json; charset=utf-8"
     assert json.loads(response.body) == answer
     assert (await client.get("/myloginapi/ping/x")).status == 404
+
+
+class Versions(URLMatchJSONResource):
+    routes = r"versions"
+
+    def render_GET(self, request):
+        return {"api_version": request.api_version, "key": request.version_key}
+
+
+@pytest.mark.parametrize(
+    "asked, key", [("1.0", "1.0"), ("1.5", "1.0"), ("2.0", "2.x"), ("2.9", "2.x")]
+)
+@pytest_twisted.ensureDeferred
+async def test_the_key_of_the_version_answering_is_known(asked, key):
+    api = make_api(
+        "v_api",
+        [("1.0", r"1\..*", [Versions]), ("2.x", r"2\.[0-9]", [Versions])],
+    )
+    response = await TestClient({"v": api}).get("/v/versions", version=asked)
+    assert response.json == {"api_version": asked, "key": key}

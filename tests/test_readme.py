@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import pytest_twisted
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
@@ -103,3 +104,33 @@ def test_the_performance_figures_are_those_of_the_committed_results():
     for line in rows + [line for line in section.splitlines() if line.startswith("- ")]:
         assert line in results.splitlines(), line
     assert (ROOT / "bench" / "results" / "results.png").is_file()
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_migrated_ping_answers_as_the_specification():
+    from types import ModuleType
+
+    from apitools import make_api
+
+    from shiji import urldispatch, webapi
+    from shiji.testing import TestClient
+
+    section = "Migrating from the original Shiji"
+    [after] = [code for language, code in code_blocks(section) if language == "python"]
+    calls = ModuleType("migrated_calls")
+    calls.urldispatch, calls.webapi = urldispatch, webapi
+    exec(after, calls.__dict__)
+    api = make_api("mylogin_api", [("1.0", r"1\.0", [calls.PingCall])])
+    client = TestClient({"myloginapi": api})
+    answer = (
+        "PONG! Right back at ya. I'm production baby! "
+        "(API: mylogin_api, Version: 1.0, Mode: prod)"
+    )
+    assert f'`"{answer}"`' in README.split(f"## {section}\n", 1)[1]
+    response = await client.get("/myloginapi/ping")
+    assert (response.status, response.json) == (200, answer)
+    response = await client.get("/myloginapi/ping", mode="test")
+    assert response.json == (
+        "PONG! Right back at ya. I'm in testing mode. :( "
+        "(API: mylogin_api, Version: 1.0, Mode: test)"
+    )

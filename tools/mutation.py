@@ -1,5 +1,5 @@
 """
-Mutation testing of shiji/auth.py and shiji/webapi.py. Run it as
+Mutation testing of shiji/auth/__init__.py and shiji/webapi.py. Run it as
 ``tools/mutation``, which provides the virtualenv (tools/.venv-mutation) this
 file runs in.
 
@@ -69,8 +69,9 @@ MODULES: Dict[str, Tuple[str, ...]] = {
     # In the order they run: the slowest file (test_login_api.py, whose rate
     # limits and password hashing take seconds) last, since a run stops at
     # the first failure.
-    "shiji/auth.py": (
+    "shiji/auth/__init__.py": (
         "tests/test_access.py",
+        "tests/test_compat.py",
         "tests/test_secure_cookies.py",
         "tests/test_auth_basic.py",
         "tests/test_config.py",
@@ -79,6 +80,7 @@ MODULES: Dict[str, Tuple[str, ...]] = {
     "shiji/webapi.py": (
         "tests/test_arguments.py",
         "tests/test_errors.py",
+        "tests/test_compat.py",
         "tests/test_auth_basic.py",
         "tests/test_spec_samples.py",
         "tests/test_access.py",
@@ -179,7 +181,7 @@ class Equivalent:
 @dataclasses.dataclass
 class Mutant:
     name: str  # shiji.auth.xǁCookieSignerǁverify__mutmut_12
-    path: str  # shiji/auth.py
+    path: str  # shiji/auth/__init__.py
     status: str  # as mutmut reported it
     fresh: Optional[str] = None  # "survived", "killed" or "timeout" once re-run
     diff: str = ""
@@ -339,9 +341,15 @@ def write_mutmut_config(tree: Path, modules: Sequence[str]) -> None:
 # -- checks before the run ----------------------------------------------------
 
 
+def dotted(path: str) -> str:
+    """shiji/auth/__init__.py -> shiji.auth; shiji/webapi.py -> shiji.webapi"""
+    return path.removesuffix(".py").removesuffix("/__init__").replace("/", ".")
+
+
 def unlisted_test_files(checkout: Path, module: str) -> List[str]:
-    """Test files that import ``module`` (shiji/auth.py) but are not listed."""
-    name = Path(module).stem
+    """Test files that import ``module`` (shiji/auth/__init__.py) but are not
+    listed."""
+    name = dotted(module).rpartition(".")[2]
     pattern = re.compile(
         rf"\bshiji\.{name}\b|^\s*from shiji import [^\n]*\b{name}\b", re.MULTILINE
     )
@@ -484,14 +492,20 @@ def mutmut_results(tree: Path, mutmut: str) -> Dict[str, str]:
 
 
 def mutant_path(name: str) -> str:
-    """shiji.auth.x_access__mutmut_3 -> shiji/auth.py"""
+    """shiji.auth.x_access__mutmut_3 -> shiji/auth/__init__.py (the module
+    mutated, a package's module or another)"""
     module = name.partition("__mutmut_")[0].rpartition(".")[0]
+    module = module.removesuffix(".__init__")
+    for path in MODULES:
+        if dotted(path) == module:
+            return path
     return module.replace(".", "/") + ".py"
 
 
 def function_name(name: str) -> Tuple[str, str]:
     """shiji.auth.xǁCookieSignerǁverify__mutmut_12 -> (shiji.auth, CookieSigner.verify)"""
     module, _, mangled = name.partition("__mutmut_")[0].rpartition(".")
+    module = module.removesuffix(".__init__")
     if mangled.startswith("xǁ"):
         _, cls, function = mangled.split("ǁ")
         return module, f"{cls}.{function}"
@@ -730,12 +744,13 @@ def select_modules(requested: Sequence[str]) -> List[str]:
     if not requested:
         return list(MODULES)
     chosen = []
+    by_name = {dotted(path): path for path in MODULES}
     for name in requested:
-        normalised = name.replace(".", "/").removesuffix("/py")
-        normalised = normalised if normalised.endswith(".py") else normalised + ".py"
-        if not normalised.startswith("shiji/"):
-            normalised = "shiji/" + normalised
-        if normalised not in MODULES:
+        module = dotted(name.strip().removesuffix("/"))
+        if not module.startswith("shiji.") and module != "shiji":
+            module = "shiji." + module
+        normalised = by_name.get(module)
+        if normalised is None:
             raise MutationError(f"{name}: not one of {', '.join(MODULES)}")
         if normalised not in chosen:
             chosen.append(normalised)
@@ -746,7 +761,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="tools/mutation",
         description=(
-            "Mutation testing of shiji/auth.py and shiji/webapi.py with mutmut; "
+            "Mutation testing of shiji/auth/__init__.py and shiji/webapi.py with "
+            "mutmut; "
             "every mutant mutmut does not kill is re-run in a fresh pytest "
             f"process, and the survivors are checked against {EQUIVALENTS_FILE}."
         ),
@@ -755,7 +771,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         "modules",
         nargs="*",
         metavar="MODULE",
-        help="shiji/auth.py or shiji/webapi.py (also auth, shiji.webapi); default both",
+        help="shiji/auth/__init__.py or shiji/webapi.py (also auth, shiji.webapi); "
+        "default both",
     )
     parser.add_argument("--checkout", type=Path, required=True, help=argparse.SUPPRESS)
     parser.add_argument(
@@ -830,11 +847,7 @@ def main(argv: Sequence[str]) -> int:
 
     print(f"Running mutmut ({args.jobs} at a time); log: {workdir}/mutmut.log")
     phase = time.monotonic()
-    names = (
-        []
-        if len(modules) == len(MODULES)
-        else [m.removesuffix(".py").replace("/", ".") + ".*" for m in modules]
-    )
+    names = [] if len(modules) == len(MODULES) else [dotted(m) + ".*" for m in modules]
     run_mutmut(tree, mutmut, args.jobs, names)
     timings["mutmut"] = time.monotonic() - phase
 
