@@ -20,13 +20,10 @@ the request.
 from __future__ import annotations
 
 import datetime
-import functools
-import re
 from dataclasses import dataclass
 from types import ModuleType
 from typing import (
     Any,
-    ClassVar,
     Dict,
     FrozenSet,
     Iterable,
@@ -41,13 +38,20 @@ from typing import (
     Union,
     cast,
 )
-from urllib.parse import unquote, unquote_plus
+from urllib.parse import unquote
 
 from twisted.python.failure import Failure
 from twisted.web import resource
 from twisted.web.iweb import IRequest
 from twisted.web.server import NOT_DONE_YET
 
+from ._calls import (
+    ListVersionsCall,
+    URLMatchJSONResource,
+    allowed_methods,
+    compile_route,
+    route_patterns,
+)
 from ._cors import CORSPolicy
 from ._declarations import declarations
 from ._errors import (
@@ -58,10 +62,10 @@ from ._errors import (
     UnknownAPICallError,
     UnknownAPIError,
     UnknownAPIVersionError,
-    ValueError,
     clip,
 )
 from ._lifecycle import Deprecation
+from ._query import decode_url_matches, query_arguments
 from ._request import APIRequest
 from ._response import render_call, write_error, write_failure
 from ._settings import DEFAULT_SETTINGS, Settings
@@ -94,97 +98,6 @@ def version_sort_key(version: str) -> Tuple[Tuple[int, int, str], ...]:
     )
 
 
-class URLMatchJSONResource(resource.Resource):
-    """
-    Base class of API calls.
-
-    A subclass in a version's ``calls.py`` declares ``routes``, a regular
-    expression (or a list of them) that must match the whole path after the
-    API's segment, and one ``render_<METHOD>(self, request)`` per HTTP method
-    it answers. Named groups of the matching route are available,
-    percent-decoded, as ``self.url_matches`` (and ``request.url_matches``).
-
-    A handler may return ``bytes`` or ``str`` (sent as they are), a dict,
-    list or other JSON value (encoded), an ``APIError`` or ``str(error)``
-    (sent as the error), ``None`` after :func:`shiji.webapi.write_json`, a
-    ``Deferred`` or a coroutine of any of these; or it may raise an
-    ``APIError``. An instance is made for each request.
-    """
-
-    isLeaf = True
-    #: The route(s) of this call: a regular expression or a list of them.
-    routes: ClassVar[Union[str, Sequence[str], None]] = None
-    #: ``Resource`` answers HEAD with ``render_GET`` even where there is none;
-    #: the router does that itself, only for calls that have one.
-    render_HEAD = None  # type: ignore[assignment]
-
-    def __init__(
-        self,
-        request: Optional[APIRequest] = None,
-        url_matches: Optional[Mapping[str, str]] = None,
-    ) -> None:
-        super().__init__()
-        self.request = request
-        self.url_matches: Mapping[str, str] = url_matches or {}
-
-    @classmethod
-    def route_groups(cls) -> FrozenSet[str]:
-        """
-        The names of the named groups of the call's routes.
-
-        :raises APIDefinitionError: ``routes`` is malformed.
-        """
-        call: type = cls
-        return _route_groups(call)
-
-
-class ListVersionsCall(URLMatchJSONResource):
-    """
-    The ``list_versions`` call that ``CallRouter(auto_list_versions=True)``
-    adds to a version.
-    """
-
-    routes = r"list_versions/?"
-
-    def render_GET(self, request: APIRequest) -> Dict[str, Any]:
-        """
-        List every version of this API, sorted as versions, and the version
-        this request asked for.
-
-        Returns ``{"all_versions": ["1.0", "2.0"], "curr_version": "1.0"}``,
-        and ``"deprecated_versions"`` (version: deprecation and sunset dates,
-        links) when some are deprecated.
-        """
-        router = cast(VersionRouter, request.version_router)
-        listing: Dict[str, Any] = {
-            "all_versions": router.versions(),
-            "curr_version": request.api_version,
-        }
-        deprecations = router.deprecations()
-        if deprecations:
-            listing["deprecated_versions"] = {
-                key: deprecation.describe() for key, deprecation in deprecations.items()
-            }
-        return listing
-
-
-def allowed_methods(call: Type[URLMatchJSONResource]) -> FrozenSet[str]:
-    """
-    The HTTP methods ``call`` answers: those it has a ``render_<METHOD>``
-    for, ``HEAD`` wherever ``GET`` is, and ``OPTIONS``.
-    """
-    methods = {
-        name[len("render_") :]
-        for name in dir(call)
-        if name.startswith("render_") and callable(getattr(call, name))
-    }
-    methods.discard("")
-    if "GET" in methods:
-        methods.add("HEAD")
-    methods.add("OPTIONS")
-    return frozenset(methods)
-
-
 class CallRouter:
     """
     Routes paths within one API version to its calls.
@@ -213,9 +126,9 @@ class CallRouter:
             found.append(ListVersionsCall)
         self.calls: Tuple[Type[URLMatchJSONResource], ...] = tuple(found)
         self._routes: List[Tuple[Pattern[str], Type[URLMatchJSONResource]]] = [
-            (_compile(pattern, f"{calls.__name__}.{call.__name__}.routes"), call)
+            (compile_route(pattern, f"{calls.__name__}.{call.__name__}.routes"), call)
             for call in found
-            for pattern in _route_patterns(call)
+            for pattern in route_patterns(call)
         ]
         self._allowed = {call: allowed_methods(call) for call in found}
         for call in found:
@@ -251,16 +164,6 @@ class CallRouter:
         return list(self._routes)
 
 
-@functools.lru_cache(maxsize=1024)
-def _route_groups(call: type) -> FrozenSet[str]:
-    where = f"{call.__module__}.{call.__name__}.routes"
-    return frozenset(
-        name
-        for pattern in _route_patterns(call)
-        for name in _compile(pattern, where).groupindex
-    )
-
-
 def _guard_namespaces(call: Type[URLMatchJSONResource]) -> None:
     """
     Check that each ``auth.access`` guard of ``call`` knows where to read
@@ -275,27 +178,6 @@ def _guard_namespaces(call: Type[URLMatchJSONResource]) -> None:
             namespace_source(
                 owner, "render_" + method, namespace.name, namespace.source
             )
-
-
-def _route_patterns(call: Type[URLMatchJSONResource]) -> Sequence[str]:
-    routes = call.routes
-    if isinstance(routes, str):
-        return [routes]
-    if isinstance(routes, (list, tuple)) and all(isinstance(r, str) for r in routes):
-        return routes
-    raise APIDefinitionError(
-        f"{call.__module__}.{call.__name__}.routes must be a regular expression "
-        f"string or a list of them, not {routes!r}"
-    )
-
-
-def _compile(pattern: str, where: str) -> Pattern[str]:
-    try:
-        return re.compile(pattern)
-    except re.error as e:
-        raise APIDefinitionError(
-            f"{where}: {pattern!r} is not a valid regular expression: {e}"
-        ) from None
 
 
 @dataclass(frozen=True)
@@ -347,7 +229,7 @@ class VersionRouter:
                 )
             self._routes.append(
                 ResolvedVersion(
-                    _compile(pattern, where),
+                    compile_route(pattern, where),
                     key,
                     call_router,
                     deprecation,
@@ -463,7 +345,10 @@ class APIRouter(resource.Resource):
         self.settings = settings
         pairs = route_map.items() if isinstance(route_map, Mapping) else route_map
         self.apis: List[Tuple[Pattern[str], ModuleType]] = [
-            (_compile(regex, f"the URL regex of {_api_label(api)}"), _checked_api(api))
+            (
+                compile_route(regex, f"the URL regex of {_api_label(api)}"),
+                _checked_api(api),
+            )
             for regex, api in pairs
         ]
         self.config: Mapping[str, Any] = dict(config or {})
@@ -535,7 +420,7 @@ class APIRouter(resource.Resource):
         request.api_router = self
         version_router: VersionRouter = api.version_router
         request.version_router = version_router
-        request.args = _query_arguments(request)
+        request.args = query_arguments(request)
 
         if request.method == b"OPTIONS":
             self._answer_options(request, version_router, call_path)
@@ -546,7 +431,7 @@ class APIRouter(resource.Resource):
         if found is None:
             raise UnknownAPICallError(request, clip(unquote(call_path)))
         call_class, groups = found
-        url_matches = _decode_url_matches(request, groups)
+        url_matches = decode_url_matches(request, groups)
         request.url_matches = url_matches
         request.api_call = call_class.__name__
         call = call_class(request, url_matches)
@@ -640,52 +525,3 @@ def _checked_api(api: Any) -> ModuleType:
             f"{_api_label(api)}.version_router must be a urldispatch.VersionRouter"
         )
     return cast(ModuleType, api)
-
-
-def _query_arguments(request: APIRequest) -> Dict[str, List[Any]]:
-    """
-    The query string as ``{name: [value, ...]}`` with ``str`` names and
-    values, as ``parse_qs`` would give with blank values kept; a name or
-    value that is not percent-encoded UTF-8 is refused.
-    """
-    _, mark, query = request.uri.partition(b"?")
-    args: Dict[str, List[Any]] = {}
-    if not mark:
-        return args
-    # Most query strings hold nothing to unquote.
-    plain = b"%" not in query and b"+" not in query
-    for field in query.split(b"&"):
-        if not field:
-            continue
-        raw_name, _, raw_value = field.partition(b"=")
-        try:
-            if plain:
-                name = raw_name.decode("utf-8")
-                value = raw_value.decode("utf-8")
-            else:
-                name = unquote_plus(raw_name.decode("utf-8"), errors="strict")
-                value = unquote_plus(raw_value.decode("utf-8"), errors="strict")
-        except UnicodeDecodeError:
-            raise ValueError(
-                request,
-                clip(unquote_plus(raw_name.decode("utf-8", "replace"))),
-                "Query arguments must be percent-encoded UTF-8.",
-            ) from None
-        args.setdefault(name, []).append(value)
-    return args
-
-
-def _decode_url_matches(
-    request: APIRequest, groups: Mapping[str, Optional[str]]
-) -> Dict[str, str]:
-    matches = {}
-    for name, value in groups.items():
-        if value is None:
-            continue
-        try:
-            matches[name] = unquote(value, errors="strict")
-        except UnicodeDecodeError:
-            raise ValueError(
-                request, name, "Path arguments must be percent-encoded UTF-8."
-            ) from None
-    return matches
