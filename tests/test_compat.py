@@ -633,11 +633,13 @@ async def test_a_backends_auth_errors_become_answers(
 
 
 @pytest.fixture
-def installed():
-    yield
-    auth.auth_backend = None
-    auth.cookie_secrets = None
-    auth._installed_signer = None
+def installed(monkeypatch):
+    """Forget, after the test, what it installed for the process."""
+    from shiji.auth import _access, _cookies
+
+    monkeypatch.setattr(_access, "installed_backend", None)
+    monkeypatch.setattr(_cookies, "installed_secrets", None)
+    monkeypatch.setattr(_cookies, "_installed_signer", None)
 
 
 @pytest_twisted.ensureDeferred
@@ -654,6 +656,8 @@ async def test_install_auth_serves_routers_without_a_backend(installed):
     backend = OriginalBackend()
     auth.install_auth(backend)
     assert auth.auth_backend is backend
+    with pytest.raises(AttributeError, match="no attribute 'auth_backends'"):
+        auth.auth_backends  # noqa: B018
     response = await guarded_client().get("/g/guarded/acme")
     assert (response.status, response.json) == (200, {"namespace": "acme"})
     # A router's own backend comes first.

@@ -1,5 +1,6 @@
 """
-Mutation testing of shiji/auth/__init__.py and shiji/webapi.py. Run it as
+Mutation testing of shiji.auth (its _cookies.py and _access.py) and
+shiji/webapi.py. Run it as
 ``tools/mutation``, which provides the virtualenv (tools/.venv-mutation) this
 file runs in.
 
@@ -69,7 +70,15 @@ MODULES: Dict[str, Tuple[str, ...]] = {
     # In the order they run: the slowest file (test_login_api.py, whose rate
     # limits and password hashing take seconds) last, since a run stops at
     # the first failure.
-    "shiji/auth/__init__.py": (
+    "shiji/auth/_cookies.py": (
+        "tests/test_access.py",
+        "tests/test_compat.py",
+        "tests/test_secure_cookies.py",
+        "tests/test_auth_basic.py",
+        "tests/test_config.py",
+        "tests/test_login_api.py",
+    ),
+    "shiji/auth/_access.py": (
         "tests/test_access.py",
         "tests/test_compat.py",
         "tests/test_secure_cookies.py",
@@ -103,6 +112,7 @@ EXCLUDED_TEST_FILES = (
     "tests/test_fuzz.py",
     "tests/test_bench.py",
     "tests/test_codebase.py",
+    "tests/test_readme.py",
 )
 
 # Options of every pytest run, mutmut's and the fresh ones alike. Plugins are
@@ -157,7 +167,7 @@ class MutantKey:
     the lines the mutation removes and adds, whitespace-normalised.
     """
 
-    module: str  # shiji.auth
+    module: str  # shiji.auth._cookies
     function: str  # CookieSigner.verify, or access
     removed: Tuple[str, ...]
     added: Tuple[str, ...]
@@ -180,8 +190,8 @@ class Equivalent:
 
 @dataclasses.dataclass
 class Mutant:
-    name: str  # shiji.auth.xǁCookieSignerǁverify__mutmut_12
-    path: str  # shiji/auth/__init__.py
+    name: str  # shiji.auth._cookies.xǁCookieSignerǁverify__mutmut_12
+    path: str  # shiji/auth/_cookies.py
     status: str  # as mutmut reported it
     fresh: Optional[str] = None  # "survived", "killed" or "timeout" once re-run
     diff: str = ""
@@ -346,10 +356,21 @@ def dotted(path: str) -> str:
     return path.removesuffix(".py").removesuffix("/__init__").replace("/", ".")
 
 
+def public_name(path: str) -> str:
+    """What tests import a module as: shiji/auth/_cookies.py -> auth"""
+    parts = dotted(path).split(".")
+    public = []
+    for part in parts[1:]:
+        if part.startswith("_"):
+            break
+        public.append(part)
+    return public[-1]
+
+
 def unlisted_test_files(checkout: Path, module: str) -> List[str]:
-    """Test files that import ``module`` (shiji/auth/__init__.py) but are not
-    listed."""
-    name = dotted(module).rpartition(".")[2]
+    """Test files that import ``module`` (shiji/auth/_cookies.py, as
+    shiji.auth) but are not listed."""
+    name = public_name(module)
     pattern = re.compile(
         rf"\bshiji\.{name}\b|^\s*from shiji import [^\n]*\b{name}\b", re.MULTILINE
     )
@@ -492,8 +513,7 @@ def mutmut_results(tree: Path, mutmut: str) -> Dict[str, str]:
 
 
 def mutant_path(name: str) -> str:
-    """shiji.auth.x_access__mutmut_3 -> shiji/auth/__init__.py (the module
-    mutated, a package's module or another)"""
+    """shiji.auth._access.x_access__mutmut_3 -> shiji/auth/_access.py"""
     module = name.partition("__mutmut_")[0].rpartition(".")[0]
     module = module.removesuffix(".__init__")
     for path in MODULES:
@@ -503,7 +523,7 @@ def mutant_path(name: str) -> str:
 
 
 def function_name(name: str) -> Tuple[str, str]:
-    """shiji.auth.xǁCookieSignerǁverify__mutmut_12 -> (shiji.auth, CookieSigner.verify)"""
+    """shiji.auth._cookies.xǁCookieSignerǁverify__mutmut_12 -> (shiji.auth._cookies, CookieSigner.verify)"""
     module, _, mangled = name.partition("__mutmut_")[0].rpartition(".")
     module = module.removesuffix(".__init__")
     if mangled.startswith("xǁ"):
@@ -744,16 +764,18 @@ def select_modules(requested: Sequence[str]) -> List[str]:
     if not requested:
         return list(MODULES)
     chosen = []
-    by_name = {dotted(path): path for path in MODULES}
     for name in requested:
         module = dotted(name.strip().removesuffix("/"))
         if not module.startswith("shiji.") and module != "shiji":
             module = "shiji." + module
-        normalised = by_name.get(module)
-        if normalised is None:
+        found = [
+            path
+            for path in MODULES
+            if dotted(path) == module or dotted(path).startswith(module + ".")
+        ]
+        if not found:
             raise MutationError(f"{name}: not one of {', '.join(MODULES)}")
-        if normalised not in chosen:
-            chosen.append(normalised)
+        chosen += [path for path in found if path not in chosen]
     return chosen
 
 
@@ -761,7 +783,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="tools/mutation",
         description=(
-            "Mutation testing of shiji/auth/__init__.py and shiji/webapi.py with "
+            "Mutation testing of shiji.auth (its _cookies.py and _access.py) and shiji/webapi.py with "
             "mutmut; "
             "every mutant mutmut does not kill is re-run in a fresh pytest "
             f"process, and the survivors are checked against {EQUIVALENTS_FILE}."
@@ -771,8 +793,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         "modules",
         nargs="*",
         metavar="MODULE",
-        help="shiji/auth/__init__.py or shiji/webapi.py (also auth, shiji.webapi); "
-        "default both",
+        help="shiji/auth/_cookies.py, shiji/auth/_access.py or shiji/webapi.py "
+        "(also auth for both of its modules, shiji.webapi); default all",
     )
     parser.add_argument("--checkout", type=Path, required=True, help=argparse.SUPPRESS)
     parser.add_argument(
