@@ -16,7 +16,7 @@ HELP: Dict[str, str] = {
     "listen_ip": "Address to listen on.",
     "listen_port": "TCP port to listen on (0: any free port).",
     "reactor": "Twisted reactor: default, select, poll, epoll or kqueue.",
-    "server_ident": "The Server response header.",
+    "server_ident": "The Server response header (default: Shiji API Server).",
     "base_path": "Directory the API packages are imported from (relative to this file).",
     "cross_origin_domains": '"*" or origins allowed to call from browsers.',
     "inhibit_http_caching": "Send Cache-Control: no-cache and Pragma: no-cache.",

@@ -27,6 +27,7 @@ from .._declarations import Handler, NamespaceDeclaration, declarations, declare
 from .._errors import (
     AccessDeniedError,
     APIDefinitionError,
+    APIError,
     InvalidAuthenticationError,
     ServiceUnavailableError,
 )
@@ -237,7 +238,10 @@ def _authorize(
         try:
             verdict = _backend(request).authenticate(request)
         except errors.AuthBaseException as refusal:
-            raise _refusal(request, refusal) from None
+            answer = _answer(request, refusal)
+            if answer is None:
+                raise
+            raise answer from None
         if isinstance(verdict, Coroutine):
             verdict = ensureDeferred(verdict)
 
@@ -249,11 +253,11 @@ def _authorize(
             check(self, request, granted)
             return handler(self, request, *args, **kwargs)
 
-        def refuse(failure: Failure) -> None:
-            failure.trap(errors.AuthBaseException)
-            refusal = failure.value
-            assert refusal is not None
-            raise _refusal(request, refusal)
+        def refuse(failure: Failure) -> Failure:
+            answer = _answer(request, failure.value)
+            if answer is None:
+                return failure
+            raise answer
 
         if isinstance(verdict, Deferred):
             return verdict.addCallbacks(
@@ -264,11 +268,11 @@ def _authorize(
     return wrapper
 
 
-def _refusal(request: Any, refusal: BaseException) -> Exception:
+def _answer(request: Any, refusal: Optional[BaseException]) -> Optional[APIError]:
     """
-    The answer to a backend's :mod:`~shiji.auth.errors` exception: the
-    caller's fault, or the backend not ready; any other (no backend, a bad
-    one) is the server's, so ``refusal`` itself, for a 500.
+    The answer to a backend's :mod:`~shiji.auth.errors` exception when it is
+    the caller's (credentials, permissions) or the backend is not ready yet;
+    ``None`` for any other failure (no backend, a bug): a server error.
     """
     if isinstance(refusal, errors.InvalidAuthentication):
         return InvalidAuthenticationError(request)
@@ -276,8 +280,7 @@ def _refusal(request: Any, refusal: BaseException) -> Exception:
         return AccessDeniedError(request)
     if isinstance(refusal, errors.BackendWarmingUp):
         return ServiceUnavailableError(request)
-    assert isinstance(refusal, Exception)
-    return refusal
+    return None
 
 
 def access(
