@@ -178,7 +178,7 @@ def _check_content_type(request: APIRequest, expected_media: str) -> None:
     if media != expected_media:
         raise ContentTypeError(request)
     if charset is None:
-        router = getattr(request, "api_router", None)
+        router = request.api_router
         if router is not None and router.strict_charset:
             raise CharsetNotUTF8Error(request)
     elif charset not in ("utf-8", "utf8"):

@@ -647,8 +647,11 @@ async def test_install_auth_serves_routers_without_a_backend(installed):
     class BadBackend:
         pass
 
-    with pytest.raises(errors.AuthBadBackend):
+    with pytest.raises(errors.AuthBadBackend) as info:
         auth.install_auth(BadBackend())
+    assert str(info.value) == (
+        "Supplied backend must have an authenticate(request) method."
+    )
     assert auth.auth_backend is None
     response = await guarded_client().get("/g/guarded/acme")
     assert response.status == 500
@@ -683,8 +686,10 @@ class Cookies(URLMatchJSONResource):
 async def test_install_secure_cookies_serves_routers_without_secrets(installed):
     with pytest.raises(builtins.ValueError):
         auth.install_secure_cookies(["supersecret"])
-    with pytest.raises(builtins.ValueError):
-        auth.install_secure_cookies(SECRET)
+    for secrets in (SECRET, SECRET.encode()):
+        with pytest.raises(builtins.ValueError) as info:
+            auth.install_secure_cookies(secrets)
+        assert str(info.value) == "secure cookie secrets are a list of strings"
     assert auth.cookie_secrets is None
 
     auth.install_secure_cookies([SECRET, "o" * 32])
