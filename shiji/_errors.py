@@ -53,9 +53,10 @@ __all__ = [
 
 _ECHO_LIMIT = 200
 
-# A conversion in a % template ("%s", "%(name)s", "%5d"), "%%" aside.
+# A conversion in a % template ("%s", "%(name)s", "%5d"), "%%" aside. The
+# space flag ("% d") is left out: "50% done" is prose, not a template.
 _CONVERSION = re.compile(
-    r"%(?:\([^)]*\))?[-#0 +]*[0-9*]*(?:\.[0-9*]+)?[diouxXeEfFgGcrsa]"
+    r"%(?:\([^)]*\))?[-#0+]*[0-9*]*(?:\.[0-9*]+)?[diouxXeEfFgGcrsa]"
 )
 
 

@@ -299,16 +299,24 @@ def url_arguments(
 
 
 _NOT_AN_INTEGER = "Argument must be an integer."
+#: Paging numbers beyond this are refused before they are converted (a
+#: 5,000-digit number is no page, and converting it is work).
+_MAX_PAGE_NUMBER = 10**18 - 1
 
 
-def _page_number(request: APIRequest, name: str, default: int) -> int:
+def _page_number(request: APIRequest, name: str, default: int, most: int) -> int:
     values = request.args.get(name)
     if not values:
         return default
     text = values[0]
-    digits = text[1:] if text[:1] in ("-", "+") else text
+    sign = text[:1] if text[:1] in ("-", "+") else ""
+    digits = text[len(sign) :]
     if not (digits.isascii() and digits.isdigit()):
         raise ValueError(request, name, _NOT_AN_INTEGER)
+    if len(digits.lstrip("0")) > len(str(_MAX_PAGE_NUMBER)):
+        if sign == "-":
+            raise ValueError(request, name, "Argument must be 0 or greater.")
+        raise ValueError(request, name, f"Argument must be {most} or less.")
     return int(text)
 
 
@@ -343,12 +351,12 @@ def paged_results(
     def decorator(handler: Handler) -> Handler:
         @functools.wraps(handler)
         def wrapper(self: Any, request: APIRequest, *args: Any, **kwargs: Any) -> Any:
-            page_len = _page_number(request, "page_len", default_page_len)
+            page_len = _page_number(request, "page_len", default_page_len, max_page_len)
             if page_len < 0:
                 raise ValueError(request, "page_len", "Argument must be 0 or greater.")
             if page_len > max_page_len:
                 raise ValueError(request, "page_len", too_long)
-            page = _page_number(request, "page", default_page)
+            page = _page_number(request, "page", default_page, _MAX_PAGE_NUMBER)
             if page < 0:
                 raise ValueError(request, "page", "Argument must be 0 or greater.")
             request.args["page"] = [page]

@@ -377,6 +377,8 @@ async def test_url_argument_in_the_body_does_not_count():
         ("?page=3&page_len=0", 3, 0),
         ("?page=%2B1", 1, 50),
         ("?page=-0", 0, 50),
+        ("?page=" + "0" * 40 + "7", 7, 50),
+        ("?page=999999999999999999", 999999999999999999, 50),
         ("?page=0&page_len=75", 0, 75),
         ("?page=1&page=9", 1, 50),
         ("?page=007", 7, 50),
@@ -413,6 +415,12 @@ async def test_paging_arguments(query, page, page_len):
         # page_len is checked first, as the original did.
         ("?page=-1&page_len=ten", "page_len", "Argument must be an integer."),
         ("?page=x&page_len=76", "page_len", "Argument must be 75 or less."),
+        # Numbers too long to be pages are refused before they are converted.
+        ("?page_len=" + "9" * 4500, "page_len", "Argument must be 75 or less."),
+        ("?page_len=-" + "9" * 4500, "page_len", "Argument must be 0 or greater."),
+        ("?page=" + "9" * 4500, "page", "Argument must be 999999999999999999 or less."),
+        ("?page=1" + "0" * 18, "page", "Argument must be 999999999999999999 or less."),
+        ("?page=-" + "9" * 4500, "page", "Argument must be 0 or greater."),
     ],
 )
 @pytest_twisted.ensureDeferred

@@ -72,6 +72,7 @@ PUBLIC = {
         "AuthBackend",
         "CookieSigner",
         "access",
+        "base_backend",
         "errors",
         "get_secure_cookie",
         "install_auth",

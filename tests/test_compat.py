@@ -112,6 +112,32 @@ class Today(webapi.APIError):
         self.thing = thing
 
 
+class Prose(webapi.APIError):
+    exception_text = "Only 50% done, 100%% sure."
+
+
+def test_a_text_with_a_percent_sign_is_no_template():
+    error = Prose(None, 303, "Half", "Half done.")
+    assert error.obj_err() == envelope("Half", 303, "Half done.")
+    assert Prose(None, 304, "Prose").exception_text == "Only 50% done, 100%% sure."
+
+
+def test_the_auth_package_holds_the_originals_modules():
+    import subprocess
+
+    code = (
+        "from shiji import auth\n"
+        "assert auth.base_backend.AuthBackend is not None\n"
+        "assert auth.errors.NotAuthorized is not None\n"
+        "import shiji.auth.base_backend, shiji.auth.errors\n"
+        "print('ok')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
+    )
+    assert (result.returncode, result.stdout, result.stderr) == (0, "ok\n", "")
+
+
 def test_subclasses_fill_their_templates_or_take_the_originals_fields():
     assert WithTemplate(None, "thing", 50).exception_text == "Bad thing: 50%."
     assert Spec(None, "100%s").exception_text == "Extra Arg Value: 100%s"
@@ -474,8 +500,16 @@ def test_routers_show_their_maps():
 
 @pytest.fixture
 def default_ident():
+    """Put the process's ident, and every live site's, back as they were."""
+    from shiji import _server_ident
+
+    sites = {site: site.server_ident for site in list(_server_ident._sites)}
+    current, shown = _server_ident._current, dict(shiji.server_ident)
     yield
-    shiji.change_server_ident("Shiji API Server")
+    _server_ident._current = current
+    shiji.server_ident.update(shown)
+    for site, ident in sites.items():
+        site.server_ident = ident
 
 
 class Nothing(URLMatchJSONResource):
@@ -739,6 +773,13 @@ def fresh_imports():
             "/myloginapi/ping/123",
             "prod",
             "PONG! Right back at ya. I'm production baby! (Timestamp Val: 123) "
+            "(API: mylogin_api, Version: 1.0, Mode: prod)",
+        ),
+        (
+            "/myloginapi/ping/" + "0" * 4500,
+            "prod",
+            "PONG! Right back at ya. I'm production baby! "
+            f"(Timestamp Val: {'0' * 4500}) "
             "(API: mylogin_api, Version: 1.0, Mode: prod)",
         ),
         (

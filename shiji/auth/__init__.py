@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import _access, _cookies, errors
+from . import _access, _cookies, base_backend, errors
 from ._access import (
     NAMESPACE_SOURCES,
     ROLES_NAMESPACE,
@@ -37,6 +37,7 @@ __all__ = [
     "AuthBackend",
     "CookieSigner",
     "access",
+    "base_backend",
     "errors",
     "get_secure_cookie",
     "install_auth",

@@ -47,7 +47,7 @@ class PingCall(urldispatch.URLMatchJSONResource):
 
         response = f"PONG! Right back at ya. {mode_string} "
         if "timestamp" in self.url_matches:
-            response += f"(Timestamp Val: {int(self.url_matches['timestamp'])}) "
+            response += f"(Timestamp Val: {self.url_matches['timestamp']}) "
         response += (
             f"(API: {request.api_name}, Version: {request.api_version}, "
             f"Mode: {request.api_mode})"
