@@ -1,20 +1,31 @@
 """
-What the decorators of a call's handler declare: its arguments, paging and
-guards, kept on the handler for the router's checks and the documentation.
+What the decorators of a call's handler declare: its arguments, paging,
+guards and answers, kept on the handler for the router's checks and the
+documentation.
+
+Every decorator describes itself in the same terms, a :class:`Described`
+(the parameters, request body, responses, errors and requirements it adds),
+so the documentation reads any decorator, Shiji's or an API's own, without
+knowing it.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, Callable, Optional, Tuple, TypeVar, cast
+from typing import Any, Callable, Dict, Optional, Tuple, Type, TypeVar, cast
 
 __all__ = [
+    "CallCheck",
     "CallDeclarations",
+    "Described",
     "Handler",
     "JSONArgument",
     "NamespaceDeclaration",
     "PagingDeclaration",
+    "Parameter",
+    "RequestBody",
+    "Response",
     "declarations",
     "declare",
 ]
@@ -62,6 +73,71 @@ class PagingDeclaration:
 
 
 @dataclass(frozen=True)
+class Parameter:
+    """
+    A parameter a decorator declares, outside the body.
+
+    :param location: ``"path"``, ``"query"`` or ``"header"``.
+    :param schema: its JSON Schema (type, rules, default).
+    """
+
+    name: str
+    location: str
+    schema: Dict[str, Any]
+    required: bool
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class RequestBody:
+    """The request body a decorator declares: its media type and schema."""
+
+    content_type: str
+    schema: Dict[str, Any]
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Response:
+    """
+    An answer a decorator declares: its status and the JSON Schema of its
+    body (``None`` for no body).
+    """
+
+    status: int
+    schema: Optional[Dict[str, Any]]
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Described:
+    """
+    What one decorator adds to a call, as the documentation shows it.
+
+    :param parameters: path, query and header parameters.
+    :param body: the request body, if the decorator reads one.
+    :param responses: the answers it declares.
+    :param errors: the ``APIError`` classes it may answer with.
+    :param security: the OpenAPI security schemes it requires (``"basic"``).
+    :param requirement: what the caller must be, in words (``"a logged-in
+        user"``).
+    """
+
+    parameters: Tuple[Parameter, ...] = ()
+    body: Optional[RequestBody] = None
+    responses: Tuple[Response, ...] = ()
+    errors: Tuple[Type[Exception], ...] = ()
+    security: Tuple[str, ...] = ()
+    requirement: str = ""
+
+
+#: A check of a declaration against the call class it is on, run when the
+#: call's router is built: ``check(call_class, "render_POST")`` raises
+#: ``APIDefinitionError`` if the declaration cannot hold there.
+CallCheck = Callable[[type, str], None]
+
+
+@dataclass(frozen=True)
 class CallDeclarations:
     """
     Everything the decorators of one handler declare.
@@ -79,6 +155,13 @@ class CallDeclarations:
     may_deny: bool = False
     #: The namespaces :func:`shiji.auth.access` guards declare.
     namespaces: Tuple[NamespaceDeclaration, ...] = ()
+    #: The answers ``webapi.returns`` declares: ``(status, check)`` pairs,
+    #: where the check is the compiled schema of the body (``None``: none).
+    returns: Tuple[Tuple[int, Any], ...] = ()
+    #: What each decorator adds, innermost first.
+    described: Tuple[Described, ...] = ()
+    #: Checks against the call class, run when its router is built.
+    call_checks: Tuple[CallCheck, ...] = ()
 
 
 def declarations(handler: Callable[..., Any]) -> CallDeclarations:
@@ -89,14 +172,28 @@ def declarations(handler: Callable[..., Any]) -> CallDeclarations:
     return found if found is not None else CallDeclarations()
 
 
-def declare(wrapper: Callable[..., Any], handler: Handler, **changes: Any) -> Handler:
+def declare(
+    wrapper: Callable[..., Any],
+    handler: Handler,
+    *,
+    described: Optional[Described] = None,
+    call_check: Optional[CallCheck] = None,
+    **changes: Any,
+) -> Handler:
     """
     Give ``wrapper``, a decorator's wrapper of ``handler``, the declarations
     of ``handler`` with ``changes`` (fields of :class:`CallDeclarations`),
-    and return it as what it stands for: the handler.
+    what the decorator adds for the documentation (``described``) and its
+    check against the call class (``call_check``), and return it as what it
+    stands for: the handler.
     """
     # functools.wraps copied the inner handler's declarations to the wrapper;
     # the wrapper gets a new object holding those and its own.
-    declared = dataclasses.replace(declarations(handler), **changes)
+    inner = declarations(handler)
+    if described is not None:
+        changes["described"] = (*inner.described, described)
+    if call_check is not None:
+        changes["call_checks"] = (*inner.call_checks, call_check)
+    declared = dataclasses.replace(inner, **changes)
     wrapper._shiji_declarations = declared  # type: ignore[attr-defined]
     return cast(Handler, wrapper)

@@ -18,7 +18,7 @@ import builtins
 import functools
 import re
 from http import HTTPStatus
-from typing import Any, ClassVar, Dict, Optional, Tuple
+from typing import Any, ClassVar, Dict, Optional, Sequence, Tuple
 
 from . import _json
 
@@ -32,6 +32,7 @@ __all__ = [
     "ErrorText",
     "ExpiredSecureCookieError",
     "InvalidAuthenticationError",
+    "InvalidField",
     "InvalidSecureCookieError",
     "JSONDecodeError",
     "JSONEncodeError",
@@ -104,6 +105,21 @@ def clip(text: str) -> str:
     return text[:_ECHO_LIMIT] + "..."
 
 
+_FIELD_KEYS = ("field", "in", "reason", "expected")
+
+
+def _field_dict(field: Any) -> Dict[str, str]:
+    """A field error (a ``FieldError`` or a mapping) as clients receive it."""
+    as_dict = getattr(field, "as_dict", None)
+    found = dict(as_dict() if as_dict is not None else field)
+    for key in _FIELD_KEYS:
+        if not isinstance(found.get(key), str):
+            raise TypeError(
+                f"a field error needs {', '.join(_FIELD_KEYS)} as strings: {field!r}"
+            )
+    return found
+
+
 class APIDefinitionError(Exception):
     """
     An API package, version map or call class is malformed.
@@ -144,6 +160,9 @@ class APIError(Exception):
         "x")``); otherwise, as in the original, the ``error_code``,
         ``exception_class`` and ``exception_text``, which may also be given
         by keyword.
+    :param fields: the failing fields of the request, each a mapping (or a
+        :class:`~shiji.webapi.FieldError`) with ``field``, ``in``,
+        ``reason`` and ``expected``.
     :raises ValueError: (the built-in one) the error is left without a code,
         a class or a text ("Error code must be initialized." and the like),
         or its code is not an integer.
@@ -160,6 +179,15 @@ class APIError(Exception):
     #: The HTTP status of the response; 409 (Conflict) unless a class says
     #: otherwise.
     http_status: ClassVar[int] = 409
+    #: The failing fields of the request, as clients receive them
+    #: (``{"field": "client.zip", "in": "body", "reason": "too short",
+    #: "expected": "at least 5 characters"}``); sent as the envelope's
+    #: ``fields`` and problem details' ``errors`` when there are any.
+    fields: Tuple[Dict[str, str], ...] = ()
+    #: Whether the envelope carries :attr:`fields` (problem details always
+    #: do); the decorators' errors for the original Shiji's declarations
+    #: leave them out, so that their answers stay the original's.
+    fields_in_envelope: bool = True
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -173,6 +201,7 @@ class APIError(Exception):
         error_code: Optional[int] = None,
         exception_class: Optional[str] = None,
         exception_text: Optional[str] = None,
+        fields: Optional[Sequence[Any]] = None,
     ) -> None:
         if args and _is_template(self.exception_text):
             self.exception_text = self.exception_text % args
@@ -201,6 +230,8 @@ class APIError(Exception):
         self.request = request
         #: Extra response headers sent with this error (e.g. ``Allow``).
         self.headers: Dict[str, str] = {}
+        if fields:
+            self.fields = tuple(_field_dict(field) for field in fields)
         super().__init__(self.exception_text)
 
     def obj_err(self) -> Dict[str, Any]:
@@ -209,14 +240,14 @@ class APIError(Exception):
         Shiji's name; :meth:`envelope` is what is sent, and by default it is
         this).
         """
-        return {
-            "result": None,
-            "error": {
-                "error_code": self.error_code,
-                "exception_class": self.exception_class,
-                "exception_text": self.exception_text,
-            },
+        error: Dict[str, Any] = {
+            "error_code": self.error_code,
+            "exception_class": self.exception_class,
+            "exception_text": self.exception_text,
         }
+        if self.fields and self.fields_in_envelope:
+            error["fields"] = list(self.fields)
+        return {"result": None, "error": error}
 
     def json_err(self) -> str:
         """The envelope as JSON text (``str(error)`` is the same text)."""
@@ -235,7 +266,7 @@ class APIError(Exception):
         ``application/problem+json`` to clients whose ``Accept`` asks for
         it: ``error_code`` and ``exception_class`` are extension members.
         """
-        return {
+        problem: Dict[str, Any] = {
             "type": "about:blank",
             "title": status_phrase(self.http_status),
             "status": self.http_status,
@@ -243,6 +274,9 @@ class APIError(Exception):
             "error_code": self.error_code,
             "exception_class": self.exception_class,
         }
+        if self.fields:
+            problem["errors"] = list(self.fields)
+        return problem
 
     def __str__(self) -> str:
         text = ErrorText(self.json_err())
@@ -443,6 +477,53 @@ class ValueError(APIError):
 
     error_code = 502
     exception_text = "Invalid value for argument '%s'. %s"
+
+
+class InvalidField(ValueError):
+    """
+    A field the handler found wrong, answered as the ``ValueError`` (HTTP
+    409) the decorators answer with, field list included::
+
+        raise webapi.InvalidField(request, "id", "No such user.",
+                                  expected="the id of a user")
+
+    :param field: the field's name or path (``client.address.zip``).
+    :param message: the sentence after ``Invalid value for argument
+        'id'.``; ``Must be <expected>.`` unless given.
+    :param reason: why, for programs: ``invalid`` unless said.
+    :param expected: what would have been accepted, in words.
+    :param location: where the field was sent: ``body`` (the default),
+        ``query``, ``path`` or ``header``.
+    """
+
+    exception_class = "ValueError"
+
+    def __init__(
+        self,
+        request: Any,
+        field: str,
+        message: str = "",
+        *,
+        reason: str = "invalid",
+        expected: str = "",
+        location: str = "body",
+    ) -> None:
+        if not message and not expected:
+            raise TypeError("InvalidField needs a message or what is expected")
+        sentence = message or f"Must be {expected}."
+        super().__init__(
+            request,
+            field,
+            sentence,
+            fields=[
+                {
+                    "field": field,
+                    "in": location,
+                    "reason": reason,
+                    "expected": expected or sentence,
+                }
+            ],
+        )
 
 
 class ContentTypeError(APIError):

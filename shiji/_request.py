@@ -157,6 +157,15 @@ class APIRequest:
     version_router: Optional[VersionRouter] = None
     #: The JSON body's arguments, set by ``json_arguments``.
     jsonArgs: Dict[str, Any]
+    #: The body as the model ``json_arguments`` was given (a dataclass or
+    #: pydantic instance), if it was given one.
+    json_model: Any = None
+    #: Typed query arguments, converted by ``url_arguments``.
+    query_args: Mapping[str, Any] = _EMPTY
+    #: Declared request headers, converted by ``header_arguments``.
+    header_args: Mapping[str, Any] = _EMPTY
+    #: The answers ``webapi.returns`` declared for the call, if any.
+    response_check: Any = None
     #: The class name of the call that answers the request.
     api_call: str = ""
     #: The id under which an unexpected error was logged, if any.

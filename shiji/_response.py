@@ -28,6 +28,7 @@ from ._errors import (
 )
 from ._reactor import global_reactor
 from ._request import JSON_CONTENT_TYPE, APIRequest, has_body
+from ._returns import check_response
 
 __all__ = [
     "error_body",
@@ -122,6 +123,11 @@ def write_json(request: APIRequest, obj: Any) -> None:
     """
     if _closed(request):
         return
+    if request.response_check is not None:
+        mismatch = check_response(request, obj)
+        if mismatch is not None:
+            write_error(request, mismatch)
+            return
     try:
         body = _json.dumps(obj)
     except (TypeError, ValueError):
@@ -225,10 +231,14 @@ def write_result(request: APIRequest, result: object) -> None:
         return
     if isinstance(result, ErrorText):
         write_error(request, result.error)
-    elif isinstance(result, bytes):
-        _send(request, result)
-    elif isinstance(result, str):
-        _send(request, result.encode("utf-8"))
+    elif isinstance(result, (bytes, str)):
+        body = result.encode("utf-8") if isinstance(result, str) else result
+        if request.response_check is not None:
+            mismatch = _check_text(request, body)
+            if mismatch is not None:
+                write_error(request, mismatch)
+                return
+        _send(request, body)
     elif isinstance(result, APIError):
         write_error(request, result)
     elif result is None:
@@ -238,6 +248,19 @@ def write_result(request: APIRequest, result: object) -> None:
         )
     else:
         write_json(request, result)
+
+
+def _check_text(request: APIRequest, body: bytes) -> Optional[APIError]:
+    """:func:`check_response` for a body the handler encoded itself."""
+    try:
+        value = _json.loads(body) if body else None
+    except _json.JSONBodyError:
+        value = _NOT_JSON
+    return check_response(request, value)
+
+
+#: What a body that is not JSON is checked as: no schema accepts it.
+_NOT_JSON = object()
 
 
 def render_call(

@@ -51,6 +51,13 @@ class Settings:
     cookie_secrets: Optional[Tuple[str, ...]] = None
     #: Secure cookies are ``Secure`` by default.
     cookie_secure: bool = False
+    #: The envelope lists the failing fields (``fields``) for declarations
+    #: in the original Shiji's form too, not only for the newer ones (and
+    #: problem details, which always list them as ``errors``).
+    field_errors: bool = False
+    #: Check each answer against the call's ``webapi.returns``: a mismatch is
+    #: logged and answered with HTTP 500 instead.
+    validate_responses: bool = False
 
     # The site.
 

@@ -87,6 +87,8 @@ class GeneralConfig:
     version_header: str = _D.version_header
     version_in_query: bool = _D.version_in_query
     strict_charset: bool = _D.strict_charset
+    field_errors: bool = _D.field_errors
+    validate_responses: bool = _D.validate_responses
     max_body_bytes: int = _D.max_body_bytes
     request_timeout: float = DEFAULT_REQUEST_TIMEOUT
     idle_timeout: float = _D.idle_timeout
@@ -166,6 +168,8 @@ class ShijiConfig:
             version_header=general.version_header,
             version_in_query=general.version_in_query,
             strict_charset=general.strict_charset,
+            field_errors=general.field_errors,
+            validate_responses=general.validate_responses,
             server_ident=general.server_ident,
             cross_origin_domains=general.cross_origin_domains,
             inhibit_http_caching=general.inhibit_http_caching,
@@ -314,6 +318,8 @@ SCHEMA: Dict[str, Dict[str, Parser]] = {
         "version_header": _header_name,
         "version_in_query": _boolean,
         "strict_charset": _boolean,
+        "field_errors": _boolean,
+        "validate_responses": _boolean,
         "max_body_bytes": _integer(0),
         "request_timeout": _seconds,
         "idle_timeout": _seconds,

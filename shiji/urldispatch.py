@@ -167,17 +167,21 @@ class CallRouter:
 def _guard_namespaces(call: Type[URLMatchJSONResource]) -> None:
     """
     Check that each ``auth.access`` guard of ``call`` knows where to read
-    its namespace, so that a call that cannot be served stops start-up.
+    its namespace, and every other declaration of its handlers holds on
+    it, so that a call that cannot be served stops start-up.
     """
     owner: type = call
     for method in sorted(allowed_methods(call)):
         handler = getattr(call, "render_" + method, None)
         if handler is None:
             continue
-        for namespace in declarations(handler).namespaces:
+        declared = declarations(handler)
+        for namespace in declared.namespaces:
             namespace_source(
                 owner, "render_" + method, namespace.name, namespace.source
             )
+        for check in declared.call_checks:
+            check(owner, "render_" + method)
 
 
 @dataclass(frozen=True)

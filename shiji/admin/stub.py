@@ -28,6 +28,8 @@ HELP: Dict[str, str] = {
         "(lets other sites send cross-site requests without a preflight)."
     ),
     "strict_charset": "Refuse JSON bodies whose Content-Type names no charset.",
+    "field_errors": "List failing fields in errors of the original Shiji's declarations too.",
+    "validate_responses": "Check answers against webapi.returns; a mismatch is logged and answered 500.",
     "max_body_bytes": "Larger bodies get HTTP 413 unread; smaller ones are held in memory.",
     "request_timeout": "Seconds a call may run before it is cancelled with HTTP 503.",
     "idle_timeout": "Seconds an idle keep-alive connection stays open.",
