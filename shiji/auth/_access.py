@@ -17,13 +17,21 @@ from typing import (
     Optional,
     Protocol,
     Sequence,
+    Tuple,
+    Type,
 )
 
 from twisted.internet.defer import Deferred, ensureDeferred, maybeDeferred
 from twisted.python.failure import Failure
 
 from .. import _json
-from .._declarations import Handler, NamespaceDeclaration, declarations, declare
+from .._declarations import (
+    Described,
+    Handler,
+    NamespaceDeclaration,
+    declarations,
+    declare,
+)
 from .._errors import (
     AccessDeniedError,
     APIDefinitionError,
@@ -352,12 +360,24 @@ def access(
         return declare(
             _authorize(handler, check),
             handler,
+            described=_guard_described(rule, may_deny=True),
             access_rule=rule,
             may_deny=True,
             namespaces=(*declarations(handler).namespaces, declared),
         )
 
     return decorator
+
+
+def _guard_described(rule: str, may_deny: bool) -> Described:
+    """What a guard adds to a call's documentation."""
+    errors: Tuple[Type[Exception], ...] = (
+        InvalidAuthenticationError,
+        ServiceUnavailableError,
+    )
+    if may_deny:
+        errors += (AccessDeniedError,)
+    return Described(errors=errors, requirement=rule)
 
 
 def login_required(role: Optional[str] = None) -> Callable[[Handler], Handler]:
@@ -378,6 +398,7 @@ def login_required(role: Optional[str] = None) -> Callable[[Handler], Handler]:
         return declare(
             _authorize(handler, check),
             handler,
+            described=_guard_described(rule, may_deny=role is not None),
             access_rule=rule,
             may_deny=role is not None,
         )
