@@ -488,7 +488,8 @@ def _text_argument(arg: Arg, here: str) -> _TextArgument:
     where_arg = f"{here}: {arg.name!r}"
     tp, optional = _unwrap(arg.type)
     many = typing.get_origin(tp) in (list, typing.List, Sequence) or tp is list
-    item = typing.get_args(tp)[0] if many and typing.get_args(tp) else str
+    item_types = typing.get_args(tp) or (str,)
+    item = item_types[0] if many else tp
     parse = _text_parser(item, where_arg)
     required = arg.required and not optional
     if optional and arg.default is MISSING and arg.required:

@@ -76,6 +76,11 @@ MISSING: Any = _Missing()
 
 Path = Tuple[Union[str, int], ...]
 
+#: A value stops being checked once this many of its fields have failed,
+#: and an error lists no more than this many: a client sending a million
+#: wrong items learns of the first hundred.
+MAX_FAILURES = 100
+
 #: The reasons a field can fail, as clients see them in ``reason``.
 REASONS = (
     "missing",
@@ -199,7 +204,7 @@ class Invalid(Exception):
                 message=failure.message,
                 pointer=_pointer(root + failure.path) if location == "body" else None,
             )
-            for failure in self.failures
+            for failure in self.failures[:MAX_FAILURES]
         ]
 
 
@@ -437,6 +442,8 @@ def _list_of(items: Optional[Node]) -> Node:
                 out.append(item_check(item))
             except Invalid as invalid:
                 failures += invalid.under(index)
+                if len(failures) >= MAX_FAILURES:
+                    break
         if failures:
             raise Invalid(failures)
         return out
@@ -458,6 +465,8 @@ def _dict_of(values: Node) -> Node:
                 out[key] = value_check(item)
             except Invalid as invalid:
                 failures += invalid.under(key)
+                if len(failures) >= MAX_FAILURES:
+                    break
         if failures:
             raise Invalid(failures)
         return out
@@ -537,7 +546,10 @@ def _with_constraints(node: Node, rules: Constraints, where: str) -> Node:
     require("number", "minimum", "maximum", "exclusive_minimum", "exclusive_maximum")
     require("string", "min_length", "max_length", "pattern")
     require("array", "min_items", "max_items")
-    require("object", "allow_extra")
+    if rules.allow_extra is not None and not node.json_types == ("object",):
+        raise APIDefinitionError(
+            f"{where}: allow_extra applies to objects, not to {node.described}"
+        )
 
     for name, key in (
         ("minimum", "minimum"),
@@ -609,7 +621,17 @@ def _with_constraints(node: Node, rules: Constraints, where: str) -> Node:
             return node
         return Node(base, schema, node.described, node.json_types)
 
+    sizes = [
+        _size_check(name, getattr(rules, name), "item")
+        for name in ("max_items",)
+        if getattr(rules, name) is not None
+    ]
+
     def check(value: Any) -> Any:
+        if sizes and value.__class__ is list:
+            # Too many items are refused before any is looked at.
+            for size in sizes:
+                size(value)
         value = base(value)
         failures: List[_Failure] = []
         for rule in checks:
@@ -749,6 +771,8 @@ def _object(
                             "Is not an argument of this call.",
                         )
                     )
+                    if len(failures) >= MAX_FAILURES:
+                        break
         elif not plain:
             for key, item in value.items():
                 if key not in names and key not in out:
@@ -868,7 +892,7 @@ def as_arg(entry: Any, where: str) -> Arg:
 
 def arg_node(arg: Arg, where: str) -> Node:
     """The node checking one argument: its type, rules, default, converter."""
-    node = compile_type(arg.type, where)
+    node = compile_type(arg.type, where, arg.constraints.allow_extra)
     node = _with_constraints(node, arg.constraints, where)
     if arg.default is not MISSING:
         try:
@@ -1007,9 +1031,12 @@ def _pydantic_node(model: Any, where: str) -> Node:
 _ORIGIN_LIST = (list, typing.List, Sequence, typing.Sequence)
 
 
-def compile_type(tp: Any, where: str) -> Node:
+def compile_type(tp: Any, where: str, allow_extra: Optional[bool] = None) -> Node:
     """
     The :class:`Node` checking values of the declared type ``tp``.
+
+    :param allow_extra: for a list of entries or a dataclass, whether
+        fields they do not declare are accepted (``True`` unless refused).
 
     :raises APIDefinitionError: ``tp`` is not a type Shiji can check; the
         text starts with ``where``.
@@ -1037,19 +1064,21 @@ def compile_type(tp: Any, where: str) -> Node:
             )
         return _spec_union(tp, where)
     if isinstance(tp, list):
-        return compile_fields(tp, where)[0]
+        return compile_fields(tp, where, allow_extra=allow_extra is not False)[0]
     if isinstance(tp, dict):
         return compile_json_schema(tp, where)
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
         return _enum_class_node(tp)
     if isinstance(tp, type) and dataclasses.is_dataclass(tp):
-        return dataclass_node(tp, where)
+        return dataclass_node(tp, where, allow_extra is not False)
     if _is_pydantic_model(tp):
         return _pydantic_node(tp, where)
     origin = typing.get_origin(tp)
     arguments = typing.get_args(tp)
     if origin is typing.Annotated:
-        node = compile_type(arguments[0], where)
+        rules = [extra for extra in tp.__metadata__ if isinstance(extra, Constraints)]
+        refused = [r.allow_extra for r in rules if r.allow_extra is not None]
+        node = compile_type(arguments[0], where, refused[-1] if refused else None)
         for extra in tp.__metadata__:
             if isinstance(extra, Constraints):
                 node = _with_constraints(node, extra, where)

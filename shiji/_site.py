@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 import time
-from typing import Any, List, Optional, Set, Tuple
+from typing import Any, Callable, List, Optional, Set, Tuple
 
 from twisted.internet import defer, task
 from twisted.internet.protocol import ServerFactory
@@ -90,6 +90,11 @@ class Site(ServerFactory):
             metrics,
         )
         self.draining = False
+        #: Called with each request whose answer does not match what its
+        #: call declared (``webapi.returns``, under ``validate_responses``)
+        #: and a description of the mismatch; ``shiji.testing`` fails the
+        #: test with it.
+        self.on_response_mismatch: Optional[Callable[[APIRequest, str], None]] = None
         #: Requests being answered.
         self.in_flight: Set[APIRequest] = set()
         #: Open connections.

@@ -56,7 +56,23 @@ from ._settings import DEFAULT_SETTINGS
 from ._site import Site
 from .urldispatch import APIRouter, RouteMap
 
-__all__ = ["LATEST", "TestClient", "TestConnection", "TestResponse"]
+__all__ = [
+    "LATEST",
+    "ResponseMismatchError",
+    "TestClient",
+    "TestConnection",
+    "TestResponse",
+]
+
+
+class ResponseMismatchError(AssertionError):
+    """
+    An answer did not match what its call declared with
+    ``webapi.returns``: its status is not declared, or its body is not what
+    the declared schema accepts. The message names the call and every
+    problem. (A server with ``validate_responses`` on answers HTTP 500
+    instead.)
+    """
 
 
 class _Latest:
@@ -301,6 +317,9 @@ class TestClient:
         ``honor_x_realip`` (believe ``X-Real-IP`` and ``X-Forwarded-For``
         from ``trusted_proxies``, loopback by default), ``redacted_arguments``,
         ``serve_docs`` (off here unless asked for) and the others.
+        ``validate_responses`` is on unless turned off: an answer that
+        does not match its call's ``webapi.returns`` fails the request's
+        ``Deferred`` with :class:`ResponseMismatchError`.
     """
 
     __test__ = False
@@ -318,6 +337,7 @@ class TestClient:
             name: options.pop(name) for name in _ROUTER_OBJECTS if name in options
         }
         options.setdefault("serve_docs", False)
+        options.setdefault("validate_responses", True)
         if isinstance(apis, APIRouter):
             if router_objects or set(options) & _ROUTER_SETTINGS:
                 raise TypeError("router options go to APIRouter, not with a router")
@@ -344,8 +364,21 @@ class TestClient:
         #: The access lines logged, one per answer, as shijid would log them.
         self.access_lines: List[str] = []
         self.site.access.sink = self.access_lines.append
+        self._mismatches: List[str] = []
+        self.site.on_response_mismatch = self._mismatched
         self._peer = IPv4Address("TCP", client_address, 49152)
         self.timeout = timeout
+
+    def _mismatched(self, request: Any, description: str) -> None:
+        self._mismatches.append(description)
+
+    def _raise_mismatches(self, response: TestResponse) -> TestResponse:
+        if self._mismatches:
+            found, self._mismatches = self._mismatches, []
+            raise ResponseMismatchError(
+                "the answer does not match its declaration: " + "; ".join(found)
+            )
+        return response
 
     def version_header(
         self, path: str, version: Any = LATEST, mode: str = "prod"
@@ -460,10 +493,12 @@ class TestClient:
         current = connection.current
         if current is None:
             # Answered already, or refused before reaching a call.
-            return succeed(parse())
-        finished: Deferred[None] = current.notifyFinish()
-        finished.addTimeout(self.timeout, global_reactor())
-        return finished.addCallback(parse)
+            answered: Deferred[None] = succeed(None)
+        else:
+            answered = current.notifyFinish()
+            answered.addTimeout(self.timeout, global_reactor())
+        parsed: Deferred[TestResponse] = answered.addCallback(parse)
+        return parsed.addCallback(self._raise_mismatches)
 
     def get(self, path: Union[str, bytes], **options: Any) -> Deferred[TestResponse]:
         """Send a GET; see :meth:`request` for the options."""

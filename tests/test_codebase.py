@@ -77,7 +77,13 @@ PUBLIC = {
         "url_arguments",
         "write_json",
     ],
-    "shiji.testing": ["LATEST", "TestClient", "TestConnection", "TestResponse"],
+    "shiji.testing": [
+        "LATEST",
+        "ResponseMismatchError",
+        "TestClient",
+        "TestConnection",
+        "TestResponse",
+    ],
     "shiji.auth": [
         "MIN_SECRET_LENGTH",
         "NAMESPACE_SOURCES",
