@@ -805,9 +805,35 @@ def header_arguments(arguments: Sequence[Any]) -> Callable[[Handler], Handler]:
 # Paging
 
 _NOT_AN_INTEGER = "Argument must be an integer."
+_NEGATIVE = "Argument must be 0 or greater."
 #: Paging numbers beyond this are refused before they are converted (a
 #: 5,000-digit number is no page, and converting it is work).
 _MAX_PAGE_NUMBER = 10**18 - 1
+
+
+def _paging_error(
+    request: APIRequest, name: str, text: str, reason: str, expected: str
+) -> ValueError:
+    """A paging argument's error, in the original Shiji's words."""
+    error = ValueError(
+        request,
+        name,
+        text,
+        fields=[{"field": name, "in": "query", "reason": reason, "expected": expected}],
+    )
+    router = request.api_router
+    error.fields_in_envelope = router is not None and router.settings.field_errors
+    return error
+
+
+def _too_large(request: APIRequest, name: str, most: int) -> ValueError:
+    return _paging_error(
+        request,
+        name,
+        f"Argument must be {most} or less.",
+        "too large",
+        f"at most {most}",
+    )
 
 
 def _page_number(request: APIRequest, name: str, default: int, most: int) -> int:
@@ -818,12 +844,17 @@ def _page_number(request: APIRequest, name: str, default: int, most: int) -> int
     sign = text[:1] if text[:1] in ("-", "+") else ""
     digits = text[len(sign) :]
     if not (digits.isascii() and digits.isdigit()):
-        raise ValueError(request, name, _NOT_AN_INTEGER)
+        raise _paging_error(request, name, _NOT_AN_INTEGER, "wrong type", "int")
     if len(digits.lstrip("0")) > len(str(_MAX_PAGE_NUMBER)):
         if sign == "-":
-            raise ValueError(request, name, "Argument must be 0 or greater.")
-        raise ValueError(request, name, f"Argument must be {most} or less.")
-    return int(text)
+            raise _paging_error(request, name, _NEGATIVE, "too small", "at least 0")
+        raise _too_large(request, name, most)
+    number = int(text)
+    if number < 0:
+        raise _paging_error(request, name, _NEGATIVE, "too small", "at least 0")
+    if number > most:
+        raise _too_large(request, name, most)
+    return number
 
 
 def _paging_parameters(paging: PagingDeclaration) -> Tuple[Parameter, ...]:
@@ -876,19 +907,12 @@ def paged_results(
             f"between 0 and max_page_len ({max_page_len})"
         )
     paging = PagingDeclaration(default_page, default_page_len, max_page_len)
-    too_long = f"Argument must be {max_page_len} or less."
 
     def decorator(handler: Handler) -> Handler:
         @functools.wraps(handler)
         def wrapper(self: Any, request: APIRequest, *args: Any, **kwargs: Any) -> Any:
             page_len = _page_number(request, "page_len", default_page_len, max_page_len)
-            if page_len < 0:
-                raise ValueError(request, "page_len", "Argument must be 0 or greater.")
-            if page_len > max_page_len:
-                raise ValueError(request, "page_len", too_long)
             page = _page_number(request, "page", default_page, _MAX_PAGE_NUMBER)
-            if page < 0:
-                raise ValueError(request, "page", "Argument must be 0 or greater.")
             request.args["page"] = [page]
             request.args["page_len"] = [page_len]
             return handler(self, request, *args, **kwargs)

@@ -133,6 +133,45 @@ async def test_signup_login_me_logout(client, settings):
 
 
 @pytest_twisted.ensureDeferred
+async def test_sessions_are_listed_a_page_at_a_time(client, settings):
+    tokens = [await signup_and_login(client)]
+    for _ in range(2):
+        response = await client.post(
+            "/myloginapi/login",
+            json={"email": "ada@example.com", "password": "correct horse"},
+        )
+        tokens.append(session_cookie(response))
+    rows = await settings["users"].pool.runQuery(
+        "SELECT expires FROM sessions ORDER BY expires"
+    )
+    expires = [row[0] for row in rows]
+    assert len(expires) == 3
+    cookie = {"Cookie": f"session={tokens[0]}"}
+    for query, listed, page, page_len in [
+        ("", expires, 0, 20),
+        ("?page_len=2", expires[:2], 0, 2),
+        ("?page_len=2&page=1", expires[2:], 1, 2),
+        ("?page_len=0", [], 0, 0),
+        ("?page=999999999999999999&page_len=100", [], 999999999999999999, 100),
+    ]:
+        await client.expect(
+            "GET",
+            "/myloginapi/me/sessions" + query,
+            None,
+            200,
+            {"result": {"expires": listed, "page": page, "page_len": page_len}},
+            headers=cookie,
+        )
+    response = await client.get("/myloginapi/me/sessions?page_len=101", headers=cookie)
+    assert response.status == 409
+    assert response.error["exception_text"] == (
+        "Invalid value for argument 'page_len'. Argument must be 100 or less."
+    )
+    response = await client.get("/myloginapi/me/sessions")
+    assert response.status == 401
+
+
+@pytest_twisted.ensureDeferred
 async def test_passwords_are_stored_hashed_with_a_salt(client, settings):
     await signup_and_login(client, "a@example.com", "same password")
     await signup_and_login(client, "b@example.com", "same password")
@@ -145,47 +184,69 @@ async def test_passwords_are_stored_hashed_with_a_salt(client, settings):
     assert "same password" not in first
 
 
+def field_error(field, sentence, reason, expected):
+    """The ValueError envelope of one failing body field."""
+    error = envelope(
+        "ValueError", 502, f"Invalid value for argument '{field}'. {sentence}"
+    )
+    error["error"]["fields"] = [
+        {
+            "field": field,
+            "in": "body",
+            "reason": reason,
+            "expected": expected,
+            "pointer": f"#/{field}",
+        }
+    ]
+    return error
+
+
 @pytest.mark.parametrize(
     "body, error",
     [
         (
             {"email": "not-an-email", "password": "long enough"},
-            envelope(
-                "ValueError",
-                502,
-                "Invalid value for argument 'email'. Must be an email address.",
+            field_error(
+                "email",
+                "Must be an email address.",
+                "invalid",
+                "an email address",
             ),
         ),
         (
             {"email": "a@b", "password": "long enough"},
-            envelope(
-                "ValueError",
-                502,
-                "Invalid value for argument 'email'. Must be an email address.",
+            field_error(
+                "email",
+                "Must be an email address.",
+                "invalid",
+                "an email address",
             ),
         ),
         (
             {"email": "a@example.com", "password": "short"},
-            envelope(
-                "ValueError",
-                502,
-                "Invalid value for argument 'password'. Must be 8 to 1024 characters long.",
+            field_error(
+                "password",
+                "Must be at least 8 characters long.",
+                "too short",
+                "at least 8 characters",
             ),
         ),
         (
             {"email": "a@example.com"},
-            envelope(
-                "ValueError",
-                502,
-                "Invalid value for argument 'password'. Argument is missing.",
+            field_error(
+                "password",
+                "Argument is missing.",
+                "missing",
+                "a str",
             ),
         ),
         (
             {"email": 5, "password": "long enough"},
-            envelope(
-                "ValueError",
-                502,
-                "Invalid value for argument 'email'. Must be of type str",
+            field_error(
+                "email",
+                "Must be of type str",
+                "wrong type",
+                "str",
             ),
         ),
     ],
@@ -468,10 +529,8 @@ async def test_emails_with_control_characters_are_refused(client, path, email):
     response = await client.post(path, json={"email": email, "password": "long enough"})
     assert (response.status, response.json) == (
         409,
-        envelope(
-            "ValueError",
-            502,
-            "Invalid value for argument 'email'. Must be an email address.",
+        field_error(
+            "email", "Must be an email address.", "invalid", "an email address"
         ),
     )
 

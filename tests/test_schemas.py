@@ -1186,3 +1186,66 @@ def test_returns_refuses_bad_statuses():
 
     with pytest.raises(APIDefinitionError, match="status 200 is declared twice"):
         webapi.returns(200)(webapi.returns(200)(render_GET))
+
+
+class Paged(URLMatchJSONResource):
+    routes = r"paged"
+
+    @webapi.paged_results(default_page_len=5, max_page_len=10)
+    def render_GET(self, request):
+        return {
+            "page": request.args["page"][0],
+            "page_len": request.args["page_len"][0],
+        }
+
+
+PAGED_API = make_api("paged_api", [("1.0", r"1\.0", [Paged])])
+
+
+@pytest.mark.parametrize(
+    "query, text, field_error",
+    [
+        ("page=x", "Argument must be an integer.", ("page", "wrong type", "int")),
+        (
+            "page=-1",
+            "Argument must be 0 or greater.",
+            ("page", "too small", "at least 0"),
+        ),
+        (
+            "page_len=11",
+            "Argument must be 10 or less.",
+            ("page_len", "too large", "at most 10"),
+        ),
+        (
+            "page_len=-" + "9" * 30,
+            "Argument must be 0 or greater.",
+            ("page_len", "too small", "at least 0"),
+        ),
+    ],
+)
+@pytest_twisted.ensureDeferred
+async def test_paging_errors_keep_the_original_texts_and_list_their_field(
+    query, text, field_error
+):
+    name, reason, expected = field_error
+    listed = {"field": name, "in": "query", "reason": reason, "expected": expected}
+    plain = await TestClient({"p": PAGED_API}).get("/p/paged?" + query)
+    assert (plain.status, plain.json) == (
+        409,
+        {
+            "result": None,
+            "error": {
+                "error_code": 502,
+                "exception_class": "ValueError",
+                "exception_text": f"Invalid value for argument '{name}'. {text}",
+            },
+        },
+    )
+    problem = await TestClient({"p": PAGED_API}).get(
+        "/p/paged?" + query, headers={"Accept": "application/problem+json"}
+    )
+    assert problem.json["errors"] == [listed]
+    fields = await TestClient({"p": PAGED_API}, field_errors=True).get(
+        "/p/paged?" + query
+    )
+    assert fields.json["error"]["fields"] == [listed]

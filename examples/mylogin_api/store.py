@@ -123,6 +123,17 @@ class UserStore:
             lambda rows: tuple(rows[0]) if rows else None
         )
 
+    def sessions_of(self, user_id, offset, limit):
+        """A Deferred of the expiry times of a user's live sessions, soonest
+        first: ``limit`` of them from the ``offset``-th."""
+        query = self._sql(
+            "SELECT expires FROM sessions WHERE user_id = ? AND expires > ?"
+            " ORDER BY expires LIMIT ? OFFSET ?"
+        )
+        return self.pool.runQuery(
+            query, (user_id, time.time(), limit, offset)
+        ).addCallback(lambda rows: [row[0] for row in rows])
+
     def delete_session(self, token):
         return self.pool.runOperation(
             self._sql("DELETE FROM sessions WHERE token = ?"), (token,)

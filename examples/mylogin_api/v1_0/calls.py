@@ -5,10 +5,13 @@ Calls of mylogin_api 1.0.
 import re
 import secrets
 import time
+from dataclasses import dataclass
+from typing import List
 
 from twisted.internet import defer, reactor, task, threads
 
 from shiji import auth, urldispatch, webapi
+from shiji.webapi import Arg
 
 from .. import limits, passwords, store
 from ..backend import session_cookie
@@ -21,6 +24,54 @@ from .errors import (
 )
 
 
+@dataclass
+class Latency:
+    """A round trip's latency, and the arguments echoed."""
+
+    latency: float
+    client_tz: int
+    client_id: str
+    new_client: bool
+
+
+@dataclass
+class PingResult:
+    result: Latency
+
+
+@dataclass
+class Account:
+    """A user's account."""
+
+    id: int
+    email: str
+
+
+@dataclass
+class AccountResult:
+    result: Account
+
+
+@dataclass
+class Sessions:
+    """A page of the caller's live sessions."""
+
+    #: When each session expires (UNIX time), soonest first.
+    expires: List[float]
+    page: int
+    page_len: int
+
+
+@dataclass
+class SessionsResult:
+    result: Sessions
+
+
+@dataclass
+class Message:
+    result: str
+
+
 class PingCall(urldispatch.URLMatchJSONResource):
     """
     Echoes back at the caller.
@@ -28,13 +79,13 @@ class PingCall(urldispatch.URLMatchJSONResource):
 
     routes = [r"ping/(?P<timestamp>[0-9]+)", r"ping"]
 
+    @webapi.path_arguments(
+        [Arg("timestamp", int, description="A client-supplied UNIX timestamp.")]
+    )
+    @webapi.returns(200, str, description="Names the API, version and mode.")
     def render_GET(self, request):
         """
         Simple PING call, that echoes back the client's supplied timestamp.
-
-        URL path arguments:
-
-        - `timestamp` (int, optional): a client-supplied UNIX timestamp.
 
         Returns a string naming the API, version and mode that answered.
         """
@@ -62,6 +113,7 @@ class PingCall(urldispatch.URLMatchJSONResource):
         ]
     )
     @webapi.url_arguments(["simple_auth_key"])
+    @webapi.returns(200, PingResult)
     @defer.inlineCallbacks
     def render_POST(self, request):
         """
@@ -127,21 +179,36 @@ _EMAIL_CHARACTER = r"[^@\s\x00-\x1f\x7f-\x9f]"
 EMAIL = re.compile(rf"{_EMAIL_CHARACTER}+@{_EMAIL_CHARACTER}+\.{_EMAIL_CHARACTER}+")
 
 
+def normalised_email(text):
+    """The email as accounts are keyed: trimmed, lower case."""
+    email = text.strip().lower()
+    if len(email) > 254 or not EMAIL.fullmatch(email):
+        raise ValueError("not an email address")
+    return email
+
+
+#: What signup and login take: an email and a password.
+CREDENTIALS = [
+    Arg(
+        "email",
+        str,
+        max_length=320,
+        convert=normalised_email,
+        expected="an email address",
+        description="The account's email; case and surrounding spaces are ignored.",
+    ),
+    Arg(
+        "password",
+        str,
+        min_length=8,
+        max_length=1024,
+        description="8 to 1024 characters.",
+    ),
+]
+
+
 def _settings(request):
     return request.api_config["mylogin_api"]
-
-
-def _credentials(request):
-    """The normalised email and the password of a signup or login body."""
-    email = request.jsonArgs["email"].strip().lower()
-    if len(email) > 254 or not EMAIL.fullmatch(email):
-        raise webapi.ValueError(request, "email", "Must be an email address.")
-    password = request.jsonArgs["password"]
-    if not 8 <= len(password) <= 1024:
-        raise webapi.ValueError(
-            request, "password", "Must be 8 to 1024 characters long."
-        )
-    return email, password
 
 
 class SignupCall(urldispatch.URLMatchJSONResource):
@@ -151,7 +218,8 @@ class SignupCall(urldispatch.URLMatchJSONResource):
 
     routes = r"users"
 
-    @webapi.json_arguments([("email", str), ("password", str)])
+    @webapi.json_arguments(CREDENTIALS)
+    @webapi.returns(201, AccountResult, description="The new account.")
     @defer.inlineCallbacks
     def render_POST(self, request):
         """
@@ -161,7 +229,7 @@ class SignupCall(urldispatch.URLMatchJSONResource):
         `Retry-After` past the limit), which also makes finding out which
         emails have accounts slow.
         """
-        email, password = _credentials(request)
+        email, password = request.jsonArgs["email"], request.jsonArgs["password"]
         try:
             _settings(request)["limits"].start_signup(request.client_ip)
         except limits.TooMany as refused:
@@ -173,7 +241,6 @@ class SignupCall(urldispatch.URLMatchJSONResource):
             )
         except store.EmailTaken:
             raise EmailTakenError(request, email) from None
-        request.setResponseCode(201)
         return {"result": {"id": user_id, "email": email}}
 
 
@@ -184,7 +251,8 @@ class LoginCall(urldispatch.URLMatchJSONResource):
 
     routes = r"login"
 
-    @webapi.json_arguments([("email", str), ("password", str)])
+    @webapi.json_arguments(CREDENTIALS)
+    @webapi.returns(200, AccountResult, description="The account logged in to.")
     @defer.inlineCallbacks
     def render_POST(self, request):
         """
@@ -196,7 +264,7 @@ class LoginCall(urldispatch.URLMatchJSONResource):
         password.
         """
         settings = _settings(request)
-        email, password = _credentials(request)
+        email, password = request.jsonArgs["email"], request.jsonArgs["password"]
         try:
             attempt = settings["limits"].start_login(email, request.client_ip)
         except limits.TooMany as refused:
@@ -230,6 +298,7 @@ class LogoutCall(urldispatch.URLMatchJSONResource):
     routes = r"logout"
 
     @auth.login_required()
+    @webapi.returns(200, Message)
     @defer.inlineCallbacks
     def render_POST(self, request):
         """End the caller's session."""
@@ -249,6 +318,34 @@ class MeCall(urldispatch.URLMatchJSONResource):
     routes = r"me"
 
     @auth.login_required()
+    @webapi.returns(200, AccountResult)
     def render_GET(self, request):
         """Answer `{"result": {"id": ..., "email": ...}}` for the session's user."""
         return {"result": request.user}
+
+
+class SessionsCall(urldispatch.URLMatchJSONResource):
+    """
+    The caller's live sessions, a page at a time.
+    """
+
+    routes = r"me/sessions"
+
+    @auth.login_required()
+    @webapi.paged_results(default_page_len=20, max_page_len=100)
+    @webapi.returns(200, SessionsResult)
+    @defer.inlineCallbacks
+    def render_GET(self, request):
+        """
+        When each of the caller's live sessions expires, soonest first:
+        `page_len` of them from page `page`.
+        """
+        page = request.args["page"][0]
+        page_len = request.args["page_len"][0]
+        offset = page * page_len
+        expires = []
+        if page_len and offset < 2**62:  # beyond, no database has rows
+            expires = yield _settings(request)["users"].sessions_of(
+                request.user["id"], offset, page_len
+            )
+        return {"result": {"expires": expires, "page": page, "page_len": page_len}}
