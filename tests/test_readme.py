@@ -134,3 +134,54 @@ async def test_the_migrated_ping_answers_as_the_specification():
         "PONG! Right back at ya. I'm in testing mode. :( "
         "(API: mylogin_api, Version: 1.0, Mode: test)"
     )
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_declarations_example_works(tmp_path):
+    from apitools import make_api
+
+    from shiji.testing import TestClient
+
+    body = README.split("### Declaring arguments and answers\n", 1)[1]
+    [code] = re.findall(r"```python\n(.*?)```", body.split("\n### ", 1)[0], re.S)
+    namespace = {"__name__": "readme_declarations"}
+    exec(compile(code, "README.md", "exec"), namespace)
+    api = make_api("orders_api", [("1.0", r"1\.0", [namespace["OrdersCall"]])])
+    client = TestClient({"shop": api})
+    order = {
+        "email": "ada@example.com",
+        "zip": "75001",
+        "lines": [{"sku": "a", "qty": 2}, {"sku": "b", "qty": 1}],
+    }
+    response = await client.post("/shop/customers/7/orders", json=order)
+    assert (response.status, response.json) == (201, {"id": 7000, "lines": 2})
+    response = await client.post("/shop/customers/7/orders?dry_run=true", json=order)
+    assert (response.status, response.json) == (200, {"id": 7000, "lines": 2})
+    bad = {**order, "zip": "7", "lines": [{"sku": "a", "qty": 100}]}
+    response = await client.post("/shop/customers/7/orders", json=bad)
+    assert response.status == 409
+    assert response.json["error"]["fields"] == [
+        {
+            "field": "zip",
+            "in": "body",
+            "reason": "too short",
+            "expected": "at least 5 characters",
+            "pointer": "#/zip",
+        },
+        {
+            "field": "lines[0].qty",
+            "in": "body",
+            "reason": "too large",
+            "expected": "at most 99",
+            "pointer": "#/lines/0/qty",
+        },
+    ]
+    response = await client.post("/shop/customers/0/orders", json=order)
+    assert response.json["error"]["fields"] == [
+        {
+            "field": "customer",
+            "in": "path",
+            "reason": "too small",
+            "expected": "at least 1",
+        }
+    ]
