@@ -55,6 +55,8 @@ __all__ = [
     "FieldError",
     "Invalid",
     "Node",
+    "Object",
+    "ObjectSchema",
     "compile_fields",
     "compile_json_schema",
     "compile_type",
@@ -312,6 +314,33 @@ class Arg:
 
     def __repr__(self) -> str:
         return f"Arg({self.name!r}, {self.type!r})"
+
+
+class ObjectSchema:
+    """
+    Base of the classes :func:`Object` makes: a nested object's entries,
+    as a class, so that ``typing`` forms take it (``List[Object([...])]``).
+    """
+
+    entries: Tuple[Any, ...] = ()
+    allow_extra: bool = True
+
+
+def Object(entries: Sequence[Any], *, allow_extra: bool = True) -> type:
+    """
+    A nested object of ``entries`` (:class:`Arg` or ``(name, type[,
+    optional])``), usable where a type is, typing forms included:
+    ``Arg("lines", List[Object([Arg("sku", str), ("qty", int)])])``. (A
+    plain list of entries is a nested object too, but Python 3.9's
+    ``typing`` refuses it inside ``List[...]``.)
+
+    :param allow_extra: whether fields not declared are accepted.
+    """
+    return type(
+        "Object",
+        (ObjectSchema,),
+        {"entries": tuple(entries), "allow_extra": allow_extra},
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -956,7 +985,10 @@ def _converted(node: Node, convert: Callable[[Any], Any], expected: str) -> Node
 
 def dataclass_node(cls: type, where: str, allow_extra: bool = True) -> Node:
     try:
-        hints = typing.get_type_hints(cls, include_extras=True)
+        module = sys.modules.get(cls.__module__)
+        hints = typing.get_type_hints(
+            cls, globalns=vars(module) if module is not None else {}, include_extras=True
+        )
     except Exception as e:
         raise APIDefinitionError(
             f"{where}: the annotations of {cls.__qualname__} cannot be read: {e}"
@@ -1065,6 +1097,9 @@ def compile_type(tp: Any, where: str, allow_extra: Optional[bool] = None) -> Nod
         return _spec_union(tp, where)
     if isinstance(tp, list):
         return compile_fields(tp, where, allow_extra=allow_extra is not False)[0]
+    if isinstance(tp, type) and issubclass(tp, ObjectSchema):
+        extra = tp.allow_extra if allow_extra is None else allow_extra
+        return compile_fields(tp.entries, where, allow_extra=extra)[0]
     if isinstance(tp, dict):
         return compile_json_schema(tp, where)
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
@@ -1118,6 +1153,7 @@ _CLASS_SCHEMA_TYPES = {
 def _plain_class(tp: Any) -> bool:
     return (
         isinstance(tp, type)
+        and not issubclass(tp, ObjectSchema)
         and not dataclasses.is_dataclass(tp)
         and not issubclass(tp, enum.Enum)
         and not _is_pydantic_model(tp)

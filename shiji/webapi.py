@@ -85,7 +85,7 @@ from ._errors import (
 from ._request import APIRequest
 from ._response import write_json
 from ._returns import returns
-from ._schema import MISSING, Arg, Constraints, FieldError
+from ._schema import MISSING, Arg, Constraints, FieldError, Object
 
 __all__ = [
     "ARG_OPTIONAL",
@@ -111,6 +111,7 @@ __all__ = [
     "MalformedRequestError",
     "MethodNotAllowedError",
     "NamespaceDeclaration",
+    "Object",
     "PagingDeclaration",
     "Parameter",
     "RequestBody",

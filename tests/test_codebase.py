@@ -50,6 +50,7 @@ PUBLIC = {
         "MalformedRequestError",
         "MethodNotAllowedError",
         "NamespaceDeclaration",
+        "Object",
         "PagingDeclaration",
         "Parameter",
         "RequestBody",

@@ -85,7 +85,10 @@ class Nested(URLMatchJSONResource):
                     ("id", int),
                 ],
             ),
-            Arg("items", List[[Arg("sku", str), Arg("qty", int, minimum=1)]]),
+            Arg(
+                "items",
+                List[webapi.Object([Arg("sku", str), Arg("qty", int, minimum=1)])],
+            ),
             Arg("counts", Dict[str, int], required=False),
         ]
     )
