@@ -10,7 +10,8 @@ from typing import Any, Dict, List, Mapping
 from pydantic import BaseModel, ValidationError
 
 from ._errors import APIDefinitionError
-from ._schema import Invalid, Node, _Failure
+from ._field_errors import FieldFailure, Invalid
+from ._nodes import Node
 
 __all__ = ["pydantic_node"]
 
@@ -76,16 +77,16 @@ def pydantic_node(model: type, where: str) -> Node:
         if value.__class__ is not dict:
             expected = "object"
             raise Invalid(
-                [_Failure((), "wrong type", expected, "Must be of type object")]
+                [FieldFailure((), "wrong type", expected, "Must be of type object")]
             )
         try:
             return model.model_validate(value)
         except ValidationError as e:
-            failures: List[_Failure] = []
+            failures: List[FieldFailure] = []
             for error in e.errors(include_url=False, include_input=False):
                 text = str(error.get("msg", "invalid"))
                 failures.append(
-                    _Failure(
+                    FieldFailure(
                         tuple(error.get("loc", ())),
                         _reason(str(error.get("type", ""))),
                         text[:1].lower() + text[1:],

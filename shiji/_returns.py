@@ -16,8 +16,10 @@ from twisted.logger import Logger
 
 from ._declarations import Described, Handler, Response, declarations, declare
 from ._errors import APIDefinitionError, UnexpectedServerError
+from ._field_errors import Invalid
+from ._nodes import Node
 from ._request import APIRequest
-from ._schema import Invalid, Node, compile_type
+from ._schema import compile_type
 
 __all__ = ["ResponseCheck", "check_response", "returns"]
 

@@ -33,15 +33,8 @@ from typing import (
 
 from twisted.internet.defer import Deferred, ensureDeferred, maybeDeferred
 
-from ._arguments import (
-    ARG_OPTIONAL,
-    ARG_REQUIRED,
-    header_arguments,
-    json_arguments,
-    paged_results,
-    path_arguments,
-    url_arguments,
-)
+from ._arguments import ARG_OPTIONAL, ARG_REQUIRED
+from ._body import json_arguments
 from ._declarations import (
     CallDeclarations,
     Described,
@@ -82,10 +75,12 @@ from ._errors import (
     UnknownAPIVersionError,
     ValueError,
 )
+from ._paging import paged_results
 from ._request import APIRequest
 from ._response import write_json
 from ._returns import returns
 from ._schema import MISSING, Arg, Constraints, FieldError, Object
+from ._text_arguments import header_arguments, path_arguments, url_arguments
 
 __all__ = [
     "ARG_OPTIONAL",

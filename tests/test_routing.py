@@ -298,6 +298,7 @@ def test_the_example_follows_the_module_contract():
         "LoginCall",
         "LogoutCall",
         "MeCall",
+        "SessionsCall",
         "ListVersionsCall",
     ]
 

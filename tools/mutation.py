@@ -66,6 +66,17 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 # grep and by tracing which test files call its functions. A test file that
 # imports a module but is missing from its list is reported at the start of
 # each run.
+#: What checks the argument decorators and the schema language.
+ARGUMENT_TESTS = (
+    "tests/test_schemas.py",
+    "tests/test_arguments.py",
+    "tests/test_compat.py",
+    "tests/test_spec_samples.py",
+    "tests/test_example.py",
+    "tests/test_errors.py",
+    "tests/test_login_api.py",
+)
+
 MODULES: Dict[str, Tuple[str, ...]] = {
     # In the order they run: the slowest file (test_login_api.py, whose rate
     # limits and password hashing take seconds) last, since a run stops at
@@ -86,6 +97,15 @@ MODULES: Dict[str, Tuple[str, ...]] = {
         "tests/test_config.py",
         "tests/test_login_api.py",
     ),
+    "shiji/_arguments.py": ARGUMENT_TESTS,
+    "shiji/_body.py": ARGUMENT_TESTS,
+    "shiji/_text_arguments.py": ARGUMENT_TESTS,
+    "shiji/_paging.py": ARGUMENT_TESTS,
+    "shiji/_schema.py": ARGUMENT_TESTS,
+    "shiji/_nodes.py": ARGUMENT_TESTS,
+    "shiji/_rules.py": ARGUMENT_TESTS,
+    "shiji/_json_schema.py": ARGUMENT_TESTS,
+    "shiji/_returns.py": ARGUMENT_TESTS,
     "shiji/webapi.py": (
         "tests/test_arguments.py",
         "tests/test_errors.py",
