@@ -75,6 +75,8 @@ cross_origin_domains = https://a.example, https://b.example
 inhibit_http_caching = yes
 honor_x_realip = on
 version_in_query = true
+field_errors = true
+validate_responses = yes
 request_timeout = 2.5
 trusted_proxies = 10.0.0.0/8 192.168.1.7
 workers = 4
@@ -108,6 +110,9 @@ db_port = "value2"
     assert general.inhibit_http_caching is True
     assert general.honor_x_realip is True
     assert general.version_in_query is True
+    assert (general.field_errors, general.validate_responses) == (True, True)
+    settings = config.settings()
+    assert (settings.field_errors, settings.validate_responses) == (True, True)
     assert general.request_timeout == 2.5
     assert general.trusted_proxies == (
         ipaddress.ip_network("10.0.0.0/8"),
@@ -205,6 +210,10 @@ db_port = "value2"
         (
             "[general]\nversion_in_query: maybe\n[apis]\na: b\n",
             "[general] version_in_query: must be true or false, not 'maybe'",
+        ),
+        (
+            "[general]\nvalidate_responses: 2\n[apis]\na: b\n",
+            "[general] validate_responses: must be true or false, not '2'",
         ),
         (
             "[general]\ntrusted_proxies: 10.0.0.0/33\n[apis]\na: b\n",

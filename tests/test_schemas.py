@@ -1252,3 +1252,48 @@ async def test_paging_errors_keep_the_original_texts_and_list_their_field(
         "/p/paged?" + query
     )
     assert fields.json["error"]["fields"] == [listed]
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"age": NaN, "name": "Ann"}',
+        b'{"age": 1e999, "name": "Ann"}',
+        b'{"age": -Infinity}',
+    ],
+)
+@pytest_twisted.ensureDeferred
+async def test_non_finite_numbers_are_not_json(client, raw):
+    response = await client.post("/s/rules", body=raw)
+    assert (response.status, response.json) == (
+        409,
+        {
+            "result": None,
+            "error": {
+                "error_code": 205,
+                "exception_class": "JSONDecodeError",
+                "exception_text": "Arguments passed in API call request are not validly "
+                "formed JSON.",
+            },
+        },
+    )
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_mismatch_is_logged_with_its_request_id(client):
+    from twisted.logger import formatEvent, globalLogPublisher
+
+    events = []
+    globalLogPublisher.addObserver(events.append)
+    try:
+        client.site.on_response_mismatch = None
+        response = await client.post("/s/answers/bad")
+    finally:
+        globalLogPublisher.removeObserver(events.append)
+    request_id = response.headers["x-request-id"]
+    [logged] = [e for e in events if e.get("log_namespace") == "shiji.responses"]
+    assert formatEvent(logged) == (
+        f"The answer of {__name__}.Answers.render_POST does not match its "
+        f"declaration (request id {request_id}): id: wrong type, expected int; "
+        "email: wrong type, expected str"
+    )
