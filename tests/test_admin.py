@@ -266,8 +266,9 @@ def test_json_documentation_of_the_example(capsys):
     assert doc["api_name"] == "mylogin_api"
     assert list(doc["versions"]) == ["1.0"]
     version = doc["versions"]["1.0"]
-    assert list(version) == ["calls", "error_codes"]
-    assert {route: sorted(methods) for route, methods in version["calls"].items()} == {
+    # The original Shiji's structure, and what each method declares beside it.
+    assert list(version) == ["calls", "error_codes", "declarations"]
+    routes = {
         "ping/<timestamp>": ["GET", "POST"],
         "ping": ["GET", "POST"],
         "sample_error/<kind>": ["GET"],
@@ -275,16 +276,81 @@ def test_json_documentation_of_the_example(capsys):
         "login": ["POST"],
         "logout": ["POST"],
         "me": ["GET"],
+        "me/sessions": ["GET"],
         "list_versions": ["GET"],
     }
-    get = version["calls"]["ping/<timestamp>"]["GET"]
-    assert get.startswith(
-        "<p>Simple PING call, that echoes back the client's supplied timestamp.</p>"
+    assert {route: sorted(methods) for route, methods in version["calls"].items()} == (
+        routes
     )
-    assert (
-        "<li><code>timestamp</code> (int, optional): a client-supplied UNIX timestamp.</li>"
-        in get
+    assert {
+        route: sorted(methods) for route, methods in version["declarations"].items()
+    } == routes
+    assert version["calls"]["ping/<timestamp>"]["GET"] == (
+        "<p>Simple PING call, that echoes back the client's supplied timestamp.</p>\n"
+        "<p>Returns a string naming the API, version and mode that answered.</p>"
     )
+    timestamp = {
+        "name": "timestamp",
+        "in": "path",
+        "type": "integer",
+        "required": True,
+        "rules": "",
+        "description": "A client-supplied UNIX timestamp.",
+        "schema": {
+            "type": "integer",
+            "description": "A client-supplied UNIX timestamp.",
+        },
+    }
+    answer = {
+        "200": {
+            "type": "string",
+            "description": "Names the API, version and mode.",
+            "fields": [],
+            "schema": {"type": "string"},
+        }
+    }
+    errors = [{"exception_class": "ValueError", "error_code": 502, "http_status": 409}]
+    assert version["declarations"]["ping/<timestamp>"]["GET"] == {
+        "parameters": [timestamp],
+        "body": None,
+        "responses": answer,
+        "errors": errors,
+        "security": [],
+        "requires": None,
+    }
+    # The route without the group has no path parameter.
+    assert version["declarations"]["ping"]["GET"] == {
+        "parameters": [],
+        "body": None,
+        "responses": answer,
+        "errors": errors,
+        "security": [],
+        "requires": None,
+    }
+    signup = version["declarations"]["users"]["POST"]["body"]
+    assert (signup["content_type"], signup["type"], signup["fields"]) == (
+        "application/json",
+        "object",
+        [
+            {
+                "field": "email",
+                "type": "string",
+                "required": True,
+                "rules": "at most 320 characters",
+                "description": (
+                    "The account's email; case and surrounding spaces are ignored."
+                ),
+            },
+            {
+                "field": "password",
+                "type": "string",
+                "required": True,
+                "rules": "8 to 1024 characters",
+                "description": "8 to 1024 characters.",
+            },
+        ],
+    )
+    assert version["declarations"]["me"]["GET"]["requires"] == "a logged-in caller"
     assert {name: e["error_code"] for name, e in version["error_codes"].items()} == {
         **BUILT_IN_CODES,
         "SampleAdvancedError": 101,
@@ -334,8 +400,66 @@ def test_html_documentation_of_the_example(capsys):
     # every navigation link leads somewhere on the page
     assert all(link[1:] in parsed.ids for link in parsed.links)
     assert "client_tz" in text and "simple_auth_key" in text
-    assert text.count("Requires a logged-in caller.") == 2  # /me and /logout
+    # /me, /me/sessions and /logout
+    assert text.count("Requires a logged-in caller.") == 3
+    assert (
+        "<tr><td><code>password</code></td><td>string</td><td>yes</td>"
+        "<td>8 to 1024 characters</td><td>8 to 1024 characters.</td></tr>"
+    ) in page
+    assert (
+        "<tr><td><code>timestamp</code></td><td>path</td><td>integer</td>"
+        "<td>no</td><td></td><td>A client-supplied UNIX timestamp. Only in some of "
+        "the call&#x27;s routes.</td></tr>"
+    ) in page
     assert "<script" not in page
+
+
+PING_POST = """\
+#### POST
+
+Measure how long a round trip through the server's thread pool takes
+(where blocking work such as database queries runs).
+
+URL query arguments:
+
+- `simple_auth_key` (str): must be `abc`.
+
+JSON body arguments:
+
+- `client_tz` (int): the client's timezone offset from GMT.
+- `client_id` (str): the client's unique ID.
+- `new_client` (bool, optional): does magic if true.
+
+Returns `{"result": {"latency": seconds, "client_tz": ...,
+"client_id": ..., "new_client": ...}}`.
+
+| Parameter | In | Type | Required | Rules | Description |
+| --- | --- | --- | --- | --- | --- |
+| `timestamp` | path | string | no | matching ^(?:[0-9]+)$ | Only in some of the call's routes. |
+| `simple_auth_key` | query | string | yes |  |  |
+
+Request body, `application/json`: object.
+
+| Field | Type | Required | Rules | Description |
+| --- | --- | --- | --- | --- |
+| `client_tz` | integer | yes |  |  |
+| `client_id` | string | yes |  |  |
+| `new_client` | boolean | no |  |  |
+
+Response 200: PingResult (object).
+
+| Field | Type | Required | Rules | Description |
+| --- | --- | --- | --- | --- |
+| `result` | Latency (object) | yes |  | A round trip's latency, and the arguments echoed. |
+| `result.latency` | number | yes |  |  |
+| `result.client_tz` | integer | yes |  |  |
+| `result.client_id` | string | yes |  |  |
+| `result.new_client` | boolean | yes |  |  |
+
+Errors: ContentTypeError (406), CharsetNotUTF8Error (409), JSONDecodeError (409), \
+RequestNotHashError (409), ValueError (409), RequestTooLargeError (413).
+
+"""
 
 
 def test_markdown_documentation_and_output_file(capsys, tmp_path):
@@ -343,12 +467,17 @@ def test_markdown_documentation_and_output_file(capsys, tmp_path):
     assert document(capsys, "markdown", "-o", str(target)) == ""
     text = target.read_text()
     assert text.startswith("# mylogin_api\n")
-    assert "| `client_tz` | body | int | yes |  |" in text
-    # ping/<timestamp> and ping: the timestamp is only in one of the routes
-    assert "| `timestamp` | path | str | no | in some of the call's routes |" in text
-    assert "| `simple_auth_key` | query | str | yes |  |" in text
+    start = text.index("#### POST", text.index("### `ping/<timestamp>`, `ping`"))
+    # ping/<timestamp> and ping: the timestamp is only in one of the routes;
+    # the GET declares it an integer, the POST takes the route's pattern.
+    assert text[start : text.index("### `sample_error/<kind>`")] == PING_POST
+    assert (
+        "| `timestamp` | path | integer | no |  | A client-supplied UNIX timestamp. "
+        "Only in some of the call's routes. |\n"
+    ) in text
     assert "| ValueError | 502 | 409 | Invalid value for argument '%s'. %s |" in text
-    assert text.count("\n*Requires a logged-in caller.*\n") == 2
+    assert text.count("| ValueError |") == 1
+    assert text.count("\n*Requires a logged-in caller.*\n") == 3
 
 
 @pytest.mark.parametrize(

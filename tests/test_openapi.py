@@ -51,6 +51,7 @@ def test_the_example_document(example):
         "/myloginapi/login",
         "/myloginapi/logout",
         "/myloginapi/me",
+        "/myloginapi/me/sessions",
         "/myloginapi/ping",
         "/myloginapi/ping/{timestamp}",
         "/myloginapi/sample_error/{kind}",
@@ -97,20 +98,94 @@ def test_the_example_document(example):
             }
         },
     }
-    assert sorted(post["responses"]) == [
-        "200",
-        "400",
-        "404",
-        "405",
-        "406",
-        "408",
-        "409",
-        "413",
-        "414",
-        "431",
-        "500",
-        "503",
-    ]
+    assert post["responses"] == {
+        "200": {
+            "description": "OK.",
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {
+                            "result": {
+                                "type": "object",
+                                "properties": {
+                                    "latency": {"type": "number"},
+                                    "client_tz": {"type": "integer"},
+                                    "client_id": {"type": "string"},
+                                    "new_client": {"type": "boolean"},
+                                },
+                                "required": [
+                                    "latency",
+                                    "client_tz",
+                                    "client_id",
+                                    "new_client",
+                                ],
+                                "title": "Latency",
+                                "description": (
+                                    "A round trip's latency, and the arguments echoed."
+                                ),
+                            }
+                        },
+                        "required": ["result"],
+                        "title": "PingResult",
+                    }
+                }
+            },
+        },
+        **{
+            status: {"$ref": f"#/components/responses/Error{status}"}
+            for status in (
+                "400",
+                "404",
+                "405",
+                "406",
+                "408",
+                "409",
+                "413",
+                "414",
+                "431",
+                "500",
+                "503",
+            )
+        },
+    }
+    # The GET declares the timestamp an integer, and its answer.
+    get = document["paths"]["/myloginapi/ping/{timestamp}"]["get"]
+    assert get["parameters"][0] == {
+        "name": "timestamp",
+        "in": "path",
+        "required": True,
+        "description": "A client-supplied UNIX timestamp.",
+        "schema": {
+            "type": "integer",
+            "description": "A client-supplied UNIX timestamp.",
+        },
+    }
+    assert get["responses"]["200"] == {
+        "description": "Names the API, version and mode.",
+        "content": {"application/json": {"schema": {"type": "string"}}},
+    }
+    signup = document["paths"]["/myloginapi/users"]["post"]
+    assert signup["requestBody"]["content"]["application/json"]["schema"] == {
+        "type": "object",
+        "properties": {
+            "email": {
+                "type": "string",
+                "maxLength": 320,
+                "description": (
+                    "The account's email; case and surrounding spaces are ignored."
+                ),
+            },
+            "password": {
+                "type": "string",
+                "minLength": 8,
+                "maxLength": 1024,
+                "description": "8 to 1024 characters.",
+            },
+        },
+        "required": ["email", "password"],
+    }
+    assert sorted(signup["responses"])[:2] == ["201", "400"]
     kind = document["paths"]["/myloginapi/sample_error/{kind}"]["get"]["parameters"][0]
     assert kind["schema"]["pattern"] == "^(?:normal|advanced)$"
     responses = document["components"]["responses"]

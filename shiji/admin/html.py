@@ -9,8 +9,9 @@ from html import escape
 from typing import List
 
 from .docstrings import to_html
-from .model import APIDoc, CallDoc, MethodDoc, VersionDoc, parameters
-from .render import deprecation_notice
+from .model import APIDoc, CallDoc, MethodDoc, VersionDoc, interface
+from .render import answer_words, deprecation_notice, error_words, parameter_rows
+from .schema_words import BodyWords, body_words
 
 __all__ = ["html_document"]
 
@@ -61,26 +62,69 @@ def _badge(method: str) -> str:
     return f'<span class="badge {method if known else "other"}">{escape(method)}</span>'
 
 
+def _yes(flag: bool) -> str:
+    return "yes" if flag else "no"
+
+
+def _body(heading: str, words: BodyWords) -> List[str]:
+    text = f"{heading}: {escape(words.type)}."
+    if words.description:
+        text += f" {escape(words.description)}"
+    out = [f"<p>{text}</p>"]
+    if words.fields:
+        out.append(
+            "<table><thead><tr><th>Field</th><th>Type</th><th>Required</th>"
+            "<th>Rules</th><th>Description</th></tr></thead><tbody>"
+        )
+        out += [
+            f"<tr><td><code>{escape(row.field)}</code></td><td>{escape(row.type)}</td>"
+            f"<td>{_yes(row.required)}</td><td>{escape(row.rules)}</td>"
+            f"<td>{escape(row.description)}</td></tr>"
+            for row in words.fields
+        ]
+        out.append("</tbody></table>")
+    return out
+
+
 def _method(doc: APIDoc, call: CallDoc, method: MethodDoc) -> List[str]:
+    declared = interface(call.routes, method)
     out = [f"<h4>{_badge(method.method)}{escape(call.readable_routes[0])}</h4>"]
     if method.docstring:
         out.append(to_html(method.docstring, doc.docstring_format))
-    rule = method.declarations.access_rule
-    if rule is not None:
-        out.append(f'<p class="muted">Requires {escape(rule)}.</p>')
-    rows = parameters(call.routes, method)
-    if rows:
+    if declared.requires is not None:
+        out.append(f'<p class="muted">Requires {escape(declared.requires)}.</p>')
+    if declared.parameters:
         out.append(
-            "<table><thead><tr><th>Argument</th><th>In</th><th>Type</th>"
-            "<th>Required</th><th>Notes</th></tr></thead><tbody>"
+            "<table><thead><tr><th>Parameter</th><th>In</th><th>Type</th>"
+            "<th>Required</th><th>Rules</th><th>Description</th></tr></thead><tbody>"
         )
         out += [
-            f"<tr><td><code>{escape(p.name)}</code></td><td>{p.location}</td>"
-            f"<td>{escape(' or '.join(p.types))}</td>"
-            f"<td>{'yes' if p.required else 'no'}</td><td>{escape(p.detail)}</td></tr>"
-            for p in rows
+            f"<tr><td><code>{escape(row.field)}</code></td>"
+            f"<td>{escape(parameter.location)}</td><td>{escape(row.type)}</td>"
+            f"<td>{_yes(row.required)}</td><td>{escape(row.rules)}</td>"
+            f"<td>{escape(row.description)}</td></tr>"
+            for parameter, row in zip(declared.parameters, parameter_rows(declared))
         ]
         out.append("</tbody></table>")
+    body = declared.body
+    if body is not None:
+        out += _body(
+            f"Request body, <code>{escape(body.content_type)}</code>",
+            body_words(body.schema, body.description),
+        )
+    for response in declared.responses:
+        answer = answer_words(response)
+        if answer is None:
+            text = f"Response {response.status}: no body."
+            if response.description:
+                text += f" {escape(response.description)}"
+            out.append(f"<p>{text}</p>")
+        else:
+            out += _body(f"Response {response.status}", answer)
+    if declared.errors:
+        out.append(
+            f'<p class="muted">Errors: {escape(error_words(declared.errors))}.</p>'
+        )
     return out
 
 

@@ -4,6 +4,9 @@ What an API package declares, read once for every documentation format.
 :func:`describe_api` walks an API package (its versions, their calls, the
 decorators on each handler and the errors the version can raise) into
 frozen dataclasses that the JSON, Markdown, HTML and OpenAPI renderers share.
+:func:`interface` merges what a method's decorators describe (each one a
+:class:`~shiji.webapi.Described`, whatever the decorator) with its routes'
+named groups; no renderer knows any decorator.
 """
 
 from __future__ import annotations
@@ -18,17 +21,20 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Type
 from .. import _errors
 from .._lifecycle import Deprecation
 from ..urldispatch import CallRouter, URLMatchJSONResource, version_sort_key
-from ..webapi import APIError, CallDeclarations, declarations
+from ..webapi import APIError, Described, RequestBody, Response, declarations
 
 __all__ = [
     "APIDoc",
     "CallDoc",
     "ErrorDoc",
     "MethodDoc",
+    "MethodInterface",
     "ParameterDoc",
     "VersionDoc",
     "builtin_errors",
     "describe_api",
+    "group_patterns",
+    "interface",
     "parameters",
     "readable_route",
 ]
@@ -38,78 +44,175 @@ METHOD_ORDER = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 
 
 @dataclass(frozen=True)
+class ErrorDoc:
+    """One error class a version can answer with."""
+
+    exception_class: str
+    error_code: int
+    exception_text: str
+    http_status: int
+    builtin: bool
+
+
+@dataclass(frozen=True)
 class MethodDoc:
     """One ``render_<METHOD>`` of a call."""
 
     method: str
     docstring: str
-    declarations: CallDeclarations
+    #: What each decorator on the handler declares, in source order: the
+    #: outermost decorator (written on top) first.
+    described: Tuple[Described, ...] = ()
 
 
 @dataclass(frozen=True)
 class ParameterDoc:
-    """One argument of a method, wherever it is sent."""
+    """One parameter of a method: in its path, its query string or a
+    header."""
 
     name: str
-    #: ``"path"``, ``"query"``, ``"body"`` or ``"header"``.
+    #: ``"path"``, ``"query"`` or ``"header"``.
     location: str
-    #: Type names: ``("int",)``, ``("int", "str")``.
-    types: Tuple[str, ...]
+    #: Its JSON Schema: type, rules, default.
+    schema: Dict[str, Any]
     required: bool
-    #: Bounds and defaults, in words.
-    detail: str = ""
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class MethodInterface:
+    """
+    What a method's decorators declare, merged in source order: what a
+    client sends, what it gets back, the errors it may get and what it must
+    be.
+    """
+
+    #: The path parameters of the routes, then the declared ones; a later
+    #: declaration of the same parameter replaces an earlier one.
+    parameters: Tuple[ParameterDoc, ...]
+    #: The request body; the last one declared, if several are.
+    body: Optional[RequestBody]
+    #: The declared answers, by status (the last declaration of a status
+    #: wins).
+    responses: Tuple[Response, ...]
+    #: The errors the decorators may answer with, by HTTP status and name.
+    errors: Tuple[ErrorDoc, ...]
+    #: The OpenAPI security schemes required, all of them.
+    security: Tuple[str, ...]
+    #: What the caller must be, in words, one entry per guard.
+    requirements: Tuple[str, ...]
+
+    @property
+    def requires(self) -> Optional[str]:
+        """The requirements as one phrase (``a logged-in caller``), or
+        ``None`` if nothing is required."""
+        return " and ".join(self.requirements) if self.requirements else None
+
+
+def group_patterns(route: str) -> Dict[str, str]:
+    """The named groups of ``route`` and their patterns, in order:
+    ``{"timestamp": "[0-9]+"}``."""
+    patterns = {}
+    for found in re.finditer(r"\(\?P<([A-Za-z_][A-Za-z0-9_]*)>", route):
+        end = group_end(route, found.start())
+        patterns[found.group(1)] = route[found.end() : end - 1]
+    return patterns
+
+
+def _path_parameters(routes: Sequence[str]) -> List[ParameterDoc]:
+    """
+    The named groups of ``routes`` as strings matching their patterns;
+    required if every route has them.
+    """
+    groups = [group_patterns(route) for route in routes]
+    found = []
+    for name in dict.fromkeys(name for patterns in groups for name in patterns):
+        seen = list(dict.fromkeys(group[name] for group in groups if name in group))
+        pattern = seen[0] if len(seen) == 1 else "|".join(f"(?:{p})" for p in seen)
+        everywhere = all(name in group for group in groups)
+        found.append(
+            ParameterDoc(
+                name,
+                "path",
+                {"type": "string", "pattern": f"^(?:{pattern})$"},
+                everywhere,
+                "" if everywhere else "Only in some of the call's routes.",
+            )
+        )
+    return found
+
+
+def _key(location: str, name: str) -> Tuple[str, str]:
+    # Header names are the same whatever their case.
+    return (location, name.lower() if location == "header" else name)
+
+
+def _error_doc(cls: Any) -> Optional[ErrorDoc]:
+    if isinstance(cls, type) and issubclass(cls, APIError) and _is_concrete(cls):
+        return _describe_error(cls, builtin=cls.__module__.startswith("shiji."))
+    return None
+
+
+def interface(routes: Sequence[str], method: MethodDoc) -> MethodInterface:
+    """
+    What ``method`` of a call with ``routes`` declares: the routes' named
+    groups (path parameters matching the group's pattern; a path parameter
+    the decorators declare for a group gives its schema instead) and what
+    each decorator describes, outermost first.
+    """
+    groups = {_key("path", p.name): p for p in _path_parameters(routes)}
+    found: Dict[Tuple[str, str], ParameterDoc] = dict(groups)
+    body: Optional[RequestBody] = None
+    responses: Dict[int, Response] = {}
+    errors: Dict[str, ErrorDoc] = {}
+    security: List[str] = []
+    requirements: List[str] = []
+    for described in method.described:
+        for parameter in described.parameters:
+            key = _key(parameter.location, parameter.name)
+            if parameter.location == "path":
+                if key not in groups:
+                    continue  # not a group of these routes
+                required = groups[key].required
+                note = groups[key].description
+            else:
+                required = parameter.required
+                note = ""
+            found[key] = ParameterDoc(
+                parameter.name,
+                parameter.location,
+                dict(parameter.schema),
+                required,
+                " ".join(filter(None, (parameter.description, note))),
+            )
+        if described.body is not None:
+            body = described.body
+        for response in described.responses:
+            responses[response.status] = response
+        for cls in described.errors:
+            error = _error_doc(cls)
+            if error is not None:
+                errors.setdefault(error.exception_class, error)
+        security += [s for s in described.security if s not in security]
+        if described.requirement and described.requirement not in requirements:
+            requirements.append(described.requirement)
+    return MethodInterface(
+        parameters=tuple(found.values()),
+        body=body,
+        responses=tuple(responses[status] for status in sorted(responses)),
+        errors=tuple(
+            sorted(errors.values(), key=lambda e: (e.http_status, e.exception_class))
+        ),
+        security=tuple(security),
+        requirements=tuple(requirements),
+    )
 
 
 def parameters(routes: Sequence[str], method: MethodDoc) -> Tuple[ParameterDoc, ...]:
-    """What a client sends to ``method``, from the named groups of the call's
-    ``routes`` (required if every route has it) and the handler's
-    decorators."""
-    groups = [list(re.compile(route).groupindex) for route in routes]
-    found = []
-    for name in dict.fromkeys(name for names in groups for name in names):
-        everywhere = all(name in names for names in groups)
-        detail = "" if everywhere else "in some of the call's routes"
-        found.append(ParameterDoc(name, "path", ("str",), everywhere, detail))
-    declared = method.declarations
-    if declared.http_basic_realm is not None:
-        found.append(
-            ParameterDoc(
-                "Authorization",
-                "header",
-                ("str",),
-                True,
-                f"HTTP Basic credentials (realm {declared.http_basic_realm!r})",
-            )
-        )
-    found += [
-        ParameterDoc(name, "query", ("str",), True) for name in declared.url_arguments
-    ]
-    paging = declared.paged_results
-    if paging is not None:
-        found.append(
-            ParameterDoc(
-                "page", "query", ("int",), False, f">= 0, default {paging.default_page}"
-            )
-        )
-        found.append(
-            ParameterDoc(
-                "page_len",
-                "query",
-                ("int",),
-                False,
-                f"0 to {paging.max_page_len}, default {paging.default_page_len}",
-            )
-        )
-    found += [
-        ParameterDoc(
-            argument.name,
-            "body",
-            tuple(t.__name__ for t in argument.types),
-            not argument.optional,
-        )
-        for argument in declared.json_arguments
-    ]
-    return tuple(found)
+    """What a client sends to ``method`` outside the body: the path
+    parameters of the call's ``routes`` (required if every route has them)
+    and the parameters its decorators declare."""
+    return interface(routes, method).parameters
 
 
 @dataclass(frozen=True)
@@ -126,17 +229,6 @@ class CallDoc:
     def readable_routes(self) -> Tuple[str, ...]:
         """The routes with named groups shown as ``<name>``."""
         return tuple(readable_route(route) for route in self.routes)
-
-
-@dataclass(frozen=True)
-class ErrorDoc:
-    """One error class a version can answer with."""
-
-    exception_class: str
-    error_code: int
-    exception_text: str
-    http_status: int
-    builtin: bool
 
 
 @dataclass(frozen=True)
@@ -235,7 +327,7 @@ def _methods(call: Type[URLMatchJSONResource]) -> Tuple[MethodDoc, ...]:
             MethodDoc(
                 method=name[len("render_") :],
                 docstring=inspect.cleandoc(handler.__doc__ or ""),
-                declarations=declarations(handler),
+                described=tuple(reversed(declarations(handler).described)),
             )
         )
 
@@ -312,6 +404,17 @@ def _api_errors(version_module: ModuleType, calls: Sequence[type]) -> List[Error
     return list(seen.values())
 
 
+def _declared_errors(calls: Sequence[CallDoc]) -> List[ErrorDoc]:
+    """The errors the decorators of ``calls`` declare (an API's own
+    decorator may declare errors defined anywhere)."""
+    return [
+        error
+        for call in calls
+        for method in call.methods
+        for error in interface(call.routes, method).errors
+    ]
+
+
 def describe_api(api: Any) -> APIDoc:
     """
     Read an API package (``api_name``, ``api_versions``, ``version_router``,
@@ -322,16 +425,25 @@ def describe_api(api: Any) -> APIDoc:
     for key in sorted(api.api_versions, key=version_sort_key):
         pattern, module = api.api_versions[key]
         call_router: CallRouter = module.call_router
-        errors = sorted(
-            [*builtins, *_api_errors(module, call_router.calls)],
-            key=lambda error: error.exception_class,
+        calls = tuple(_describe_call(call) for call in call_router.calls)
+        # One error per exception_class: the first of Shiji's (a subclass
+        # may keep its base's name), unless the API names one of its own so;
+        # then the errors its decorators declare.
+        errors: Dict[str, ErrorDoc] = {}
+        for error in builtins:
+            errors.setdefault(error.exception_class, error)
+        errors.update(
+            (error.exception_class, error)
+            for error in _api_errors(module, call_router.calls)
         )
+        for error in _declared_errors(calls):
+            errors.setdefault(error.exception_class, error)
         versions.append(
             VersionDoc(
                 version=key,
                 pattern=pattern,
-                calls=tuple(_describe_call(call) for call in call_router.calls),
-                errors=tuple(errors),
+                calls=calls,
+                errors=tuple(errors[name] for name in sorted(errors)),
                 deprecation=getattr(module, "deprecation", None),
             )
         )

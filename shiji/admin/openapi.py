@@ -2,35 +2,36 @@
 OpenAPI 3.1 documents: one per API version, and an index of them.
 
 Everything comes from what the code declares: routes and their named groups
-(path parameters, with the group's pattern), ``json_arguments`` (the request
-body's schema), ``url_arguments`` and ``paged_results`` (query parameters),
-``auth_http_basic`` (the ``Authorization`` header), the version header (a
-required header with its allowed values) and the error envelope with every
-error class as responses.
+(path parameters, with the group's pattern), what each decorator on a
+handler describes (its parameters with their schemas, the request body, the
+answers, the errors, security schemes and requirements), the version header
+(a required header with its allowed values) and the error envelope with
+every error class as responses.
 """
 
 from __future__ import annotations
 
+import copy
 import re
-from typing import Any, Dict, List, Optional, Set, Tuple
+from typing import Any, Dict, List, Optional, Set
 
+from .._errors import status_phrase
+from .._request import has_body
+from ..webapi import Response
 from .docstrings import as_markdown
-from .model import APIDoc, CallDoc, MethodDoc, VersionDoc, group_end, readable_route
+from .model import (
+    APIDoc,
+    CallDoc,
+    MethodDoc,
+    ParameterDoc,
+    VersionDoc,
+    interface,
+    readable_route,
+)
 
 __all__ = ["openapi_document", "openapi_index", "openapi_path"]
 
 OPENAPI_VERSION = "3.1.0"
-
-_JSON_TYPES = {
-    "int": "integer",
-    "float": "number",
-    "str": "string",
-    "bool": "boolean",
-    "list": "array",
-    "tuple": "array",
-    "dict": "object",
-    "NoneType": "null",
-}
 
 #: What each status means for a client, and the error classes behind it.
 _STATUS_TEXT = {
@@ -49,6 +50,56 @@ _STATUS_TEXT = {
     "431": "The request headers are larger than the server reads; the connection closes.",
     "500": "An unexpected server error; the text carries a request id.",
     "503": "The call did not complete within the server's request timeout.",
+}
+
+#: The error statuses any operation may answer with: the HTTP layer's
+#: refusals, no such call or method, an API error, a failure or a timeout.
+_EVERY_OPERATION = (
+    "400",
+    "404",
+    "405",
+    "406",
+    "408",
+    "409",
+    "414",
+    "431",
+    "500",
+    "503",
+)
+
+#: Header parameters OpenAPI ignores (security schemes and media types
+#: describe them).
+_IGNORED_HEADERS = ("accept", "content-type", "authorization")
+
+#: One failing field of a request, in the error envelope's ``fields`` and
+#: problem details' ``errors``.
+_FIELD_ERROR = {
+    "type": "object",
+    "required": ["field", "in", "reason", "expected"],
+    "properties": {
+        "field": {
+            "type": "string",
+            "description": "The field's path: client.address.zip, tags[2].",
+        },
+        "in": {"type": "string", "enum": ["body", "query", "path", "header"]},
+        "reason": {
+            "type": "string",
+            "description": "What is wrong: missing, wrong type, too long...",
+        },
+        "expected": {
+            "type": "string",
+            "description": "What would have been accepted, in words.",
+        },
+        "pointer": {
+            "type": "string",
+            "description": "A body field as an RFC 6901 JSON Pointer fragment.",
+        },
+    },
+}
+
+_FIELD_ERRORS = {
+    "type": "array",
+    "items": {"$ref": "#/components/schemas/FieldError"},
 }
 
 _DEPRECATION_HEADERS = {
@@ -83,23 +134,29 @@ def openapi_path(route: str, mount: str) -> Optional[str]:
     return f"{mount.rstrip('/')}/{templated}" if templated else mount
 
 
-def _group_patterns(route: str) -> Dict[str, str]:
-    patterns = {}
-    for found in re.finditer(r"\(\?P<([A-Za-z_][A-Za-z0-9_]*)>", route):
-        end = group_end(route, found.start())
-        patterns[found.group(1)] = route[found.end() : end - 1]
-    return patterns
-
-
-def _schema_for(type_names: Tuple[str, ...]) -> Dict[str, Any]:
-    types = [_JSON_TYPES[name] for name in type_names if name in _JSON_TYPES]
-    if not types or len(types) != len(type_names):
-        return {}
-    return {"type": types[0]} if len(types) == 1 else {"type": types}
-
-
 def _summary(docstring: str) -> str:
     return docstring.strip().split("\n\n", 1)[0].replace("\n", " ")[:200]
+
+
+def _parameter(parameter: ParameterDoc) -> Dict[str, Any]:
+    found: Dict[str, Any] = {
+        "name": parameter.name,
+        "in": parameter.location,
+        "required": parameter.required,
+    }
+    if parameter.description:
+        found["description"] = parameter.description
+    found["schema"] = parameter.schema
+    return found
+
+
+def _response(response: Response) -> Dict[str, Any]:
+    found: Dict[str, Any] = {
+        "description": response.description or f"{status_phrase(response.status)}."
+    }
+    if response.schema is not None and has_body(response.status):
+        found["content"] = {"application/json": {"schema": response.schema}}
+    return found
 
 
 def _operation(
@@ -112,16 +169,15 @@ def _operation(
     operation_id: str,
     error_statuses: Set[str],
 ) -> Dict[str, Any]:
-    declared = method.declarations
-    parameters: List[Dict[str, Any]] = [
-        {
-            "name": name,
-            "in": "path",
-            "required": True,
-            "schema": {"type": "string", "pattern": f"^(?:{pattern})$"},
-        }
-        for name, pattern in _group_patterns(route).items()
+    declared = interface((route,), method)
+    path = [p for p in declared.parameters if p.location == "path"]
+    others = [
+        p
+        for p in declared.parameters
+        if p.location != "path"
+        and not (p.location == "header" and p.name.lower() in _IGNORED_HEADERS)
     ]
+    parameters: List[Dict[str, Any]] = [_parameter(p) for p in path]
     parameters.append(
         {
             "name": version_header,
@@ -137,35 +193,7 @@ def _operation(
             },
         }
     )
-    parameters += [
-        {"name": name, "in": "query", "required": True, "schema": {"type": "string"}}
-        for name in declared.url_arguments
-    ]
-    paging = declared.paged_results
-    if paging is not None:
-        parameters += [
-            {
-                "name": "page",
-                "in": "query",
-                "required": False,
-                "schema": {
-                    "type": "integer",
-                    "minimum": 0,
-                    "default": paging.default_page,
-                },
-            },
-            {
-                "name": "page_len",
-                "in": "query",
-                "required": False,
-                "schema": {
-                    "type": "integer",
-                    "minimum": 0,
-                    "maximum": paging.max_page_len,
-                    "default": paging.default_page_len,
-                },
-            },
-        ]
+    parameters += [_parameter(p) for p in others]
     operation: Dict[str, Any] = {
         "operationId": operation_id,
         "tags": [call.name],
@@ -174,62 +202,50 @@ def _operation(
     if method.docstring:
         operation["summary"] = _summary(method.docstring)
         operation["description"] = as_markdown(method.docstring, doc.docstring_format)
-    # Any request may be refused by the HTTP layer, routed nowhere, or fail.
-    statuses = ["400", "404", "405", "406", "408", "414", "431", "500"]
-    if declared.json_arguments:
-        operation["requestBody"] = {
-            "required": True,
-            "content": {
-                declared.json_content_type or "application/json": {
-                    "schema": {
-                        "type": "object",
-                        "properties": {
-                            argument.name: _schema_for(
-                                tuple(t.__name__ for t in argument.types)
-                            )
-                            for argument in declared.json_arguments
-                        },
-                        "required": [
-                            a.name for a in declared.json_arguments if not a.optional
-                        ],
-                    }
-                }
-            },
+    body = declared.body
+    if body is not None:
+        request_body: Dict[str, Any] = {}
+        if body.description:
+            request_body["description"] = body.description
+        request_body["required"] = True
+        request_body["content"] = {body.content_type: {"schema": body.schema}}
+        operation["requestBody"] = request_body
+    if declared.security:
+        operation["security"] = [{scheme: [] for scheme in declared.security}]
+    if declared.requires is not None:
+        operation["x-shiji-requires"] = declared.requires
+    statuses = [*_EVERY_OPERATION, *(str(e.http_status) for e in declared.errors)]
+    answers = {
+        str(response.status): _response(response) for response in declared.responses
+    } or {
+        "200": {
+            "description": "The call's result.",
+            "content": {"application/json": {"schema": {}}},
         }
-        statuses.append("413")
-    if declared.http_basic_realm is not None:
-        operation["security"] = [{"basic": []}]
-        statuses.append("401")
-    if declared.access_rule is not None:
-        operation["x-shiji-requires"] = declared.access_rule
-        statuses.append("401")
-        if declared.may_deny:
-            statuses.append("403")
-    statuses += ["409", "503"]
-    success: Dict[str, Any] = {
-        "description": "The call's result.",
-        "content": {"application/json": {"schema": {}}},
     }
     deprecation = version.deprecation
     if deprecation is not None:
         operation["deprecated"] = True
-        success["headers"] = _DEPRECATION_HEADERS
+        for status, answer in answers.items():
+            if status.startswith("2"):
+                answer["headers"] = _DEPRECATION_HEADERS
         if deprecation.gone_after_sunset:
             statuses.append("410")
     operation["responses"] = {
-        "200": success,
+        **answers,
         **{
             status: {"$ref": f"#/components/responses/Error{status}"}
             for status in sorted(set(statuses))
-            if status in error_statuses
+            if status in error_statuses and status not in answers
         },
     }
     return operation
 
 
 def _error_response(status: str, classes: List[str]) -> Dict[str, Any]:
+    meaning = _STATUS_TEXT.get(status) or f"{status_phrase(int(status))}."
     return {
-        "description": f"{_STATUS_TEXT[status]} One of: {', '.join(sorted(classes))}.",
+        "description": f"{meaning} One of: {', '.join(sorted(classes))}.",
         "content": {
             "application/json": {"schema": {"$ref": "#/components/schemas/Error"}},
             "application/problem+json": {
@@ -258,10 +274,7 @@ def openapi_document(
     mount = mount or f"/{doc.api_name}"
     by_status: Dict[str, List[str]] = {}
     for error in version.errors:
-        if str(error.http_status) in _STATUS_TEXT:
-            by_status.setdefault(str(error.http_status), []).append(
-                error.exception_class
-            )
+        by_status.setdefault(str(error.http_status), []).append(error.exception_class)
     paths: Dict[str, Dict[str, Any]] = {}
     unlisted = []
     for call in version.calls:
@@ -321,6 +334,7 @@ def openapi_document(
                                 "error_code": {"type": "integer"},
                                 "exception_class": {"type": "string", "enum": classes},
                                 "exception_text": {"type": "string"},
+                                "fields": _FIELD_ERRORS,
                             },
                         },
                     },
@@ -346,8 +360,10 @@ def openapi_document(
                         "detail": {"type": "string"},
                         "error_code": {"type": "integer"},
                         "exception_class": {"type": "string", "enum": classes},
+                        "errors": _FIELD_ERRORS,
                     },
                 },
+                "FieldError": _FIELD_ERROR,
             },
             "responses": {
                 f"Error{status}": _error_response(status, classes)
@@ -360,7 +376,8 @@ def openapi_document(
         document["servers"] = [{"url": server_url}]
     if unlisted:
         document["x-shiji-unlisted-routes"] = unlisted
-    return document
+    # The schemas are the declarations' own: the caller gets copies.
+    return copy.deepcopy(document)
 
 
 def openapi_index(doc: APIDoc, url_for: Any) -> Dict[str, Any]:

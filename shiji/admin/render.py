@@ -1,22 +1,147 @@
 """
 API documentation as JSON (the original Shiji's structure) and as Markdown.
+
+What a method declares is shown from :func:`shiji.admin.model.interface`,
+in the words of :mod:`shiji.admin.schema_words`, the same in every format.
 """
 
 from __future__ import annotations
 
-from typing import Any, Dict, List
+import copy
+from typing import Any, Dict, List, Optional, Sequence
 
+from .._request import has_body
+from ..webapi import Response
 from .docstrings import as_markdown, to_html
-from .model import APIDoc, CallDoc, MethodDoc, VersionDoc, parameters
+from .model import (
+    APIDoc,
+    CallDoc,
+    ErrorDoc,
+    MethodDoc,
+    MethodInterface,
+    VersionDoc,
+    interface,
+)
+from .schema_words import BodyWords, FieldRow, body_words, schema_row
 
-__all__ = ["deprecation_notice", "json_document", "markdown_document"]
+__all__ = [
+    "answer_words",
+    "declarations_document",
+    "deprecation_notice",
+    "error_words",
+    "json_document",
+    "markdown_document",
+    "parameter_rows",
+]
+
+
+def parameter_rows(declared: MethodInterface) -> List[FieldRow]:
+    """The rows of the method's parameters, in the order declared."""
+    return [
+        schema_row(p.name, p.schema, p.required, p.description)
+        for p in declared.parameters
+    ]
+
+
+def answer_words(response: Response) -> Optional[BodyWords]:
+    """The body of an answer in words; ``None`` if it has none."""
+    if response.schema is None or not has_body(response.status):
+        return None
+    return body_words(response.schema, response.description)
+
+
+def error_words(errors: Sequence[ErrorDoc]) -> str:
+    """The errors a method declares, in one line: ``ValueError (409), ...``."""
+    return ", ".join(f"{e.exception_class} ({e.http_status})" for e in errors)
+
+
+def _body_json(words: BodyWords) -> Dict[str, Any]:
+    return {
+        "type": words.type,
+        "description": words.description,
+        "fields": [row.as_dict() for row in words.fields],
+    }
+
+
+def _declared_json(declared: MethodInterface) -> Dict[str, Any]:
+    parameters = [
+        {
+            "name": row.field,
+            "in": parameter.location,
+            "type": row.type,
+            "required": row.required,
+            "rules": row.rules,
+            "description": row.description,
+            "schema": parameter.schema,
+        }
+        for parameter, row in zip(declared.parameters, parameter_rows(declared))
+    ]
+    body: Optional[Dict[str, Any]] = None
+    if declared.body is not None:
+        words = body_words(declared.body.schema, declared.body.description)
+        body = {
+            "content_type": declared.body.content_type,
+            **_body_json(words),
+            "schema": declared.body.schema,
+        }
+    responses: Dict[str, Dict[str, Any]] = {}
+    for response in declared.responses:
+        answer = answer_words(response)
+        if answer is None:
+            responses[str(response.status)] = {
+                "type": None,
+                "description": response.description,
+                "fields": [],
+                "schema": None,
+            }
+        else:
+            responses[str(response.status)] = {
+                **_body_json(answer),
+                "schema": response.schema,
+            }
+    return {
+        "parameters": parameters,
+        "body": body,
+        "responses": responses,
+        "errors": [
+            {
+                "exception_class": error.exception_class,
+                "error_code": error.error_code,
+                "http_status": error.http_status,
+            }
+            for error in declared.errors
+        ],
+        "security": list(declared.security),
+        "requires": declared.requires,
+    }
+
+
+def declarations_document(version: VersionDoc) -> Dict[str, Dict[str, Any]]:
+    """
+    What each method of ``version`` declares, by readable route and method:
+    ``{<route>: {<VERB>: {"parameters": [...], "body": {...} or None,
+    "responses": {<status>: {...}}, "errors": [...], "security": [...],
+    "requires": <words> or None}}}``, each parameter, body and body field
+    with its type, rules and description in words.
+    """
+    found: Dict[str, Dict[str, Any]] = {}
+    for call in version.calls:
+        for route, readable in zip(call.routes, call.readable_routes):
+            found[readable] = {
+                method.method: _declared_json(interface((route,), method))
+                for method in call.methods
+            }
+    # The schemas are the declarations' own: the caller gets copies.
+    return copy.deepcopy(found)
 
 
 def json_document(doc: APIDoc) -> Dict[str, Any]:
     """
     ``{"api_name", "versions": {<version>: {"calls": {<route>: {<VERB>:
     <docstring as HTML>}}, "error_codes": {<exception_class>:
-    {"error_code", "exception_text"}}}}}``.
+    {"error_code", "exception_text"}}, "declarations": {<route>: {<VERB>:
+    ...}}}}}``: the original Shiji's structure, and what each method
+    declares (:func:`declarations_document`).
     """
     versions = {}
     for version in doc.versions:
@@ -36,6 +161,7 @@ def json_document(doc: APIDoc) -> Dict[str, Any]:
                 }
                 for error in version.errors
             },
+            "declarations": declarations_document(version),
         }
         if version.deprecation is not None:
             versions[version.version]["deprecation"] = version.deprecation.describe()
@@ -46,25 +172,68 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def _markdown_method(doc: APIDoc, call: CallDoc, method: MethodDoc) -> List[str]:
-    lines = [f"#### {method.method}", ""]
-    if method.docstring:
-        lines += [as_markdown(method.docstring, doc.docstring_format), ""]
-    rule = method.declarations.access_rule
-    if rule is not None:
-        lines += [f"*Requires {rule}.*", ""]
-    rows = parameters(call.routes, method)
-    if rows:
+def _yes(flag: bool) -> str:
+    return "yes" if flag else "no"
+
+
+def _line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _markdown_body(heading: str, words: BodyWords) -> List[str]:
+    text = f"{heading}: {words.type}."
+    if words.description:
+        text += f" {_line(words.description)}"
+    lines = [text, ""]
+    if words.fields:
         lines += [
-            "| Argument | In | Type | Required | Notes |",
+            "| Field | Type | Required | Rules | Description |",
             "| --- | --- | --- | --- | --- |",
         ]
         lines += [
-            f"| `{_cell(p.name)}` | {p.location} | {' or '.join(p.types)} | "
-            f"{'yes' if p.required else 'no'} | {_cell(p.detail)} |"
-            for p in rows
+            f"| `{_cell(row.field)}` | {_cell(row.type)} | {_yes(row.required)} | "
+            f"{_cell(row.rules)} | {_cell(row.description)} |"
+            for row in words.fields
         ]
         lines.append("")
+    return lines
+
+
+def _markdown_method(doc: APIDoc, call: CallDoc, method: MethodDoc) -> List[str]:
+    declared = interface(call.routes, method)
+    lines = [f"#### {method.method}", ""]
+    if method.docstring:
+        lines += [as_markdown(method.docstring, doc.docstring_format), ""]
+    if declared.requires is not None:
+        lines += [f"*Requires {declared.requires}.*", ""]
+    if declared.parameters:
+        lines += [
+            "| Parameter | In | Type | Required | Rules | Description |",
+            "| --- | --- | --- | --- | --- | --- |",
+        ]
+        lines += [
+            f"| `{_cell(row.field)}` | {parameter.location} | {_cell(row.type)} | "
+            f"{_yes(row.required)} | {_cell(row.rules)} | {_cell(row.description)} |"
+            for parameter, row in zip(declared.parameters, parameter_rows(declared))
+        ]
+        lines.append("")
+    body = declared.body
+    if body is not None:
+        lines += _markdown_body(
+            f"Request body, `{body.content_type}`",
+            body_words(body.schema, body.description),
+        )
+    for response in declared.responses:
+        answer = answer_words(response)
+        if answer is None:
+            text = f"Response {response.status}: no body."
+            if response.description:
+                text += f" {_line(response.description)}"
+            lines += [text, ""]
+        else:
+            lines += _markdown_body(f"Response {response.status}", answer)
+    if declared.errors:
+        lines += [f"Errors: {error_words(declared.errors)}.", ""]
     return lines
 
 
