@@ -4,16 +4,20 @@ CPython instructions per request, counted by valgrind's callgrind: a figure
 that, unlike req/s, barely moves with what else the machine is doing, for
 comparing one change of shijid's hot path with the next.
 
-Each site is fed the benchmark's PingCall POST in process, through Twisted's
-HTTP parser and a ``StringTransport`` (no sockets); a short run is
-subtracted from a longer one, so start-up cancels out.
+Each site is fed the benchmark's PingCall POST (or, with ``--scenario
+nested``, the nested scenario's order, which shijid's sites alone answer) in
+process, through the site's HTTP parser and a ``StringTransport`` (no
+sockets); a short run is subtracted from a longer one, so start-up cancels
+out.
 
 Usage: bench/instructions.py [--python PY] [--requests N] [--sites a,b]
+                             [--scenario post|nested]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import shutil
@@ -24,13 +28,30 @@ from typing import Any, Tuple
 
 HERE = Path(__file__).resolve().parent
 APPS = HERE / "apps"
-BODY = b'{"client_tz":-7,"client_id":"myclient012","new_client":true}'
-REQUEST = (
-    b"POST /benchapi/ping/123?simple_auth_key=abc HTTP/1.1\r\n"
-    b"Host: 127.0.0.1\r\nX-API-Version: benchapi-1.0+prod\r\n"
-    b"Content-Type: application/json; charset=utf-8\r\n"
-    b"Content-Length: %d\r\n\r\n" % len(BODY)
-) + BODY
+sys.path.insert(0, str(APPS))
+from benchdata import ORDER  # noqa: E402
+
+
+def post(target: bytes, body: bytes) -> bytes:
+    """The bytes of a POST of the JSON ``body`` to ``target``."""
+    return (
+        b"POST %s HTTP/1.1\r\n"
+        b"Host: 127.0.0.1\r\nX-API-Version: benchapi-1.0+prod\r\n"
+        b"Content-Type: application/json; charset=utf-8\r\n"
+        b"Content-Length: %d\r\n\r\n" % (target, len(body))
+    ) + body
+
+
+#: The request of each scenario, as bench/run.py sends it.
+REQUESTS = {
+    "post": post(
+        b"/benchapi/ping/123?simple_auth_key=abc",
+        b'{"client_tz":-7,"client_id":"myclient012","new_client":true}',
+    ),
+    "nested": post(
+        b"/benchapi/orders", json.dumps(ORDER, separators=(",", ":")).encode()
+    ),
+}
 
 SITES = {
     "bare": "bare twisted.web Resource",
@@ -38,10 +59,12 @@ SITES = {
     "shijid-nolog": "shijid's site, no access log",
 }
 
+#: The sites that answer each scenario.
+ANSWERING = {"post": tuple(SITES), "nested": ("shijid", "shijid-nolog")}
+
 
 def make(site: str, log_path: str) -> Tuple[Any, Any]:
     """A connected HTTP channel of ``site`` and its transport."""
-    sys.path.insert(0, str(APPS))
     from twisted.internet.address import IPv4Address
     from twisted.internet.task import Clock
     from twisted.internet.testing import StringTransport
@@ -75,17 +98,21 @@ def make(site: str, log_path: str) -> Tuple[Any, Any]:
     return channel, transport
 
 
-def feed(site: str, requests: int, log_path: str) -> None:
+def feed(site: str, scenario: str, requests: int, log_path: str) -> None:
     channel, transport = make(site, log_path)
+    request = REQUESTS[scenario]
     for _ in range(requests):
-        channel.dataReceived(REQUEST)
+        channel.dataReceived(request)
         if not transport.value().startswith(b"HTTP/1.1 200 "):
             raise SystemExit(f"{site} answered {transport.value()[:200]!r}")
         transport.clear()
 
 
-def count(python: str, site: str, requests: int, log_path: str) -> int:
-    """Instructions callgrind counts for feeding ``requests`` to ``site``."""
+def count(python: str, site: str, scenario: str, requests: int, log_path: str) -> int:
+    """
+    Instructions callgrind counts for feeding ``requests`` of ``scenario``
+    to ``site``.
+    """
     done = subprocess.run(
         [
             "valgrind",
@@ -95,6 +122,7 @@ def count(python: str, site: str, requests: int, log_path: str) -> int:
             __file__,
             "--feed",
             site,
+            scenario,
             str(requests),
             log_path,
         ],
@@ -110,21 +138,43 @@ def count(python: str, site: str, requests: int, log_path: str) -> int:
 
 
 def main() -> int:
-    if len(sys.argv) == 5 and sys.argv[1] == "--feed":
-        feed(sys.argv[2], int(sys.argv[3]), sys.argv[4])
+    if len(sys.argv) == 6 and sys.argv[1] == "--feed":
+        feed(sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5])
         return 0
     parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
     parser.add_argument("--python", default=sys.executable)
     parser.add_argument("--requests", type=int, default=2000)
-    parser.add_argument("--sites", default=",".join(SITES))
+    parser.add_argument(
+        "--scenario",
+        choices=list(REQUESTS),
+        default="post",
+        help="the request fed: the PingCall POST (the default) or the nested "
+        "scenario's order",
+    )
+    parser.add_argument(
+        "--sites", help="comma-separated; default: every site answering the scenario"
+    )
     args = parser.parse_args()
+    sites = args.sites.split(",") if args.sites else ANSWERING[args.scenario]
+    for site in sites:
+        if site not in ANSWERING[args.scenario]:
+            parser.error(
+                f"{site} does not answer {args.scenario}; "
+                f"sites: {', '.join(ANSWERING[args.scenario])}"
+            )
     if shutil.which("valgrind") is None:
         parser.error("valgrind not found: apt-get install valgrind")
     log_path = os.devnull
     print("| site | instructions per request |\n|---|---|")
-    for site in args.sites.split(","):
-        short = count(args.python, site, args.requests // 4, log_path)
-        long = count(args.python, site, args.requests // 4 + args.requests, log_path)
+    for site in sites:
+        short = count(args.python, site, args.scenario, args.requests // 4, log_path)
+        long = count(
+            args.python,
+            site,
+            args.scenario,
+            args.requests // 4 + args.requests,
+            log_path,
+        )
         print(f"| {SITES[site]} | {(long - short) / args.requests:,.0f} |", flush=True)
     return 0
 

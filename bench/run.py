@@ -31,13 +31,13 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 HERE = Path(__file__).resolve().parent
 APPS = HERE / "apps"
 LUA = HERE / "lua" / "bench.lua"
 sys.path.insert(0, str(APPS))
-from benchdata import ITEMS  # noqa: E402
+from benchdata import ITEMS, ORDER, ORDER_REFUSED, order_result  # noqa: E402
 
 #: The last commit of Shiji on twisted.web's HTTP server, before its own
 #: engine; bench/run installs it into bench/.venv-shiji-twistedweb.
@@ -66,7 +66,11 @@ JSON_TYPE = ("Content-Type", "application/json; charset=utf-8")
 
 @dataclass(frozen=True)
 class Scenario:
-    """One request, sent over and over, and the answer it must get."""
+    """
+    One request, sent over and over, and the answer it must get: ``status``
+    and ``expected`` from shijid, the same from every server kind but those
+    in ``others``.
+    """
 
     name: str
     title: str
@@ -75,10 +79,106 @@ class Scenario:
     body: str
     status: int
     expected: Any
+    #: The answers of the server kinds that answer otherwise, by kind:
+    #: (status, JSON body).
+    others: Mapping[str, Tuple[int, Any]] = field(default_factory=dict)
+    #: Requests whose answers are checked with this one's before timing,
+    #: and never timed.
+    checks: Tuple[Scenario, ...] = ()
 
     @property
     def headers(self) -> List[Tuple[str, str]]:
         return [VERSION_HEADER, JSON_TYPE] if self.body else [VERSION_HEADER]
+
+    def answer(self, kind: str) -> Tuple[int, Any]:
+        """The status and JSON body a server of ``kind`` must answer with."""
+        return self.others.get(kind, (self.status, self.expected))
+
+
+def compact(body: Any) -> str:
+    return json.dumps(body, separators=(",", ":"))
+
+
+#: The nested order with three rules broken, and how each server refuses
+#: it: Shiji lists every failing field in its envelope, msgspec names the
+#: first, pydantic lists them all in FastAPI's 422.
+NESTED_REFUSED = Scenario(
+    "nested-refused",
+    "the nested order with three rules broken",
+    "POST",
+    "/benchapi/orders",
+    compact(ORDER_REFUSED),
+    409,
+    {
+        "result": None,
+        "error": {
+            "error_code": 502,
+            "exception_class": "ValueError",
+            "exception_text": "Invalid value for argument 'currency'. "
+            "Must be one of 'EUR', 'USD', 'GBP'.",
+            "fields": [
+                {
+                    "field": "currency",
+                    "in": "body",
+                    "reason": "not allowed",
+                    "expected": "one of 'EUR', 'USD', 'GBP'",
+                    "pointer": "#/currency",
+                },
+                {
+                    "field": "customer.address.country",
+                    "in": "body",
+                    "reason": "no match",
+                    "expected": "matching [A-Z]{2}",
+                    "pointer": "#/customer/address/country",
+                },
+                {
+                    "field": "lines[2].quantity",
+                    "in": "body",
+                    "reason": "too small",
+                    "expected": "at least 1",
+                    "pointer": "#/lines/2/quantity",
+                },
+            ],
+        },
+    },
+    others={
+        "falcon": (
+            422,
+            {
+                "title": "422 Unprocessable Entity",
+                "description": "Invalid enum value 'JPY' - at `$.currency`",
+            },
+        ),
+        "fastapi": (
+            422,
+            {
+                "detail": [
+                    {
+                        "type": "literal_error",
+                        "loc": ["body", "currency"],
+                        "msg": "Input should be 'EUR', 'USD' or 'GBP'",
+                        "input": "JPY",
+                        "ctx": {"expected": "'EUR', 'USD' or 'GBP'"},
+                    },
+                    {
+                        "type": "string_pattern_mismatch",
+                        "loc": ["body", "customer", "address", "country"],
+                        "msg": "String should match pattern '^[A-Z]{2}$'",
+                        "input": "gb",
+                        "ctx": {"pattern": "^[A-Z]{2}$"},
+                    },
+                    {
+                        "type": "greater_than_equal",
+                        "loc": ["body", "lines", 2, "quantity"],
+                        "msg": "Input should be greater than or equal to 1",
+                        "input": 0,
+                        "ctx": {"ge": 1},
+                    },
+                ]
+            },
+        ),
+    },
+)
 
 
 SCENARIOS = {
@@ -126,8 +226,25 @@ SCENARIOS = {
                 },
             },
         ),
+        Scenario(
+            "nested",
+            "POST of an order of 30 fields in nested objects, checked against rules",
+            "POST",
+            "/benchapi/orders",
+            compact(ORDER),
+            200,
+            order_result(
+                ORDER["order_id"],
+                [(line["quantity"], line["price"]) for line in ORDER["lines"]],
+            ),
+            checks=(NESTED_REFUSED,),
+        ),
     ]
 }
+
+#: The scenarios of a full run, and of the goals; the others are measured
+#: when asked for (--scenarios).
+FULL_RUN = ("post", "get", "error")
 
 
 #: What each kind of server needs to import, besides the standard library.
@@ -136,7 +253,7 @@ REQUIRES = {
     "bare": "twisted",
     "lean": "twisted, httptools, orjson",
     "fastapi": "fastapi, uvicorn, uvloop, httptools",
-    "falcon": "falcon, uvicorn, uvloop, httptools",
+    "falcon": "falcon, msgspec, uvicorn, uvloop, httptools",
     "starlette": "starlette, uvicorn, uvloop, httptools, orjson",
     "sanic": "sanic, uvloop, orjson",
 }
@@ -163,7 +280,7 @@ class Server:
     kind: str  # shijid | bare | lean | fastapi | falcon | starlette | sanic
     workers: int = 1
     #: The scenarios it answers.
-    answers: Tuple[str, ...] = ("post", "get", "error")
+    answers: Tuple[str, ...] = FULL_RUN
     #: Servers of one process share the first core; wrk gets the second.
     #: Servers of two workers and their wrk are not pinned.
     pinned: bool = True
@@ -336,14 +453,20 @@ def request(port: int, scenario: Scenario) -> Tuple[int, Any]:
 
 
 def verify(server: Server, scenarios: Sequence[Scenario]) -> None:
-    """Every scenario gets exactly its expected answer, or the run stops."""
+    """
+    Every scenario, and every request checked with it, gets exactly its
+    expected answer, or the run stops.
+    """
     for scenario in scenarios:
-        status, body = request(server.port, scenario)
-        if (status, body) != (scenario.status, scenario.expected):
-            raise SystemExit(
-                f"{server.label} answered {scenario.name} with {status} "
-                f"{json.dumps(body)[:300]}; expected {scenario.status}"
-            )
+        for each in (scenario, *scenario.checks):
+            status, body = request(server.port, each)
+            expected = each.answer(server.kind)
+            if (status, body) != expected:
+                raise SystemExit(
+                    f"{server.label} answered {each.name} with {status} "
+                    f"{json.dumps(body)[:300]}; expected {expected[0]} "
+                    f"{json.dumps(expected[1])[:300]}"
+                )
 
 
 def start(server: Server, workdir: Path, scenarios: Sequence[Scenario]) -> None:
@@ -562,7 +685,7 @@ def targets(results: Results) -> List[str]:
     def check(ok: bool, text: str) -> None:
         lines.append(f"- {'met' if ok else '**not met**'}: {text}")
 
-    for name in SCENARIOS:
+    for name in FULL_RUN:
         a, d = summary(runs, "a", name), summary(runs, "d", name)
         if a and d:
             check(
@@ -578,7 +701,7 @@ def targets(results: Results) -> List[str]:
             f"shijid with 2 workers serves {e['rps'] / a['rps']:.2f}× one worker "
             "(goal ≥ 1.85×)",
         )
-    for name in SCENARIOS:
+    for name in FULL_RUN:
         f, d = summary(runs, "f", name), summary(runs, "d", name)
         if f and d:
             check(
@@ -657,7 +780,7 @@ def markdown(results: Results, labels: Dict[str, str]) -> str:
         )
         + "two-worker servers and wrk unpinned. "
         "vs (d): the ratio to Falcon on uvicorn's req/s; vs (b): to bare "
-        "twisted.web's.",
+        "twisted.web's; CPU vs (d): the ratio to Falcon's CPU time per request.",
         "",
     ]
     if results.parsers:
@@ -671,19 +794,24 @@ def markdown(results: Results, labels: Dict[str, str]) -> str:
             f"## {scenario.title}",
             "",
             "| | server | req/s (min–max) | p50 ms | p99 ms | CPU µs/req | errors "
-            "| RSS MB | vs (d) | vs (b) | HTTP parser |",
-            "|---|---|---|---|---|---|---|---|---|---|---|",
+            "| RSS MB | vs (d) | vs (b) | CPU vs (d) | HTTP parser |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         falcon = summary(results.runs, "d", scenario.name)
         bare = summary(results.runs, "b", scenario.name)
         for key, s in rows:
             vs_d = f"{s['rps'] / falcon['rps']:.2f}×" if falcon else "–"
             vs_b = f"{s['rps'] / bare['rps']:.2f}×" if bare else "–"
+            cpu_d = (
+                f"{s['cpu_us'] / falcon['cpu_us']:.2f}×"
+                if falcon and falcon["cpu_us"]
+                else "–"
+            )
             out.append(
                 f"| ({key}) | {labels[key]} | **{s['rps']:,.0f}** "
                 f"({s['rps_min']:,.0f}–{s['rps_max']:,.0f}) | {s['p50_ms']:.2f} | "
                 f"{s['p99_ms']:.2f} | {s['cpu_us']:.0f} | {s['errors']:.0f} | "
-                f"{s['rss_mb']:.0f} | {vs_d} | {vs_b} | "
+                f"{s['rss_mb']:.0f} | {vs_d} | {vs_b} | {cpu_d} | "
                 f"{results.parsers.get(key, '–')} |"
             )
         out.append("")
@@ -897,13 +1025,22 @@ def parse(argv: Optional[Sequence[str]]) -> argparse.Namespace:
         help="write the reports again from a results.json, measuring nothing",
     )
     parser.add_argument(
-        "--scenarios", default="post,get,error", help="some of post, get, error"
+        "--scenarios",
+        default=",".join(FULL_RUN),
+        help=f"some of {', '.join(SCENARIOS)} (default: {','.join(FULL_RUN)})",
     )
     parser.add_argument(
         "--quick", action="store_true", help="a smoke run: (a) and (b), 1 s, 1 round"
     )
     parser.add_argument(
         "--out", type=Path, default=HERE / "results", help="where results go"
+    )
+    parser.add_argument(
+        "--name",
+        default=None,
+        help="the results' file name, less .json, .md and .png (default: "
+        "results for a run of post, get and error, else the scenarios "
+        "measured, such as nested; with --from-json, that file's name)",
     )
     parser.add_argument(
         "--only",
@@ -925,6 +1062,15 @@ def parse(argv: Optional[Sequence[str]]) -> argparse.Namespace:
         args.pypy = os.path.abspath(args.pypy)
     if args.shiji_twistedweb:
         args.shiji_twistedweb = os.path.abspath(args.shiji_twistedweb)
+    if args.name is None:
+        if args.from_json:
+            args.name = args.from_json.stem
+        elif set(FULL_RUN) <= set(args.scenarios.split(",")):
+            args.name = "results"
+        else:
+            args.name = "-".join(args.scenarios.split(","))
+    if not re.fullmatch(r"[\w.-]+", args.name):
+        parser.error(f"--name {args.name!r}: a file name, without a folder")
     if args.quick:
         args.duration, args.rounds, args.warmup_scale = 1.0, 1, 0.0
         args.soak, args.connections = 0.0, 0
@@ -936,16 +1082,19 @@ def servers(args: argparse.Namespace) -> List[Server]:
     """Every server of this run, in the order of the tables."""
     py, pypy, old = args.python, args.pypy, args.shiji_twistedweb
     post = ("post",)
+    # The nested scenario's order is checked by the servers with a schema
+    # language: Shiji's declarations, msgspec, pydantic.
+    nested = (*FULL_RUN, "nested")
     every = [
-        Server("a", KEYS["a"], py, "shijid"),
+        Server("a", KEYS["a"], py, "shijid", answers=nested),
         Server("g", KEYS["g"], old or "", "shijid"),
         Server("b", KEYS["b"], py, "bare"),
         Server("h", KEYS["h"], py, "lean"),
-        Server("c", KEYS["c"], py, "fastapi", answers=post),
-        Server("d", KEYS["d"], py, "falcon"),
+        Server("c", KEYS["c"], py, "fastapi", answers=("post", "nested")),
+        Server("d", KEYS["d"], py, "falcon", answers=nested),
         Server("i", KEYS["i"], py, "sanic"),
         Server("j", KEYS["j"], py, "starlette"),
-        Server("f", KEYS["f"], pypy or "", "shijid", warmup=15),
+        Server("f", KEYS["f"], pypy or "", "shijid", warmup=15, answers=nested),
         Server("f:bare", KEYS["f:bare"], pypy or "", "bare", warmup=15),
         Server("e", KEYS["e"], py, "shijid", workers=2, answers=post),
         Server("e:falcon", KEYS["e:falcon"], py, "falcon", workers=2, answers=post),
@@ -1004,11 +1153,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if plan:
             print(f"measuring {', '.join(s.label for s, _ in plan)}", flush=True)
             measure(args, results, plan, workdir)
-        if args.connections and "a" in labels:
+        # Both load the post scenario: they come with it.
+        with_post = "post" in args.scenarios.split(",")
+        if args.connections and "a" in labels and with_post:
             many_connections(
                 args, results, Server("a", labels["a"], args.python, "shijid"), workdir
             )
-        if args.soak and "a" in labels:
+        if args.soak and "a" in labels and with_post:
             soak(
                 args, results, Server("a", labels["a"], args.python, "shijid"), workdir
             )
@@ -1017,9 +1168,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 def report(args: argparse.Namespace, results: Results, labels: Dict[str, str]) -> int:
-    """Write results.json, results.md and results.png to ``args.out``."""
+    """
+    Write NAME.json, NAME.md and NAME.png to ``args.out``, NAME being
+    ``args.name``: ``results`` for a full run.
+    """
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "results.json").write_text(
+    (args.out / f"{args.name}.json").write_text(
         json.dumps(
             {
                 "machine": results.machine,
@@ -1033,9 +1187,9 @@ def report(args: argparse.Namespace, results: Results, labels: Dict[str, str]) -
         + "\n"
     )
     text = markdown(results, labels)
-    if chart(results, labels, args.out / "results.png"):
-        text += "\n![requests per second](results.png)\n"
-    (args.out / "results.md").write_text(text)
+    if chart(results, labels, args.out / f"{args.name}.png"):
+        text += f"\n![requests per second]({args.name}.png)\n"
+    (args.out / f"{args.name}.md").write_text(text)
     print(text)
     return 0
 

@@ -2,7 +2,7 @@
 A smoke run of the benchmarks: every server of the quick run starts, gives
 the exact answers the benchmark expects, and survives a second of wrk per
 scenario; the report is written. Speed is never asserted here: bench/run
-measures it.
+measures it. Shiji's answers to the nested scenario are checked in memory.
 """
 
 import json
@@ -12,18 +12,31 @@ import sys
 from pathlib import Path
 
 import pytest
+import pytest_twisted
+
+from shiji.testing import TestClient
 
 ROOT = Path(__file__).resolve().parent.parent
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        shutil.which("wrk") is None,
-        reason="wrk is not installed (.ci/tools installs it)",
-    ),
-]
+needs_wrk = pytest.mark.skipif(
+    shutil.which("wrk") is None,
+    reason="wrk is not installed (.ci/tools installs it)",
+)
 
 
+def harness():
+    """bench/run.py, imported (it puts bench/apps on the path)."""
+    bench = str(ROOT / "bench")
+    sys.path.insert(0, bench)
+    try:
+        import run
+    finally:
+        sys.path.remove(bench)
+    return run
+
+
+@pytest.mark.slow
+@needs_wrk
 def test_the_quick_benchmark_runs_and_reports(tmp_path):
     result = subprocess.run(
         [sys.executable, "bench/run.py", "--quick", "--out", str(tmp_path)],
@@ -64,12 +77,10 @@ def test_the_quick_benchmark_runs_and_reports(tmp_path):
     assert f"| {results['parsers']['a']} |" in report
 
 
+@pytest.mark.slow
+@needs_wrk
 def test_a_server_giving_a_wrong_answer_stops_the_run(tmp_path, monkeypatch):
-    sys.path.insert(0, str(ROOT / "bench"))
-    try:
-        import run as bench
-    finally:
-        sys.path.pop(0)
+    bench = harness()
     wrong = bench.Scenario(**{**bench.SCENARIOS["post"].__dict__, "status": 201})
     monkeypatch.setitem(bench.SCENARIOS, "post", wrong)
     with pytest.raises(SystemExit, match=r"answered post with 200 .*; expected 201"):
@@ -77,6 +88,7 @@ def test_a_server_giving_a_wrong_answer_stops_the_run(tmp_path, monkeypatch):
     assert not (tmp_path / "results.md").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(
     shutil.which("valgrind") is None or sys.implementation.name != "cpython",
     reason="counts CPython instructions with valgrind (.ci/tools installs it)",
@@ -104,3 +116,38 @@ def test_instruction_counts_are_measured_for_a_site():
     # Sanity bounds only: a request through Twisted's parser is hundreds of
     # thousands of instructions, never a handful or hundreds of millions.
     assert 10_000 < count < 50_000_000, row
+
+
+@pytest_twisted.ensureDeferred
+async def test_shiji_answers_the_nested_scenario_as_the_benchmark_expects():
+    bench = harness()
+    import benchapi
+    from benchdata import ORDER
+
+    client = TestClient({"benchapi": benchapi})
+    nested = bench.SCENARIOS["nested"]
+    [refused] = nested.checks
+    for scenario in (nested, refused):
+        response = await client.request(
+            scenario.method,
+            scenario.path,
+            body=scenario.body.encode(),
+            headers=scenario.headers,
+        )
+        assert (response.status, response.json) == scenario.answer("shijid")
+    # What the harness expects, spelled out: the order's lines, items and
+    # total; and every broken rule of the refused order in Shiji's envelope.
+    assert json.loads(nested.body) == ORDER
+    assert nested.expected == {
+        "result": {"order_id": "ORD-000123", "lines": 5, "items": 42, "total": 391.45}
+    }
+    assert refused.status == 409
+    error = refused.expected["error"]
+    assert error["exception_text"] == (
+        "Invalid value for argument 'currency'. Must be one of 'EUR', 'USD', 'GBP'."
+    )
+    assert [(f["field"], f["reason"]) for f in error["fields"]] == [
+        ("currency", "not allowed"),
+        ("customer.address.country", "no match"),
+        ("lines[2].quantity", "too small"),
+    ]

@@ -1,8 +1,10 @@
 """
 What every benchmark server shares: the list the paged call pages through,
-and the checks of the PingCall POST for the servers that write them by hand.
+the checks of the PingCall POST for the servers that write them by hand,
+and the order of the nested scenario with its answer.
 """
 
+import copy
 import json
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
@@ -106,3 +108,62 @@ def items_answer(version: Optional[str], page: str, page_len: str) -> Answer:
         return 409, invalid_argument("page_len", "Must be between 1 and 100.")
     start = first * length
     return 200, {"result": ITEMS[start : start + length]}
+
+
+#: The nested scenario's order, 30 fields: ``order_id`` (``ORD-`` and six
+#: digits), ``currency`` (EUR, USD or GBP), ``priority`` (1 to 5); a
+#: ``customer`` with ``name`` (1 to 100 characters), ``email`` (at most 254,
+#: a pattern), ``age`` (18 to 130) and an ``address`` of ``street`` (1 to
+#: 100), ``city`` (1 to 60), ``zip`` (3 to 10) and ``country`` (two capital
+#: letters); 5 ``lines`` (1 to 10 of them) of ``sku`` (``ABC-1234``),
+#: ``quantity`` (1 to 100) and ``price`` (above 0, at most 10,000); three
+#: boolean ``flags``; ``tags`` (at most 5, each 1 to 20 characters) and an
+#: optional ``note`` (at most 200).
+ORDER: Dict[str, Any] = {
+    "order_id": "ORD-000123",
+    "currency": "EUR",
+    "priority": 2,
+    "customer": {
+        "name": "Ada Lovelace",
+        "email": "ada@example.org",
+        "age": 36,
+        "address": {
+            "street": "12 Analytical Row",
+            "city": "London",
+            "zip": "NW1 6XE",
+            "country": "GB",
+        },
+    },
+    "lines": [
+        {"sku": "BRS-0001", "quantity": 2, "price": 12.5},
+        {"sku": "GEA-0042", "quantity": 10, "price": 3.99},
+        {"sku": "PUN-1843", "quantity": 1, "price": 249.0},
+        {"sku": "CRD-0007", "quantity": 25, "price": 0.35},
+        {"sku": "LVR-0300", "quantity": 4, "price": 17.2},
+    ],
+    "flags": {"gift": False, "express": True, "insured": False},
+    "tags": ["engine", "repeat-customer"],
+    "note": "Leave with the porter.",
+}
+
+#: The order with three rules broken: a currency not in the enum, a country
+#: in lower case, and a quantity of 0 in the third line.
+ORDER_REFUSED: Dict[str, Any] = copy.deepcopy(ORDER)
+ORDER_REFUSED["currency"] = "JPY"
+ORDER_REFUSED["customer"]["address"]["country"] = "gb"
+ORDER_REFUSED["lines"][2]["quantity"] = 0
+
+
+def order_result(order_id: str, lines: List[Tuple[int, float]]) -> Dict[str, Any]:
+    """
+    Every server's answer to a valid order: its id, how many lines and
+    items it has and its total, from ``(quantity, price)`` of each line.
+    """
+    return {
+        "result": {
+            "order_id": order_id,
+            "lines": len(lines),
+            "items": sum(quantity for quantity, _ in lines),
+            "total": round(sum(quantity * price for quantity, price in lines), 2),
+        }
+    }
