@@ -59,11 +59,18 @@ CHECKS = (
 
 def serve(api, home):
     """A shijid serving ``api`` as configured for users (the example) or
-    for the tests."""
+    for the tests, checking every answer against its call's declarations
+    (a mismatch would be a 500, which fails the run)."""
     home.mkdir()
     if api == "mylogin_api":
-        return example_daemon(home)
-    return Daemon(home, {"apis": {"probe_api": "probe", api: "rich"}})
+        return example_daemon(home, validate_responses="true")
+    return Daemon(
+        home,
+        {
+            "general": {"validate_responses": "true"},
+            "apis": {"probe_api": "probe", api: "rich"},
+        },
+    )
 
 
 @pytest.mark.parametrize("api, version", list(_versions()))
