@@ -346,7 +346,7 @@ def test_json_documentation_of_the_example(capsys):
                 "type": "string",
                 "required": True,
                 "rules": "8 to 1024 characters",
-                "description": "8 to 1024 characters.",
+                "description": "The account's password.",
             },
         ],
     )
@@ -404,7 +404,7 @@ def test_html_documentation_of_the_example(capsys):
     assert text.count("Requires a logged-in caller.") == 3
     assert (
         "<tr><td><code>password</code></td><td>string</td><td>yes</td>"
-        "<td>8 to 1024 characters</td><td>8 to 1024 characters.</td></tr>"
+        "<td>8 to 1024 characters</td><td>The account&#x27;s password.</td></tr>"
     ) in page
     assert (
         "<tr><td><code>timestamp</code></td><td>path</td><td>integer</td>"

@@ -180,7 +180,7 @@ def test_the_example_document(example):
                 "type": "string",
                 "minLength": 8,
                 "maxLength": 1024,
-                "description": "8 to 1024 characters.",
+                "description": "The account's password.",
             },
         },
         "required": ["email", "password"],

@@ -202,7 +202,7 @@ CREDENTIALS = [
         str,
         min_length=8,
         max_length=1024,
-        description="8 to 1024 characters.",
+        description="The account's password.",
     ),
 ]
 
