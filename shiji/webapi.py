@@ -1,6 +1,6 @@
 """
-Decorators that validate a call's arguments, the errors they answer with, and
-:func:`write_json`.
+Decorators that validate a call's arguments and declare its answers, the
+errors they answer with, and :func:`write_json`.
 
 Decorate ``render_<METHOD>`` methods; they stack in any order, with each
 other and with ``defer.inlineCallbacks`` or ``async def``::
@@ -11,10 +11,15 @@ other and with ``defer.inlineCallbacks`` or ``async def``::
     @webapi.url_arguments(["simple_auth_key"])
     def render_POST(self, request): ...
 
-A decorator that finds a problem raises the matching ``APIError``, so the
-client gets the JSON error envelope and the handler is never called. What
-each decorator declares is kept on the function (see :func:`declarations`)
-for the documentation generator.
+Entries may also be :class:`Arg` with rules (``Arg("zip", str,
+min_length=5)``), nested objects, typed lists and whole-body models;
+:func:`url_arguments`, :func:`path_arguments` and :func:`header_arguments`
+convert text to declared types; :func:`returns` declares an answer's status
+and schema. A decorator that finds a problem raises the matching
+``APIError`` (a ``ValueError`` listing every failing field, for arguments),
+so the client gets the JSON error envelope and the handler is never called.
+Each decorator describes what it declares (see :func:`declarations` and
+:class:`Described`) for the documentation.
 """
 
 from __future__ import annotations
