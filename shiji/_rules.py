@@ -19,7 +19,7 @@ from typing import (
 )
 
 from ._errors import APIDefinitionError
-from ._field_errors import FieldFailure, Invalid, fail
+from ._field_errors import Invalid, fail
 from ._nodes import Node, enum_node
 
 __all__ = ["CONSTRAINT_NAMES", "Constraints", "with_constraints"]
@@ -170,14 +170,11 @@ def with_constraints(node: Node, rules: Constraints, where: str) -> Node:
             for size in sizes:
                 size(value)
         value = base(value)
-        failures: List[FieldFailure] = []
+        # The first rule broken is the field's failure: the rules are in
+        # order of cost, so a string too long is never matched against a
+        # pattern.
         for rule in checks:
-            try:
-                rule(value)
-            except Invalid as invalid:
-                failures += invalid.failures
-        if failures:
-            raise Invalid(failures)
+            rule(value)
         return value
 
     return Node(check, schema, node.described, node.json_types)

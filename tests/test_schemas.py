@@ -1297,3 +1297,27 @@ async def test_a_mismatch_is_logged_with_its_request_id(client):
         f"declaration (request id {request_id}): id: wrong type, expected int; "
         "email: wrong type, expected str"
     )
+
+
+def test_a_value_fails_its_first_broken_rule_only():
+    calls = []
+
+    def pattern_seen(value):
+        calls.append(value)
+        return value
+
+    class Once(URLMatchJSONResource):
+        routes = r"once"
+
+        @webapi.json_arguments(
+            [Arg("code", str, max_length=3, pattern=r"[a-z]+", convert=pattern_seen)]
+        )
+        def render_POST(self, request):
+            return {}
+
+    once = TestClient({"o": make_api("o_api", [("1.0", r"1\.0", [Once])])})
+    response = once.post("/o/once", json={"code": "A" * 100000}).result
+    assert response.json["error"]["fields"] == [
+        field("code", "too long", "at most 3 characters")
+    ]
+    assert calls == []
