@@ -123,7 +123,7 @@ def compile_json_schema(schema: Mapping[str, Any], where: str) -> Node:
         min_items=schema.get("minItems"),
         max_items=schema.get("maxItems"),
     )
-    node = with_constraints(node, rules, where)
+    node = with_constraints(node, rules, where, search=True)
     # What the documentation shows is the schema as written.
     return Node(node.check, dict(schema), node.described, node.json_types)
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import (
     Any,
     Callable,
+    Dict,
     List,
     Optional,
     Pattern,
@@ -63,11 +64,47 @@ class Constraints:
 CONSTRAINT_NAMES = tuple(f.name for f in dataclasses.fields(Constraints))
 
 
-def with_constraints(node: Node, rules: Constraints, where: str) -> Node:
-    """``node`` with ``rules`` applied after its own check."""
+#: Which values a rule of each kind looks at, in a type that takes several
+#: kinds (``Optional[str]``: a length applies to the string, not to null).
+_OF_KIND: Dict[str, Callable[[Any], bool]] = {
+    "number": lambda value: (
+        isinstance(value, (int, float)) and not isinstance(value, bool)
+    ),
+    "string": lambda value: isinstance(value, str),
+    "array": lambda value: value.__class__ is list,
+}
+
+
+def _kind_of(json_type: str) -> str:
+    return "number" if json_type == "integer" else json_type
+
+
+def with_constraints(
+    node: Node, rules: Constraints, where: str, search: bool = False
+) -> Node:
+    """
+    ``node`` with ``rules`` applied after its own check, each to the values
+    of its kind only.
+
+    :param search: ``pattern`` is found anywhere in a string (JSON
+        Schema's meaning) rather than matching the whole of it (Shiji's).
+    """
     checks: List[Callable[[Any], None]] = []
     schema = dict(node.schema)
     kinds = set(node.json_types)
+    only_kinds = {_kind_of(kind) for kind in kinds}
+
+    def add(kind: str, rule: Callable[[Any], None]) -> None:
+        if only_kinds == {kind}:
+            checks.append(rule)
+            return
+        applies = _OF_KIND[kind]
+
+        def guarded(value: Any) -> None:
+            if applies(value):
+                rule(value)
+
+        checks.append(guarded)
 
     def require(kind: str, *names: str) -> None:
         for name in names:
@@ -100,7 +137,15 @@ def with_constraints(node: Node, rules: Constraints, where: str) -> Node:
         if isinstance(bound, bool) or not isinstance(bound, (int, float)):
             raise APIDefinitionError(f"{where}: {name} must be a number, not {bound!r}")
         schema[key] = bound
-        checks.append(_bound_check(name, bound))
+    if rules.minimum is not None and rules.maximum is not None:
+        add("number", _range_check(rules.minimum, rules.maximum))
+    else:
+        for name in ("minimum", "maximum"):
+            if getattr(rules, name) is not None:
+                add("number", _bound_check(name, getattr(rules, name)))
+    for name in ("exclusive_minimum", "exclusive_maximum"):
+        if getattr(rules, name) is not None:
+            add("number", _bound_check(name, getattr(rules, name)))
 
     for name, key, unit in (
         ("min_length", "minLength", "character"),
@@ -116,7 +161,7 @@ def with_constraints(node: Node, rules: Constraints, where: str) -> Node:
                 f"{where}: {name} must be an integer >= 0, not {size!r}"
             )
         schema[key] = size
-        checks.append(_size_check(name, size, unit))
+        add("string" if unit == "character" else "array", _size_check(name, size, unit))
 
     if rules.pattern is not None:
         try:
@@ -126,22 +171,26 @@ def with_constraints(node: Node, rules: Constraints, where: str) -> Node:
                 f"{where}: pattern {rules.pattern!r} is not a valid regular "
                 f"expression: {e}"
             ) from None
-        schema["pattern"] = rules.pattern
-        checks.append(_pattern_check(compiled))
+        # Published as JSON Schema reads it: found anywhere, so a whole
+        # match is anchored.
+        schema["pattern"] = rules.pattern if search else _anchored(rules.pattern)
+        add("string", _pattern_check(compiled, search))
 
     if rules.enum is not None:
         choices = list(rules.enum)
         if not choices:
             raise APIDefinitionError(f"{where}: enum must list at least one value")
+        converted = []
         for choice in choices:
             try:
-                node.check(copy.deepcopy(choice))
+                # As the type gives it: a float's enum of 1 means 1.0.
+                converted.append(node.check(copy.deepcopy(choice)))
             except Invalid:
                 raise APIDefinitionError(
                     f"{where}: enum value {choice!r} is not of type {node.described}"
                 ) from None
         schema["enum"] = choices
-        choice_node = enum_node(choices, None)
+        choice_node = enum_node(converted, None)
         enum_check = choice_node.check
 
         def check_enum(value: Any) -> None:
@@ -158,24 +207,37 @@ def with_constraints(node: Node, rules: Constraints, where: str) -> Node:
             return node
         return Node(base, schema, node.described, node.json_types)
 
-    sizes = [
-        _size_check(name, getattr(rules, name), "item")
-        for name in ("max_items",)
-        if getattr(rules, name) is not None
-    ]
+    if rules.max_items is not None:
+        too_many = _size_check("max_items", rules.max_items, "item")
 
-    def check(value: Any) -> Any:
-        if sizes and value.__class__ is list:
-            # Too many items are refused before any is looked at.
-            for size in sizes:
-                size(value)
-        value = base(value)
-        # The first rule broken is the field's failure: the rules are in
-        # order of cost, so a string too long is never matched against a
-        # pattern.
-        for rule in checks:
-            rule(value)
-        return value
+        def check(value: Any) -> Any:
+            if value.__class__ is list:
+                # Too many items are refused before any is looked at.
+                too_many(value)
+            value = base(value)
+            for rule in checks:
+                rule(value)
+            return value
+
+    elif len(checks) == 1:
+        # The common case (one bound, one length), in one call less.
+        [only] = checks
+
+        def check(value: Any) -> Any:
+            value = base(value)
+            only(value)
+            return value
+
+    else:
+
+        def check(value: Any) -> Any:
+            value = base(value)
+            # The first rule broken is the field's failure: the rules are in
+            # order of cost, so a string too long is never matched against a
+            # pattern.
+            for rule in checks:
+                rule(value)
+            return value
 
     return Node(check, schema, node.described, node.json_types)
 
@@ -212,6 +274,28 @@ def _bound_check(name: str, bound: float) -> Callable[[Any], None]:
     return check
 
 
+def _anchored(pattern: str) -> str:
+    """``pattern`` as a JSON Schema pattern matching whole strings."""
+    anchored = pattern.startswith("^") and pattern.endswith("$")
+    if anchored and not pattern.endswith("\\$") and "|" not in pattern:
+        return pattern
+    return f"^(?:{pattern})$"
+
+
+def _range_check(low: float, high: float) -> Callable[[Any], None]:
+    """``minimum`` and ``maximum`` in one comparison."""
+    too_small = f"at least {low}"
+    too_large = f"at most {high}"
+
+    def check(value: Any) -> None:
+        if not low <= value <= high:
+            if value < low:
+                raise fail("too small", too_small)
+            raise fail("too large", too_large)
+
+    return check
+
+
 def _plural(size: int, unit: str) -> str:
     return f"{size} {unit}" + ("" if size == 1 else "s")
 
@@ -236,11 +320,12 @@ def _size_check(name: str, size: int, unit: str) -> Callable[[Any], None]:
     return check
 
 
-def _pattern_check(compiled: Pattern[str]) -> Callable[[Any], None]:
+def _pattern_check(compiled: Pattern[str], search: bool) -> Callable[[Any], None]:
     expected = f"matching {compiled.pattern}"
+    find = compiled.search if search else compiled.fullmatch
 
     def check(value: Any) -> None:
-        if compiled.fullmatch(value) is None:
+        if find(value) is None:
             raise fail("no match", expected, f"Must match {compiled.pattern}.")
 
     return check

@@ -6,7 +6,7 @@ and header arguments, field errors, webapi.returns and bad declarations.
 import dataclasses
 import enum
 import json
-from typing import Annotated, Dict, List, Literal, Optional
+from typing import Annotated, Dict, List, Literal, Optional, Union
 
 import pytest
 import pytest_twisted
@@ -1321,3 +1321,63 @@ def test_a_value_fails_its_first_broken_rule_only():
         field("code", "too long", "at most 3 characters")
     ]
     assert calls == []
+
+
+class Kinds(URLMatchJSONResource):
+    routes = r"kinds"
+
+    @webapi.json_arguments(
+        [
+            Arg("name", Optional[str], max_length=5, pattern="[a-z]+", required=False),
+            Arg("count", Optional[int], minimum=1, maximum=9, required=False),
+            Arg("id", (int, str), max_length=3, minimum=0, required=False),
+            Arg("n", Union[int, str], minimum=1, required=False),
+            Arg("ratio", float, enum=[1, 2], required=False),
+            Arg("doc", {"type": ["string", "null"], "maxLength": 3}, required=False),
+            Arg("found", {"type": "string", "pattern": "[0-9]+"}, required=False),
+        ]
+    )
+    def render_POST(self, request):
+        return {"args": request.jsonArgs}
+
+
+KINDS_API = make_api("k_api", [("1.0", r"1\.0", [Kinds])])
+
+
+@pytest.mark.parametrize(
+    "body, status, fields",
+    [
+        ({"name": None, "count": None, "doc": None}, 200, None),
+        ({"id": 12345}, 200, None),
+        ({"id": "abc"}, 200, None),
+        ({"n": "abc"}, 200, None),
+        ({"ratio": 1}, 200, None),
+        ({"ratio": 2.0}, 200, None),
+        ({"found": "a1"}, 200, None),
+        ({"name": "abcdef"}, 409, [field("name", "too long", "at most 5 characters")]),
+        ({"name": "ab1"}, 409, [field("name", "no match", "matching [a-z]+")]),
+        ({"count": 0}, 409, [field("count", "too small", "at least 1")]),
+        ({"count": 10}, 409, [field("count", "too large", "at most 9")]),
+        ({"id": "abcd"}, 409, [field("id", "too long", "at most 3 characters")]),
+        ({"id": -1}, 409, [field("id", "too small", "at least 0")]),
+        ({"n": 0}, 409, [field("n", "too small", "at least 1")]),
+        ({"ratio": 3}, 409, [field("ratio", "not allowed", "one of 1.0, 2.0")]),
+        ({"doc": "abcd"}, 409, [field("doc", "too long", "at most 3 characters")]),
+        ({"found": "ab"}, 409, [field("found", "no match", "matching [0-9]+")]),
+    ],
+)
+@pytest_twisted.ensureDeferred
+async def test_rules_look_only_at_values_of_their_kind(body, status, fields):
+    response = await TestClient({"k": KINDS_API}).post("/k/kinds", json=body)
+    assert response.status == status
+    if fields is None:
+        assert response.json == {"args": body}
+    else:
+        assert response.json["error"]["fields"] == fields
+
+
+def test_whole_match_patterns_are_published_anchored():
+    schema = webapi.declarations(Kinds.render_POST).described[-1].body.schema
+    assert schema["properties"]["name"]["pattern"] == "^(?:[a-z]+)$"
+    assert schema["properties"]["found"]["pattern"] == "[0-9]+"
+    assert schema["properties"]["ratio"]["enum"] == [1, 2]
