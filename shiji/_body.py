@@ -181,8 +181,13 @@ def json_arguments(
             return body
 
         def refuse_body(request: APIRequest, body: Any) -> ValueError:
+            # The fast path converted some of the body in place: the whole
+            # check reads it afresh.
+            content = request.content
+            assert content is not None
+            content.seek(0)
             try:
-                check(body)
+                check(_json.loads(content.read()))
             except Invalid as invalid:
                 return refuse(request, invalid, "body", original)
             raise AssertionError("a failing body passed its check")
@@ -249,6 +254,11 @@ def json_arguments(
 def _model_node(model: Any, here: str, allow_extra: bool) -> Node:
     if isinstance(model, type) and dataclasses.is_dataclass(model):
         return dataclass_node(model, here, allow_extra)
+    if not allow_extra:
+        raise APIDefinitionError(
+            f"{here}: allow_extra applies to entries and dataclasses; a JSON "
+            "Schema says additionalProperties, a pydantic model extra='forbid'"
+        )
     node = compile_type(model, here)
     if "object" not in node.json_types:
         raise APIDefinitionError(f"{here}: a request body's model must be an object")

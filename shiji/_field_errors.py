@@ -17,6 +17,7 @@ from typing import (
     Tuple,
     Union,
 )
+from urllib.parse import quote
 
 __all__ = [
     "MAX_FAILURES",
@@ -65,9 +66,16 @@ def field_path(path: Path) -> str:
     return text
 
 
+#: What a URI fragment holds as it is (RFC 3986 section 3.5); the rest is
+#: percent-encoded, as RFC 6901 section 6 asks of a pointer in a fragment.
+_FRAGMENT_SAFE = "!$&'()*+,;=:@-._~?"
+
+
 def _pointer(path: Path) -> str:
     return "#" + "".join(
-        "/" + str(part).replace("~", "~0").replace("/", "~1") for part in path
+        "/"
+        + quote(str(part).replace("~", "~0").replace("/", "~1"), safe=_FRAGMENT_SAFE)
+        for part in path
     )
 
 

@@ -7,6 +7,7 @@ written.
 
 from __future__ import annotations
 
+import copy
 from typing import (
     Any,
     List,
@@ -104,11 +105,27 @@ def compile_json_schema(schema: Mapping[str, Any], where: str) -> Node:
         options = schema["anyOf"]
         if not isinstance(options, list) or not options:
             raise APIDefinitionError(f"{where}: anyOf must be a non-empty list")
+        beside = sorted(set(schema) - _ANNOTATIONS - {"anyOf"})
+        if beside:
+            raise APIDefinitionError(
+                f"{where}: {beside[0]!r} beside anyOf is not checked; move it into "
+                "each of anyOf's schemas"
+            )
         node = union([compile_json_schema(option, where) for option in options])
     elif "enum" in schema or "const" in schema:
         choices = schema["enum"] if "enum" in schema else [schema["const"]]
         if not isinstance(choices, list) or not choices:
             raise APIDefinitionError(f"{where}: enum must be a non-empty list")
+        if "type" in schema:
+            # The type is checked here, once: a choice it refuses is a mistake.
+            typed = _typed_json_schema(schema, where)
+            for choice in choices:
+                try:
+                    typed.check(copy.deepcopy(choice))
+                except Invalid:
+                    raise APIDefinitionError(
+                        f"{where}: enum value {choice!r} is not of the schema's type"
+                    ) from None
         node = enum_node(choices, None)
     else:
         node = _typed_json_schema(schema, where)
@@ -138,7 +155,11 @@ def _typed_json_schema(schema: Mapping[str, Any], where: str) -> Node:
         else:
             return anything()
     names = [declared] if isinstance(declared, str) else declared
-    if not isinstance(names, list) or not names:
+    if (
+        not isinstance(names, list)
+        or not names
+        or not all(isinstance(name, str) for name in names)
+    ):
         raise APIDefinitionError(f"{where}: type must be a name or a list of names")
     nodes = []
     for name in names:

@@ -124,13 +124,25 @@ def anything() -> Node:
 
 
 def union(nodes: Sequence[Node]) -> Node:
+    """
+    Any of ``nodes``: the first that accepts the value. Each option checks
+    a copy of a container (checks convert in place), and when only one
+    option takes values of the value's kind, its own failures are the
+    answer (``Optional[Address]`` tells which field of the address is
+    wrong).
+    """
     described = " or ".join(node.described for node in nodes)
-    checks = [node.check for node in nodes]
+    options = [(node.check, _kinds(node)) for node in nodes]
 
     def check(value: Any) -> Any:
-        for each in checks:
+        kind = _json_type_of(value)
+        takers = [each for each, kinds in options if kinds is None or kind in kinds]
+        if len(takers) == 1:
+            return takers[0](value)
+        container = value.__class__ is dict or value.__class__ is list
+        for each in takers:
             try:
-                return each(value)
+                return each(copy.deepcopy(value) if container else value)
             except Invalid:
                 continue
         raise fail("wrong type", described, f"Must be of type {described}")
@@ -216,18 +228,39 @@ def enum_node(values: Sequence[Any], convert: Optional[Callable[[Any], Any]]) ->
     listed = ", ".join(_show(choice) for choice in choices)
     expected = f"one of {listed}"
 
-    def matches(value: Any, choice: Any) -> bool:
-        # True is not 1, and 1 is not 1.0's enum entry "1".
-        return value == choice and type(value) is type(choice)
-
     def check(value: Any) -> Any:
         for choice in choices:
-            if matches(value, choice):
-                return convert(choice) if convert is not None else choice
+            if _same(value, choice):
+                # The value itself: never the declaration's own choice.
+                return convert(choice) if convert is not None else value
         raise fail("not allowed", expected, f"Must be {expected}.")
 
     json_types = tuple(dict.fromkeys(_json_type_of(choice) for choice in choices))
     return Node(check, {"enum": choices}, expected, json_types)
+
+
+def _kinds(node: Node) -> Optional[frozenset]:
+    """The JSON kinds ``node`` takes (integers are numbers too); ``None``
+    for any."""
+    if not node.json_types:
+        return None
+    kinds = set(node.json_types)
+    if "number" in kinds:
+        kinds.add("integer")
+    return frozenset(kinds)
+
+
+def _same(value: Any, choice: Any) -> bool:
+    """Equal as JSON values are: ``true`` is not ``1``, at any depth."""
+    if type(value) is not type(choice):
+        return False
+    if isinstance(value, list):
+        return len(value) == len(choice) and all(map(_same, value, choice))
+    if isinstance(value, dict):
+        return value.keys() == choice.keys() and all(
+            _same(item, choice[key]) for key, item in value.items()
+        )
+    return bool(value == choice)
 
 
 def _show(value: Any) -> str:
@@ -251,6 +284,8 @@ def _json_type_of(value: Any) -> str:
         return "number"
     if isinstance(value, str):
         return "string"
+    if isinstance(value, list):
+        return "array"
     return "object"
 
 
@@ -317,6 +352,9 @@ def object_node(
     described: str = "object",
 ) -> Node:
     names = frozenset(field.name for field in fields)
+    # The keys arguments are renamed to: sent as fields of their own, they
+    # would pass unchecked under a key the handler trusts.
+    renamed = frozenset(f.key for f in fields if f.key != f.name) - names
     plain = all(field.key == field.name for field in fields) and build is None
     steps = tuple(
         (field.name, field.key, field.check, field.required, field.default)
@@ -358,7 +396,17 @@ def object_node(
                         break
         elif not plain:
             for key, item in value.items():
-                if key not in names and key not in out:
+                if key in renamed:
+                    failures = failures or []
+                    failures.append(
+                        FieldFailure(
+                            (key,),
+                            "unexpected",
+                            "no such field",
+                            "Is not an argument of this call.",
+                        )
+                    )
+                elif key not in names and key not in out:
                     out[key] = item
         if failures:
             raise Invalid(failures)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 import re
 from dataclasses import dataclass
 from typing import (
@@ -134,8 +135,14 @@ def with_constraints(
         bound = getattr(rules, name)
         if bound is None:
             continue
-        if isinstance(bound, bool) or not isinstance(bound, (int, float)):
-            raise APIDefinitionError(f"{where}: {name} must be a number, not {bound!r}")
+        if (
+            isinstance(bound, bool)
+            or not isinstance(bound, (int, float))
+            or not math.isfinite(bound)
+        ):
+            raise APIDefinitionError(
+                f"{where}: {name} must be a finite number, not {bound!r}"
+            )
         schema[key] = bound
     if rules.minimum is not None and rules.maximum is not None:
         add("number", _range_check(rules.minimum, rules.maximum))
@@ -163,7 +170,22 @@ def with_constraints(
         schema[key] = size
         add("string" if unit == "character" else "array", _size_check(name, size, unit))
 
+    for low, high in (
+        ("minimum", "maximum"),
+        ("min_length", "max_length"),
+        ("min_items", "max_items"),
+    ):
+        least, most = getattr(rules, low), getattr(rules, high)
+        if least is not None and most is not None and least > most:
+            raise APIDefinitionError(
+                f"{where}: {low} ({least}) is above {high} ({most}): no value can pass"
+            )
+
     if rules.pattern is not None:
+        if not isinstance(rules.pattern, str):
+            raise APIDefinitionError(
+                f"{where}: pattern must be a string, not {rules.pattern!r}"
+            )
         try:
             compiled = re.compile(rules.pattern)
         except (re.error, TypeError) as e:
@@ -177,6 +199,10 @@ def with_constraints(
         add("string", _pattern_check(compiled, search))
 
     if rules.enum is not None:
+        if not isinstance(rules.enum, (list, tuple)):
+            raise APIDefinitionError(
+                f"{where}: enum must be a list of values, not {rules.enum!r}"
+            )
         choices = list(rules.enum)
         if not choices:
             raise APIDefinitionError(f"{where}: enum must list at least one value")

@@ -72,6 +72,7 @@ __all__ = [
     "Node",
     "Object",
     "ObjectSchema",
+    "arg_default",
     "arg_node",
     "as_arg",
     "compile_fields",
@@ -201,7 +202,12 @@ def compile_fields(
         node = arg_node(arg, f"{where}: {arg.name!r}")
         fields.append(
             ObjectField(
-                arg.name, arg.key, node.check, arg.required, arg.default, node.described
+                arg.name,
+                arg.key,
+                node.check,
+                arg.required,
+                arg_default(arg, node, f"{where}: {arg.name!r}"),
+                node.described,
             )
         )
         properties[arg.name] = node.schema
@@ -244,13 +250,6 @@ def arg_node(arg: Arg, where: str) -> Node:
     node = with_constraints(node, arg.constraints, where)
     if arg.default is not MISSING:
         try:
-            node.check(copy.deepcopy(arg.default))
-        except Invalid:
-            raise APIDefinitionError(
-                f"{where}: the default {arg.default!r} is not {a_or_an(node.described)} "
-                "the rules accept"
-            ) from None
-        try:
             default_schema = _json_ready(arg.default)
         except TypeError:
             default_schema = None
@@ -266,6 +265,27 @@ def arg_node(arg: Arg, where: str) -> Node:
             raise APIDefinitionError(f"{where}: convert must be callable")
         node = _converted(node, arg.convert, arg.expected)
     return node
+
+
+def arg_default(arg: Arg, node: Node, where: str) -> Any:
+    """
+    The default of ``arg`` as the handler gets it: checked and converted
+    by ``node`` as a value sent would be (an ``Enum`` member stands for its
+    value); ``MISSING`` if there is none.
+
+    :raises APIDefinitionError: the declaration refuses its own default.
+    """
+    if arg.default is MISSING:
+        return MISSING
+    given = arg.default.value if isinstance(arg.default, enum.Enum) else arg.default
+    try:
+        return node.check(copy.deepcopy(given))
+    except Invalid as invalid:
+        sentence = invalid.field_errors("body")[0].sentence()
+        raise APIDefinitionError(
+            f"{where}: the default {arg.default!r} is refused by its own "
+            f"declaration: {sentence}"
+        ) from None
 
 
 def _json_ready(value: Any) -> Any:
@@ -325,7 +345,7 @@ def dataclass_node(cls: type, where: str, allow_extra: bool = True) -> Node:
         if field.default is not dataclasses.MISSING:
             default = field.default
         elif field.default_factory is not dataclasses.MISSING:
-            default = field.default_factory()
+            default = field.default_factory()  # for the documentation only
         node = compile_type(
             hints[field.name], f"{where}: {cls.__qualname__}.{field.name}"
         )
@@ -340,10 +360,20 @@ def dataclass_node(cls: type, where: str, allow_extra: bool = True) -> Node:
         is_required = default is MISSING
         if is_required:
             required.append(field.name)
+        # A field left out is left to the dataclass, whose own default (or
+        # default_factory, called for each instance) fills it.
         fields.append(
             ObjectField(
-                field.name, field.name, node.check, is_required, default, node.described
+                field.name, field.name, node.check, is_required, MISSING, node.described
             )
+        )
+    init_vars = [
+        name for name, hint in hints.items() if isinstance(hint, dataclasses.InitVar)
+    ]
+    if init_vars:
+        raise APIDefinitionError(
+            f"{where}: {cls.__qualname__}.{init_vars[0]} is an InitVar, which "
+            "Shiji cannot fill from a JSON object"
         )
     schema = object_schema(properties, required, allow_extra)
     schema["title"] = cls.__name__
@@ -353,7 +383,12 @@ def dataclass_node(cls: type, where: str, allow_extra: bool = True) -> Node:
     init_names = [field.name for field in fields]
 
     def build(values: Dict[str, Any]) -> Any:
-        return cls(**{name: values[name] for name in init_names if name in values})
+        try:
+            return cls(**{name: values[name] for name in init_names if name in values})
+        except (ValueError, TypeError) as e:
+            # __post_init__ refusing what the fields allow.
+            said = clip(str(e)) or f"a valid {cls.__name__}"
+            raise fail("invalid", said, f"Must be {said}.") from None
 
     return object_node(fields, allow_extra, build, schema, cls.__name__)
 
@@ -422,6 +457,11 @@ def compile_type(tp: Any, where: str, allow_extra: Optional[bool] = None) -> Nod
     if isinstance(tp, type) and issubclass(tp, ObjectSchema):
         extra = tp.allow_extra if allow_extra is None else allow_extra
         return compile_fields(tp.entries, where, allow_extra=extra)[0]
+    if allow_extra is not None and (isinstance(tp, dict) or _is_pydantic_model(tp)):
+        raise APIDefinitionError(
+            f"{where}: allow_extra applies to entries and dataclasses; a JSON "
+            "Schema says additionalProperties, a pydantic model extra='forbid'"
+        )
     if isinstance(tp, dict):
         return compile_json_schema(tp, where)
     if isinstance(tp, type) and issubclass(tp, enum.Enum):

@@ -45,6 +45,7 @@ from ._schema import (
     Constraints,
     Invalid,
     Node,
+    arg_default,
     arg_node,
     as_arg,
 )
@@ -191,7 +192,14 @@ def _text_argument(arg: Arg, here: str) -> _TextArgument:
         )
     node = arg_node(arg, where_arg)
     return _TextArgument(
-        arg.name, arg.key, many, parse, node, required, arg.default, arg
+        arg.name,
+        arg.key,
+        many,
+        parse,
+        node,
+        required,
+        arg_default(arg, node, where_arg),
+        arg,
     )
 
 
@@ -209,14 +217,27 @@ def _text_entry(entry: Any, here: str) -> Arg:
     return as_arg(entry, here)
 
 
-def _compile_text(entries: Sequence[Any], here: str) -> Tuple[_TextArgument, ...]:
+def _compile_text(
+    entries: Sequence[Any], here: str, any_case: bool = False
+) -> Tuple[_TextArgument, ...]:
+    """
+    The entries compiled; ``any_case``: their names match in any case (as
+    header names do; query and path names are case-sensitive).
+    """
     compiled = []
     seen = set()
+    keys = set()
     for entry in entries:
         arg = _text_entry(entry, here)
-        if arg.name.lower() in seen:
+        name = arg.name.lower() if any_case else arg.name
+        if name in seen:
             raise APIDefinitionError(f"{here}: {arg.name!r} is declared twice")
-        seen.add(arg.name.lower())
+        if arg.key in keys:
+            raise APIDefinitionError(
+                f"{here}: two arguments are given under the key {arg.key!r}"
+            )
+        seen.add(name)
+        keys.add(arg.key)
         compiled.append(_text_argument(arg, here))
     return tuple(compiled)
 
@@ -241,10 +262,11 @@ def _read_text(
             elif argument.default is not MISSING:
                 found[argument.key] = copy.deepcopy(argument.default)
             continue
+        # Another decorator (paged_results) may have put numbers there.
         if argument.many:
-            value: Any = [argument.parse(text) for text in texts]
+            value: Any = [argument.parse(str(text)) for text in texts]
         else:
-            value = argument.parse(texts[0])
+            value = argument.parse(str(texts[0]))
         try:
             found[argument.key] = argument.node.check(value)
         except Invalid as invalid:
@@ -457,7 +479,7 @@ def header_arguments(arguments: Sequence[Any]) -> Callable[[Handler], Handler]:
 
     def decorator(handler: Handler) -> Handler:
         here = where(handler, "header_arguments")
-        compiled = _compile_text(entries, here)
+        compiled = _compile_text(entries, here, any_case=True)
         raw_names = {
             argument.name: argument.name.lower().encode("ascii", "replace")
             for argument in compiled

@@ -1095,11 +1095,11 @@ HERE = f"{__name__}.declare_body.<locals>.render_POST: json_arguments"
         ([Arg("a", str, enum=[])], f"{HERE}: 'a': enum must list at least one value"),
         (
             [Arg("a", int, default="x")],
-            f"{HERE}: 'a': the default 'x' is not an int the rules accept",
+            f"{HERE}: 'a': the default 'x' is refused by its own declaration: Must be of type int",
         ),
         (
             [Arg("a", int, minimum=5, default=1)],
-            f"{HERE}: 'a': the default 1 is not an int the rules accept",
+            f"{HERE}: 'a': the default 1 is refused by its own declaration: Must be at least 5.",
         ),
         (
             [Arg("a", int, min_length=-1)],
@@ -1111,7 +1111,7 @@ HERE = f"{__name__}.declare_body.<locals>.render_POST: json_arguments"
         ),
         (
             [Arg("a", int, minimum="1")],
-            f"{HERE}: 'a': minimum must be a number, not '1'",
+            f"{HERE}: 'a': minimum must be a finite number, not '1'",
         ),
         (
             [Arg("a", Dict[int, str])],
@@ -1129,6 +1129,44 @@ HERE = f"{__name__}.declare_body.<locals>.render_POST: json_arguments"
         ),
         ([Arg("a", {"type": "int"})], f"{HERE}: 'a': 'int' is not a JSON Schema type"),
         ([Arg("", int)], f"{HERE}: argument name '' is not a string"),
+        (
+            [Arg("a", int, minimum=5, maximum=1)],
+            f"{HERE}: 'a': minimum (5) is above maximum (1): no value can pass",
+        ),
+        (
+            [Arg("a", str, min_length=5, max_length=1)],
+            f"{HERE}: 'a': min_length (5) is above max_length (1): no value can pass",
+        ),
+        (
+            [Arg("a", float, maximum=float("nan"))],
+            f"{HERE}: 'a': maximum must be a finite number, not nan",
+        ),
+        (
+            [Arg("a", str, pattern=b"a")],
+            f"{HERE}: 'a': pattern must be a string, not b'a'",
+        ),
+        (
+            [Arg("a", str, enum="abc")],
+            f"{HERE}: 'a': enum must be a list of values, not 'abc'",
+        ),
+        (
+            [Arg("a", {"type": [["x"]]})],
+            f"{HERE}: 'a': type must be a name or a list of names",
+        ),
+        (
+            [Arg("a", {"type": "string", "enum": ["x", 1]})],
+            f"{HERE}: 'a': enum value 1 is not of the schema's type",
+        ),
+        (
+            [Arg("a", {"type": "string", "anyOf": [{"type": "string"}]})],
+            f"{HERE}: 'a': 'type' beside anyOf is not checked; move it into each of "
+            "anyOf's schemas",
+        ),
+        (
+            [Arg("a", {"type": "object"}, allow_extra=False)],
+            f"{HERE}: 'a': allow_extra applies to entries and dataclasses; a JSON "
+            "Schema says additionalProperties, a pydantic model extra='forbid'",
+        ),
     ],
 )
 def test_bad_declarations_name_the_call_and_the_argument(entries, message):
@@ -1381,3 +1419,196 @@ def test_whole_match_patterns_are_published_anchored():
     assert schema["properties"]["name"]["pattern"] == "^(?:[a-z]+)$"
     assert schema["properties"]["found"]["pattern"] == "[0-9]+"
     assert schema["properties"]["ratio"]["enum"] == [1, 2]
+
+
+class Pet(enum.Enum):
+    CAT = "cat"
+
+
+@dataclasses.dataclass
+class Span:
+    low: int
+    high: int
+    made: List[int] = dataclasses.field(default_factory=list)
+
+    def __post_init__(self):
+        if self.low > self.high:
+            raise ValueError("low must not exceed high")
+        self.made.append(1)
+
+
+class Review(URLMatchJSONResource):
+    routes = r"review/(?P<case>[a-z]+)"
+
+    @webapi.json_arguments(
+        [
+            Arg(
+                "pet",
+                Union[
+                    webapi.Object([("kind", Pet), ("lives", int)]),
+                    webapi.Object([("kind", str), ("bark", bool)]),
+                ],
+                required=False,
+            ),
+            Arg("addr", Optional[Address], required=False),
+            Arg("userName", int, rename="user_name", required=False),
+            Arg("kind", Pet, default=Pet.CAT),
+            Arg("ratio", float, default=1),
+            Arg("when", str, convert=int, default="5"),
+            Arg("c", object, enum=[[1]], required=False),
+        ]
+    )
+    def render_POST(self, request):
+        args = dict(request.jsonArgs)
+        args["kind"] = args["kind"].name
+        if "addr" in args and args["addr"] is not None:
+            args["addr"] = dataclasses.asdict(args["addr"])
+        if "c" in args:
+            args["c"].append(99)
+        return {"args": args, "types": {k: type(v).__name__ for k, v in args.items()}}
+
+    @webapi.json_arguments(Span)
+    def render_PUT(self, request):
+        return {"args": request.jsonArgs}
+
+    @webapi.json_arguments([("color", Color), ("n", int)])
+    def render_PATCH(self, request):
+        return {}
+
+    @webapi.returns(200, webapi.Object([("x", float), ("color", Color)]))
+    def render_GET(self, request):
+        return {"x": 1, "color": "red"}
+
+
+REVIEW_API = make_api("r_api", [("1.0", r"1\.0", [Review])])
+
+
+@pytest_twisted.ensureDeferred
+async def test_union_options_check_copies_and_the_only_taker_explains():
+    client = TestClient({"r": REVIEW_API})
+    response = await client.post(
+        "/r/review/x", json={"pet": {"kind": "cat", "bark": True}}
+    )
+    assert response.status == 200
+    assert response.json["args"]["pet"] == {"kind": "cat", "bark": True}
+    response = await client.post("/r/review/x", json={"addr": {"zip": 1}})
+    assert response.json["error"]["fields"] == [field("addr.zip", "wrong type", "str")]
+
+
+@pytest_twisted.ensureDeferred
+async def test_defaults_are_given_as_values_sent_would_be():
+    client = TestClient({"r": REVIEW_API})
+    response = await client.post("/r/review/x", json={})
+    assert response.json == {
+        "args": {"kind": "CAT", "ratio": 1.0, "when": 5},
+        "types": {"kind": "str", "ratio": "float", "when": "int"},
+    }
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_renamed_key_cannot_be_sent_unchecked():
+    client = TestClient({"r": REVIEW_API})
+    response = await client.post("/r/review/x", json={"user_name": "not an int"})
+    assert response.json["error"]["fields"] == [
+        field("user_name", "unexpected", "no such field")
+    ]
+
+
+@pytest_twisted.ensureDeferred
+async def test_enums_compare_as_json_and_give_the_value_sent():
+    client = TestClient({"r": REVIEW_API})
+    response = await client.post("/r/review/x", json={"c": [True]})
+    assert response.json["error"]["fields"] == [field("c", "not allowed", "one of [1]")]
+    for _ in range(2):
+        response = await client.post("/r/review/x", json={"c": [1]})
+        assert response.json["args"]["c"] == [1, 99]
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_dataclass_refusing_its_fields_is_a_field_error():
+    client = TestClient({"r": REVIEW_API})
+    response = await client.put("/r/review/x", json={"low": 2, "high": 1})
+    assert (response.status, response.json["error"]["fields"]) == (
+        409,
+        [
+            {
+                "field": "",
+                "in": "body",
+                "reason": "invalid",
+                "expected": "low must not exceed high",
+                "pointer": "#",
+            }
+        ],
+    )
+    for _ in range(2):
+        response = await client.put("/r/review/x", json={"low": 1, "high": 2})
+        assert response.json == {"args": {"low": 1, "high": 2, "made": [1]}}
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_original_form_names_the_first_failure_after_conversions():
+    client = TestClient({"r": REVIEW_API})
+    response = await client.patch("/r/review/x", json={"color": "red", "n": "x"})
+    assert response.json["error"]["exception_text"] == (
+        "Invalid value for argument 'n'. Must be of type int"
+    )
+
+
+@pytest_twisted.ensureDeferred
+async def test_checking_an_answer_does_not_change_it():
+    for validate in (True, False):
+        client = TestClient({"r": REVIEW_API}, validate_responses=validate)
+        response = await client.get("/r/review/x")
+        assert (response.status, response.body) == (200, b'{"x":1,"color":"red"}')
+
+
+def test_initvars_are_refused():
+    @dataclasses.dataclass
+    class WithInit:
+        a: int
+        secret: dataclasses.InitVar[str]
+
+    with pytest.raises(APIDefinitionError) as info:
+        declare_body(WithInit)
+    assert str(info.value) == (
+        f"{HERE}: test_initvars_are_refused.<locals>.WithInit.secret is an InitVar, "
+        "which Shiji cannot fill from a JSON object"
+    )
+
+
+def test_query_names_are_case_sensitive_and_keys_unique():
+    def render_GET(self, request):
+        return {}
+
+    webapi.url_arguments(["id", "ID"])(render_GET)
+    with pytest.raises(
+        APIDefinitionError, match="two arguments are given under the key 'b'"
+    ):
+        webapi.url_arguments([Arg("a", int, rename="b"), Arg("b", str)])(render_GET)
+
+
+class PagedTyped(URLMatchJSONResource):
+    routes = r"pt"
+
+    @webapi.paged_results(default_page_len=5, max_page_len=10)
+    @webapi.url_arguments([Arg("page_len", int, maximum=10, default=5)])
+    def render_GET(self, request):
+        return {"query": dict(request.query_args)}
+
+
+@pytest_twisted.ensureDeferred
+async def test_typed_arguments_under_paged_results():
+    client = TestClient({"p": make_api("pt_api", [("1.0", r"1\.0", [PagedTyped])])})
+    response = await client.get("/p/pt?page_len=7")
+    assert (response.status, response.json) == (200, {"query": {"page_len": 7}})
+
+
+def test_pointers_are_percent_encoded_in_their_fragment():
+    from shiji._field_errors import FieldFailure, Invalid
+
+    invalid = Invalid(
+        [FieldFailure(("m", "100%", "é#", "a/b~c", 0), "invalid", "x", "")]
+    )
+    [error] = invalid.field_errors("body")
+    assert error.pointer == "#/m/100%25/%C3%A9%23/a~1b~0c/0"
+    assert error.field == "m.100%.é#.a/b~c[0]"
