@@ -377,14 +377,15 @@ def dotted(path: str) -> str:
 
 
 def public_name(path: str) -> str:
-    """What tests import a module as: shiji/auth/_cookies.py -> auth"""
+    """What tests import a module as: shiji/auth/_cookies.py -> auth; the
+    private modules at the top (shiji/_rules.py) through shiji.webapi."""
     parts = dotted(path).split(".")
     public = []
     for part in parts[1:]:
         if part.startswith("_"):
             break
         public.append(part)
-    return public[-1]
+    return public[-1] if public else "webapi"
 
 
 def unlisted_test_files(checkout: Path, module: str) -> List[str]:
