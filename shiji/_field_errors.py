@@ -28,6 +28,7 @@ __all__ = [
     "a_or_an",
     "fail",
     "field_path",
+    "wrong_type",
 ]
 
 
@@ -178,6 +179,16 @@ class Invalid(Exception):
 
 def fail(reason: str, expected: str, message: str = "") -> Invalid:
     return Invalid([FieldFailure((), reason, expected, message)])
+
+
+def wrong_type(expected: str, named: Optional[str] = None) -> Invalid:
+    """
+    The failure of a value of another type than ``expected``: ``Must be of
+    type int``, in the original Shiji's words (``named`` is the type's name
+    there, when it is not what ``expected`` says: ``NoneType`` for
+    ``null``).
+    """
+    return fail("wrong type", expected, f"Must be of type {named or expected}")
 
 
 def a_or_an(name: str) -> str:

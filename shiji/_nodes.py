@@ -19,7 +19,7 @@ from typing import (
     Tuple,
 )
 
-from ._field_errors import MAX_FAILURES, FieldFailure, Invalid, fail
+from ._field_errors import MAX_FAILURES, FieldFailure, Invalid, fail, wrong_type
 
 __all__ = [
     "CLASS_SCHEMA_TYPES",
@@ -33,6 +33,7 @@ __all__ = [
     "dict_of",
     "enum_node",
     "exact",
+    "json_type_of",
     "list_of",
     "null",
     "number",
@@ -80,7 +81,7 @@ def exact(cls: type, json_type: str, described: str) -> Node:
             return value
         if isinstance(value, cls) and not isinstance(value, bool):
             return value
-        raise fail("wrong type", described, f"Must be of type {described}")
+        raise wrong_type(described)
 
     return Node(check, {"type": json_type}, described, (json_type,))
 
@@ -89,7 +90,7 @@ def boolean() -> Node:
     def check(value: Any) -> Any:
         if value is True or value is False:
             return value
-        raise fail("wrong type", "bool", "Must be of type bool")
+        raise wrong_type("bool")
 
     return Node(check, {"type": "boolean"}, "bool", ("boolean",))
 
@@ -105,7 +106,7 @@ def number() -> Node:
                 converted = math.inf
             if math.isfinite(converted):
                 return converted
-        raise fail("wrong type", "float", "Must be of type float")
+        raise wrong_type("float")
 
     return Node(check, {"type": "number"}, "float", ("number",))
 
@@ -114,7 +115,7 @@ def null() -> Node:
     def check(value: Any) -> Any:
         if value is None:
             return None
-        raise fail("wrong type", "null", "Must be of type NoneType")
+        raise wrong_type("null", "NoneType")
 
     return Node(check, {"type": "null"}, "NoneType", ("null",))
 
@@ -135,7 +136,7 @@ def union(nodes: Sequence[Node]) -> Node:
     options = [(node.check, _kinds(node)) for node in nodes]
 
     def check(value: Any) -> Any:
-        kind = _json_type_of(value)
+        kind = json_type_of(value)
         takers = [each for each, kinds in options if kinds is None or kind in kinds]
         if len(takers) == 1:
             return takers[0](value)
@@ -145,7 +146,7 @@ def union(nodes: Sequence[Node]) -> Node:
                 return each(copy.deepcopy(value) if container else value)
             except Invalid:
                 continue
-        raise fail("wrong type", described, f"Must be of type {described}")
+        raise wrong_type(described)
 
     simple = [node.schema.get("type") for node in nodes]
     if all(
@@ -170,7 +171,7 @@ def list_of(items: Optional[Node]) -> Node:
         def check(value: Any) -> Any:
             if value.__class__ is list:
                 return value
-            raise fail("wrong type", described, f"Must be of type {described}")
+            raise wrong_type(described)
 
         return Node(check, schema, described, ("array",))
     item_check = items.check
@@ -178,7 +179,7 @@ def list_of(items: Optional[Node]) -> Node:
 
     def check_items(value: Any) -> Any:
         if value.__class__ is not list:
-            raise fail("wrong type", described, f"Must be of type {described}")
+            raise wrong_type(described)
         failures: List[FieldFailure] = []
         out = []
         for index, item in enumerate(value):
@@ -201,7 +202,7 @@ def dict_of(values: Node) -> Node:
 
     def check(value: Any) -> Any:
         if value.__class__ is not dict:
-            raise fail("wrong type", described, f"Must be of type {described}")
+            raise wrong_type(described)
         failures: List[FieldFailure] = []
         out = {}
         for key, item in value.items():
@@ -235,7 +236,7 @@ def enum_node(values: Sequence[Any], convert: Optional[Callable[[Any], Any]]) ->
                 return convert(choice) if convert is not None else value
         raise fail("not allowed", expected, f"Must be {expected}.")
 
-    json_types = tuple(dict.fromkeys(_json_type_of(choice) for choice in choices))
+    json_types = tuple(dict.fromkeys(json_type_of(choice) for choice in choices))
     return Node(check, {"enum": choices}, expected, json_types)
 
 
@@ -273,7 +274,8 @@ def _show(value: Any) -> str:
     return str(value)
 
 
-def _json_type_of(value: Any) -> str:
+def json_type_of(value: Any) -> str:
+    """The JSON kind of a JSON value: ``integer``, ``array``..."""
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -322,7 +324,7 @@ def classes_node(types: Tuple[type, ...]) -> Node:
                 return float(value)
             except OverflowError:
                 pass
-        raise fail("wrong type", described, f"Must be of type {described}")
+        raise wrong_type(described)
 
     names = [CLASS_SCHEMA_TYPES.get(t) for t in types]
     json_types: Tuple[str, ...] = ()
@@ -366,7 +368,7 @@ def object_node(
 
     def check(value: Any) -> Any:
         if value.__class__ is not dict:
-            raise fail("wrong type", "object", "Must be of type object")
+            raise wrong_type("object")
         failures: Optional[List[FieldFailure]] = None
         out = value if plain else {}
         for name, key, each, required, default in steps:
@@ -427,7 +429,7 @@ def _plain_object(
 
     def check(value: Any) -> Any:
         if value.__class__ is not dict:
-            raise fail("wrong type", "object", "Must be of type object")
+            raise wrong_type("object")
         failures = None
         for name, each, required in fields:
             if name in value:

@@ -10,7 +10,7 @@ from typing import Any, Dict, List, Mapping
 from pydantic import BaseModel, ValidationError
 
 from ._errors import APIDefinitionError
-from ._field_errors import FieldFailure, Invalid
+from ._field_errors import FieldFailure, Invalid, wrong_type
 from ._nodes import Node
 
 __all__ = ["pydantic_node"]
@@ -75,10 +75,7 @@ def pydantic_node(model: type, where: str) -> Node:
 
     def check(value: Any) -> Any:
         if value.__class__ is not dict:
-            expected = "object"
-            raise Invalid(
-                [FieldFailure((), "wrong type", expected, "Must be of type object")]
-            )
+            raise wrong_type("object")
         try:
             return model.model_validate(value)
         except ValidationError as e:

@@ -21,7 +21,14 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Type
 from .. import _errors
 from .._lifecycle import Deprecation
 from ..urldispatch import CallRouter, URLMatchJSONResource, version_sort_key
-from ..webapi import APIError, Described, RequestBody, Response, declarations
+from ..webapi import (
+    APIError,
+    Described,
+    Parameter,
+    RequestBody,
+    Response,
+    declarations,
+)
 
 __all__ = [
     "APIDoc",
@@ -65,18 +72,9 @@ class MethodDoc:
     described: Tuple[Described, ...] = ()
 
 
-@dataclass(frozen=True)
-class ParameterDoc:
-    """One parameter of a method: in its path, its query string or a
-    header."""
-
-    name: str
-    #: ``"path"``, ``"query"`` or ``"header"``.
-    location: str
-    #: Its JSON Schema: type, rules, default.
-    schema: Dict[str, Any]
-    required: bool
-    description: str = ""
+#: One parameter of a method, in its path, its query string or a header:
+#: documented as a decorator declares it.
+ParameterDoc = Parameter
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,8 @@ import json
 from dataclasses import dataclass
 from typing import Any, Dict, Iterator, List, Mapping, Tuple
 
+from .._nodes import json_type_of
+
 __all__ = [
     "BodyWords",
     "FieldRow",
@@ -74,20 +76,6 @@ def show_value(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
-def _value_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    return "array" if isinstance(value, list) else "object"
-
-
 def _alternatives(schema: Schema) -> List[Schema]:
     return [
         option
@@ -125,9 +113,9 @@ def type_words(schema: Schema) -> str:
     else:
         if declared is None:
             if "const" in schema:
-                declared = _value_type(schema["const"])
+                declared = json_type_of(schema["const"])
             elif isinstance(schema.get("enum"), list) and schema["enum"]:
-                declared = list(dict.fromkeys(map(_value_type, schema["enum"])))
+                declared = list(dict.fromkeys(map(json_type_of, schema["enum"])))
             elif "properties" in schema or "additionalProperties" in schema:
                 declared = "object"
             elif "items" in schema:
