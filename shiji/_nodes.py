@@ -13,12 +13,10 @@ from typing import (
     Any,
     Callable,
     Dict,
-    Iterable,
     List,
     Optional,
     Sequence,
     Tuple,
-    Union,
 )
 
 from ._field_errors import MAX_FAILURES, FieldFailure, Invalid, fail, wrong_type
@@ -165,27 +163,6 @@ def union(nodes: Sequence[Node]) -> Node:
     return Node(check, schema, described, json_types)
 
 
-def _each(
-    items: Iterable[Tuple[Union[str, int], Any]], check: Check
-) -> List[Tuple[Union[str, int], Any]]:
-    """
-    ``(key, item)`` pairs with each item checked; every failure (up to
-    ``MAX_FAILURES``) found under its key.
-    """
-    failures: List[FieldFailure] = []
-    out = []
-    for key, item in items:
-        try:
-            out.append((key, check(item)))
-        except Invalid as invalid:
-            failures += invalid.under(key)
-            if len(failures) >= MAX_FAILURES:
-                break
-    if failures:
-        raise Invalid(failures)
-    return out
-
-
 def list_of(items: Optional[Node]) -> Node:
     described = "list" if items is None else f"list of {items.described}"
     schema: Dict[str, Any] = {"type": "array"}
@@ -203,7 +180,18 @@ def list_of(items: Optional[Node]) -> Node:
     def check_items(value: Any) -> Any:
         if value.__class__ is not list:
             raise wrong_type(described)
-        return [item for _, item in _each(enumerate(value), item_check)]
+        failures: List[FieldFailure] = []
+        out = []
+        for index, item in enumerate(value):
+            try:
+                out.append(item_check(item))
+            except Invalid as invalid:
+                failures += invalid.under(index)
+                if len(failures) >= MAX_FAILURES:
+                    break
+        if failures:
+            raise Invalid(failures)
+        return out
 
     return Node(check_items, schema, described, ("array",))
 
@@ -215,7 +203,18 @@ def dict_of(values: Node) -> Node:
     def check(value: Any) -> Any:
         if value.__class__ is not dict:
             raise wrong_type(described)
-        return dict(_each(value.items(), value_check))
+        failures: List[FieldFailure] = []
+        out = {}
+        for key, item in value.items():
+            try:
+                out[key] = value_check(item)
+            except Invalid as invalid:
+                failures += invalid.under(key)
+                if len(failures) >= MAX_FAILURES:
+                    break
+        if failures:
+            raise Invalid(failures)
+        return out
 
     return Node(
         check,
