@@ -159,12 +159,10 @@ def json_arguments(
         check = node.check
         as_dict = _as_dict if model else None
         # The original form is checked in the wrapper itself, the cheapest
-        # way there is; the first failure has the whole body checked again
-        # to list every failing field.
-        fields = tuple(
-            (arg.name, arg_node(arg, here).check, arg.required)
-            for arg in (args if original else ())
-        )
+        # way there is (the object node's loop, in line).
+        compiled = [(arg, arg_node(arg, here)) for arg in args] if original else []
+        fields = tuple((arg.name, node.check, arg.required) for arg, node in compiled)
+        kinds = {arg.name: node.described for arg, node in compiled}
 
         def read_body(request: APIRequest) -> Any:
             # The original form's wrapper below does the same in line: it
@@ -182,18 +180,6 @@ def json_arguments(
                 raise RequestNotHashError(request)
             return body
 
-        def refuse_body(request: APIRequest) -> ValueError:
-            # The fast path converted some of the body in place: the whole
-            # check reads it afresh.
-            content = request.content
-            assert content is not None
-            content.seek(0)
-            try:
-                check(_json.loads(content.read()))
-            except Invalid as invalid:
-                return refuse(request, invalid, "body", original)
-            raise AssertionError("a failing body passed its check")
-
         if original:
 
             @functools.wraps(handler)
@@ -209,14 +195,17 @@ def json_arguments(
                     raise JSONDecodeError(request) from None
                 if body.__class__ is not dict:
                     raise RequestNotHashError(request)
-                try:
-                    for name, each, required in fields:
-                        if name in body:
+                failures = None
+                for name, each, required in fields:
+                    if name in body:
+                        try:
                             body[name] = each(body[name])
-                        elif required:
-                            raise refuse_body(request)
-                except Invalid:
-                    raise refuse_body(request) from None
+                        except Invalid as invalid:
+                            failures = (failures or []) + invalid.under(name)
+                    elif required:
+                        failures = (failures or []) + Invalid.missing(name, kinds[name])
+                if failures:
+                    raise refuse(request, Invalid(failures), "body", original)
                 request.jsonArgs = body
                 return handler(self, request, *a, **kw)
 
