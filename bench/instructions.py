@@ -5,13 +5,14 @@ that, unlike req/s, barely moves with what else the machine is doing, for
 comparing one change of shijid's hot path with the next.
 
 Each site is fed the benchmark's PingCall POST (or, with ``--scenario
-nested``, the nested scenario's order, which shijid's sites alone answer) in
-process, through the site's HTTP parser and a ``StringTransport`` (no
+nested``, the nested scenario's order, or with ``--scenario error`` the
+POST with an argument of the wrong type, which shijid's sites alone answer)
+in process, through the site's HTTP parser and a ``StringTransport`` (no
 sockets); a short run is subtracted from a longer one, so start-up cancels
 out.
 
 Usage: bench/instructions.py [--python PY] [--requests N] [--sites a,b]
-                             [--scenario post|nested]
+                             [--scenario post|nested|error]
 """
 
 from __future__ import annotations
@@ -51,6 +52,17 @@ REQUESTS = {
     "nested": post(
         b"/benchapi/orders", json.dumps(ORDER, separators=(",", ":")).encode()
     ),
+    "error": post(
+        b"/benchapi/ping/123?simple_auth_key=abc",
+        b'{"client_tz":"notaninteger","client_id":"myclient012","new_client":true}',
+    ),
+}
+
+#: The status line each scenario is answered with.
+ANSWERS = {
+    "post": b"HTTP/1.1 200 ",
+    "nested": b"HTTP/1.1 200 ",
+    "error": b"HTTP/1.1 409 ",
 }
 
 SITES = {
@@ -60,7 +72,11 @@ SITES = {
 }
 
 #: The sites that answer each scenario.
-ANSWERING = {"post": tuple(SITES), "nested": ("shijid", "shijid-nolog")}
+ANSWERING = {
+    "post": tuple(SITES),
+    "nested": ("shijid", "shijid-nolog"),
+    "error": ("shijid", "shijid-nolog"),
+}
 
 
 def make(site: str, log_path: str) -> Tuple[Any, Any]:
@@ -103,7 +119,7 @@ def feed(site: str, scenario: str, requests: int, log_path: str) -> None:
     request = REQUESTS[scenario]
     for _ in range(requests):
         channel.dataReceived(request)
-        if not transport.value().startswith(b"HTTP/1.1 200 "):
+        if not transport.value().startswith(ANSWERS[scenario]):
             raise SystemExit(f"{site} answered {transport.value()[:200]!r}")
         transport.clear()
 

@@ -61,7 +61,9 @@ def refuse(
     """
     errors = invalid.field_errors(location)
     first = errors[0]
-    error = ValueError(request, first.field, first.sentence(), fields=errors)
+    error = ValueError(request, first.field, first.sentence())
+    # Made here, in the right shape: no need for the constructor's checks.
+    error.fields = tuple(field.as_dict() for field in errors)
     if original:
         router = request.api_router
         error.fields_in_envelope = router is not None and router.settings.field_errors

@@ -9,6 +9,7 @@ up (:meth:`Invalid.under`), so a check needs no path while it succeeds.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import (
     Dict,
@@ -72,12 +73,19 @@ def field_path(path: Path) -> str:
 _FRAGMENT_SAFE = "!$&'()*+,;=:@-._~?"
 
 
+#: Names and indices that need no escaping, the usual ones.
+_PLAIN_SEGMENT = re.compile(r"[A-Za-z0-9_.-]*")
+
+
+def _segment(part: Union[str, int]) -> str:
+    text = str(part)
+    if _PLAIN_SEGMENT.fullmatch(text):
+        return text
+    return quote(text.replace("~", "~0").replace("/", "~1"), safe=_FRAGMENT_SAFE)
+
+
 def _pointer(path: Path) -> str:
-    return "#" + "".join(
-        "/"
-        + quote(str(part).replace("~", "~0").replace("/", "~1"), safe=_FRAGMENT_SAFE)
-        for part in path
-    )
+    return "#" + "".join("/" + _segment(part) for part in path)
 
 
 @dataclass(frozen=True)
