@@ -29,7 +29,6 @@ from twisted.internet import defer, error, task
 from twisted.logger import Logger
 from twisted.python import usage
 
-from ._docs import DocsResource
 from ._imports import import_failure
 from ._pidfile import PIDFile, PIDFileError
 from ._reactor import global_reactor
@@ -252,6 +251,8 @@ def make_site(config: ShijiConfig, metrics: Optional[Metrics] = None) -> Site:
         raise ConfigError(config.path, str(e), "apis") from None
     docs = None
     if settings.serve_docs:
+        from .docs import DocsResource
+
         docs = DocsResource(route_map, settings.version_header)
     return Site(router, settings, docs=docs, metrics=metrics)
 

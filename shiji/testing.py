@@ -50,10 +50,10 @@ from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
 
-from ._docs import DocsResource
 from ._reactor import global_reactor
 from ._settings import DEFAULT_SETTINGS
 from ._site import Site
+from ._version_header import VersionHeader
 from .urldispatch import APIRouter, RouteMap
 
 __all__ = [
@@ -350,6 +350,8 @@ class TestClient:
         self.clock = clock if clock is not None else Clock()
         docs = None
         if settings.serve_docs:
+            from .docs import DocsResource
+
             docs = DocsResource(
                 [(p.pattern, api) for p, api in self.router.apis],
                 settings.version_header,
@@ -392,7 +394,7 @@ class TestClient:
             if pattern.fullmatch(segment):
                 if version is LATEST:
                     version = api.version_router.versions()[-1]
-                return f"{api.api_name}-{version}+{mode}"
+                return str(VersionHeader(api.api_name, str(version), mode))
         return None
 
     def request(

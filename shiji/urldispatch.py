@@ -69,6 +69,7 @@ from ._query import decode_url_matches, query_arguments
 from ._request import APIRequest
 from ._response import render_call, write_error, write_failure
 from ._settings import DEFAULT_SETTINGS, Settings
+from ._version_header import VersionHeader
 from .auth import AuthBackend, CookieSigner, namespace_source
 from .metrics import Metrics, NullMetrics
 
@@ -79,12 +80,10 @@ __all__ = [
     "Deprecation",
     "ListVersionsCall",
     "URLMatchJSONResource",
+    "VersionHeader",
     "VersionRouter",
     "version_sort_key",
 ]
-
-#: The modes a version header may name.
-API_MODES = frozenset({"prod", "test"})
 
 
 def version_sort_key(version: str) -> Tuple[Tuple[int, int, str], ...]:
@@ -468,10 +467,10 @@ class APIRouter(resource.Resource):
             value = request.args.get(self.version_header, [""])[0]
         else:
             value = ""
-        prefix = api_name + "-"
-        version, _, mode = value[len(prefix) :].rpartition("+")
+        asked = VersionHeader.parse(value, api_name)
         resolved = None
-        if value[: len(prefix)].lower() == prefix.lower() and mode in API_MODES:
+        if asked is not None:
+            version, mode = asked.version, asked.mode
             resolved = version_router.resolve(version)
         if resolved is None:
             raise UnknownAPIVersionError(request, clip(value))

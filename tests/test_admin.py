@@ -14,9 +14,9 @@ import pytest
 import pytest_twisted
 
 from shiji.admin import cli
-from shiji.admin.docstrings import detect_format, to_html
-from shiji.admin.model import describe_api, readable_route
 from shiji.config import SCHEMA, load_config
+from shiji.docs.docstrings import detect_format, to_html
+from shiji.docs.model import describe_api, readable_route
 from shiji.testing import TestClient
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -23,6 +23,7 @@ PUBLIC = {
         "Deprecation",
         "ListVersionsCall",
         "URLMatchJSONResource",
+        "VersionHeader",
         "VersionRouter",
         "version_sort_key",
     ],
@@ -134,6 +135,17 @@ PUBLIC = {
         "makeService",
     ],
     "shiji.tap": ["Options", "makeService"],
+    "shiji.docs": [
+        "DOCS_PREFIX",
+        "APIDoc",
+        "DocsResource",
+        "describe_api",
+        "html_document",
+        "json_document",
+        "markdown_document",
+        "openapi_document",
+        "openapi_index",
+    ],
 }
 
 
@@ -248,13 +260,26 @@ def _runtime_imports(module, path):
 
 def test_no_import_cycles():
     graph = {module: _runtime_imports(module, path) for module, path in _modules()}
+
     # Importing a package's module imports the package first, unless the
-    # package is what imports it (its __init__ re-exporting it): then the
-    # package is already being imported.
+    # package is what imports it (its __init__ importing it, directly or
+    # through its other modules): then the package is already being imported.
+    def reachable(start):
+        seen, todo = set(), [start]
+        while todo:
+            for imported in graph.get(todo.pop(), ()):
+                if imported not in seen:
+                    seen.add(imported)
+                    todo.append(imported)
+        return seen
+
+    parents = {}
     for module in list(graph):
         parent = module.rpartition(".")[0]
-        if parent in graph and module not in graph[parent]:
-            graph[module].add(parent)
+        if parent in graph and module not in reachable(parent):
+            parents[module] = parent
+    for module, parent in parents.items():
+        graph[module].add(parent)
 
     visiting, done = [], set()
 
@@ -303,3 +328,55 @@ def test_no_code_depends_on_a_dependency_version():
         text = path.read_text()
         assert "twisted.copyright" not in text, path
         assert ".__version__" not in text, path
+
+
+SITE_MODULES = """
+import sys
+from shiji.config import load_config
+from shiji.daemon import make_site
+
+config = load_config(sys.argv[1])
+make_site(config)
+loaded = sorted(
+    name for name in sys.modules
+    if name.startswith(("shiji.docs", "shiji.admin", "markdown", "docutils"))
+)
+print(" ".join(loaded))
+"""
+
+
+@pytest.mark.parametrize(
+    "serve_docs, expected",
+    [
+        ("false", ""),
+        (
+            "true",
+            "markdown shiji.docs shiji.docs.docstrings shiji.docs.html "
+            "shiji.docs.model shiji.docs.openapi shiji.docs.render "
+            "shiji.docs.schema_words shiji.docs.serve",
+        ),
+    ],
+)
+def test_the_server_loads_documentation_code_only_to_serve_it(
+    tmp_path, serve_docs, expected
+):
+    shipped = (ROOT / "conf" / "shijid.conf.example").read_text()
+    config = tmp_path / "shijid.conf"
+    config.write_text(
+        shipped.replace("serve_docs: true", f"serve_docs: {serve_docs}")
+        .replace("base_path: ../examples", f"base_path: {ROOT / 'examples'}")
+        .replace("db_path: mylogin_api.sqlite", f"db_path: {tmp_path / 'db.sqlite'}")
+    )
+    found = subprocess.run(
+        [sys.executable, "-c", SITE_MODULES, str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    loaded = " ".join(
+        name
+        for name in found.stdout.split()
+        if "." not in name or name.startswith("shiji")
+    )
+    assert loaded == expected

@@ -206,7 +206,7 @@ async def test_errors_built_on_the_spot_answer_409(which, body):
 
 
 def test_documentation_lists_only_errors_with_a_code():
-    from shiji.admin.model import describe_api
+    from shiji.docs.model import describe_api
 
     api = make_api("e_api", [("1.0", r"1\.0", [Errors])])
     (version,) = describe_api(api).versions

@@ -18,12 +18,12 @@ from openapi_spec_validator import validate
 
 from shiji import auth, webapi
 from shiji._declarations import CallDeclarations, Described, Parameter, declare
-from shiji.admin import html, model, openapi, render, schema_words
-from shiji.admin.html import html_document
-from shiji.admin.model import ParameterDoc, describe_api, interface
-from shiji.admin.openapi import openapi_document
-from shiji.admin.render import json_document, markdown_document
-from shiji.admin.schema_words import (
+from shiji.docs import html, model, openapi, render, schema_words
+from shiji.docs.html import html_document
+from shiji.docs.model import ParameterDoc, describe_api, interface
+from shiji.docs.openapi import openapi_document
+from shiji.docs.render import json_document, markdown_document
+from shiji.docs.schema_words import (
     FieldRow,
     field_rows,
     rule_words,

@@ -17,7 +17,7 @@ import pytest
 from daemons import ROOT, TESTS, Daemon, example_daemon
 
 from shiji.admin.cli import main as admin_main
-from shiji.admin.model import describe_api
+from shiji.docs.model import describe_api
 
 schemathesis = pytest.importorskip(
     "schemathesis", reason="schemathesis runs on CPython 3.11 and newer"

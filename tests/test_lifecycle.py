@@ -11,10 +11,10 @@ import pytest_twisted
 from apitools import envelope, make_api
 from openapi_spec_validator import validate
 
-from shiji.admin.html import html_document
-from shiji.admin.model import describe_api
-from shiji.admin.openapi import openapi_document
-from shiji.admin.render import json_document, markdown_document
+from shiji.docs.html import html_document
+from shiji.docs.model import describe_api
+from shiji.docs.openapi import openapi_document
+from shiji.docs.render import json_document, markdown_document
 from shiji.testing import TestClient
 from shiji.urldispatch import (
     APIDefinitionError,

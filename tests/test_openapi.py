@@ -11,8 +11,8 @@ from daemons import TESTS
 from openapi_spec_validator import validate
 
 from shiji.admin import cli
-from shiji.admin.model import describe_api
-from shiji.admin.openapi import openapi_document, openapi_path
+from shiji.docs.model import describe_api
+from shiji.docs.openapi import openapi_document, openapi_path
 
 EXAMPLES = TESTS.parent / "examples"
 

@@ -24,11 +24,11 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from .._imports import import_failure
+from ..docs.html import html_document
+from ..docs.model import APIDoc, describe_api
+from ..docs.openapi import openapi_document, openapi_index
+from ..docs.render import json_document, markdown_document
 from ..urldispatch import APIDefinitionError
-from .html import html_document
-from .model import APIDoc, describe_api
-from .openapi import openapi_document, openapi_index
-from .render import json_document, markdown_document
 from .scaffold import ScaffoldError, add_version, create_api
 from .stub import config_stub
 

@@ -19,12 +19,12 @@ from typing import Any, Dict, Iterable, Tuple
 from twisted.web import resource
 from twisted.web.server import NOT_DONE_YET
 
-from ._errors import MethodNotAllowedError, UnknownAPICallError, clip
-from ._request import JSON_CONTENT_TYPE
-from ._response import write_error
-from .admin.html import html_document
-from .admin.model import describe_api
-from .admin.openapi import openapi_document, openapi_index
+from .._errors import MethodNotAllowedError, UnknownAPICallError, clip
+from .._request import JSON_CONTENT_TYPE
+from .._response import write_error
+from .html import html_document
+from .model import describe_api
+from .openapi import openapi_document, openapi_index
 
 __all__ = ["DOCS_PREFIX", "DocsResource"]
 

@@ -17,6 +17,7 @@ from typing import Any, Dict, List, Optional, Set
 
 from .._errors import status_phrase
 from .._request import has_body
+from .._version_header import API_MODES, VersionHeader
 from ..webapi import Response
 from .docstrings import as_markdown
 from .model import (
@@ -187,8 +188,8 @@ def _operation(
             "schema": {
                 "type": "string",
                 "enum": [
-                    f"{doc.api_name}-{version.version}+prod",
-                    f"{doc.api_name}-{version.version}+test",
+                    str(VersionHeader(doc.api_name, version.version, mode))
+                    for mode in sorted(API_MODES)
                 ],
             },
         }

@@ -1,8 +1,8 @@
 """
 API documentation as JSON (the original Shiji's structure) and as Markdown.
 
-What a method declares is shown from :func:`shiji.admin.model.interface`,
-in the words of :mod:`shiji.admin.schema_words`, the same in every format.
+What a method declares is shown from :func:`shiji.docs.model.interface`,
+in the words of :mod:`shiji.docs.schema_words`, the same in every format.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import copy
 from typing import Any, Dict, List, Optional, Sequence
 
 from .._request import has_body
+from .._version_header import VersionHeader
 from ..webapi import Response
 from .docstrings import as_markdown, to_html
 from .model import (
@@ -243,7 +244,8 @@ def _markdown_version(
     lines = [
         f"## Version {version.version}",
         "",
-        f"Ask for it with `{version_header}: {doc.api_name}-{version.version}+prod` "
+        f"Ask for it with `{version_header}: "
+        f"{VersionHeader(doc.api_name, version.version)}` "
         f"(or `+test`).",
         "",
     ]

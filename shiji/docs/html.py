@@ -8,6 +8,7 @@ import re
 from html import escape
 from typing import List
 
+from .._version_header import VersionHeader
 from .docstrings import to_html
 from .model import APIDoc, CallDoc, MethodDoc, VersionDoc, interface
 from .render import answer_words, deprecation_notice, error_words, parameter_rows
@@ -131,8 +132,9 @@ def _method(doc: APIDoc, call: CallDoc, method: MethodDoc) -> List[str]:
 def _version(doc: APIDoc, version: VersionDoc, version_header: str) -> List[str]:
     out = [
         f'<h2 id="{_anchor("v", version.version)}">Version {escape(version.version)}</h2>',
-        f'<p class="muted">Header: <code>{escape(version_header)}: {escape(doc.api_name)}-'
-        f"{escape(version.version)}+prod</code> (or <code>+test</code>)</p>",
+        f'<p class="muted">Header: <code>{escape(version_header)}: '
+        f"{escape(str(VersionHeader(doc.api_name, version.version)))}</code> "
+        "(or <code>+test</code>)</p>",
     ]
     if version.deprecation is not None:
         out.append(f'<p class="deprecated">{escape(deprecation_notice(version))}</p>')
