@@ -1,0 +1,196 @@
+"""
+OAuth 2 client credentials (RFC 6749 section 4.4): the token request, the
+reading of the token endpoint's answer, and the token cache of the Twisted
+client, which shares one refresh among every call that needs it.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable, List, Mapping, NamedTuple, Optional
+from urllib.parse import quote_plus, urlencode, urlsplit
+
+from twisted.internet.defer import Deferred, succeed
+from twisted.python.failure import Failure
+
+from . import _json
+from ._client_common import Call
+from ._client_errors import TokenError
+
+__all__ = ["OAuth2ClientCredentials", "Token", "TokenCache"]
+
+# RFC 6750 section 2.1's b64token: what an access token may hold to be sent
+# as "Authorization: Bearer <token>".
+_TOKEN_CHARACTERS = frozenset(
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/="
+)
+
+
+class Token(NamedTuple):
+    """An access token and when to stop using it (``None``: until refused)."""
+
+    value: str
+    refresh_at: Optional[float]
+
+    def fresh(self, now: float) -> bool:
+        """Whether the token may still be used at time ``now``."""
+        return self.refresh_at is None or now < self.refresh_at
+
+
+@dataclass(frozen=True)
+class OAuth2ClientCredentials:
+    """
+    Where and how a client gets its access tokens: the client credentials
+    grant of OAuth 2 (RFC 6749 section 4.4).
+
+    The client POSTs ``grant_type=client_credentials`` (and ``scope``) to
+    ``token_url``, authenticating with HTTP Basic (RFC 6749 section 2.3.1),
+    or with ``client_id`` and ``client_secret`` in the form when
+    ``credentials_in_body`` is set, and sends the ``access_token`` it gets
+    as ``Authorization: Bearer ...``. A token is used until ``leeway``
+    seconds (at most half its life) before its ``expires_in`` runs out,
+    then fetched again; a call answered 401 fetches a new token and is sent
+    once more. Calls that need a token while one is being fetched wait for
+    that one.
+    """
+
+    token_url: str
+    client_id: str
+    client_secret: str = field(repr=False)
+    scope: Optional[str] = None
+    leeway: float = 30.0
+    credentials_in_body: bool = False
+
+    def __post_init__(self) -> None:
+        parts = urlsplit(self.token_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"not an http or https URL: {self.token_url!r}")
+        if not self.leeway >= 0:
+            raise ValueError("leeway must be 0 or more")
+
+    def token_call(self) -> Call:
+        """The token request."""
+        form = {"grant_type": "client_credentials"}
+        if self.scope:
+            form["scope"] = self.scope
+        headers = {
+            "Accept": "application/json",
+            "Content-Type": "application/x-www-form-urlencoded",
+            "User-Agent": "Shiji client",
+        }
+        if self.credentials_in_body:
+            form["client_id"] = self.client_id
+            form["client_secret"] = self.client_secret
+        else:
+            # Both are form-encoded before they are joined (section 2.3.1).
+            pair = f"{quote_plus(self.client_id)}:{quote_plus(self.client_secret)}"
+            headers["Authorization"] = "Basic " + base64.b64encode(
+                pair.encode("utf-8")
+            ).decode("ascii")
+        return Call("POST", self.token_url, headers, urlencode(form).encode("ascii"))
+
+    def read_token(
+        self, status: int, headers: Mapping[str, str], body: bytes, now: float
+    ) -> Token:
+        """
+        The token in the token endpoint's answer (RFC 6749 section 5.1).
+
+        :raises TokenError: the endpoint refused (section 5.2), or its
+            answer holds no usable bearer token.
+        """
+        try:
+            answer: Any = _json.loads(body)
+        except _json.JSONBodyError:
+            answer = None
+        if not isinstance(answer, dict):
+            raise TokenError(status, None, "the answer is not a JSON object")
+        if status != 200:
+            error, description = answer.get("error"), answer.get("error_description")
+            raise TokenError(
+                status,
+                error if isinstance(error, str) else None,
+                description if isinstance(description, str) else "refused",
+            )
+        value, kind = answer.get("access_token"), answer.get("token_type")
+        if not isinstance(value, str) or not value:
+            raise TokenError(status, None, "the answer has no access_token")
+        if not set(value) <= _TOKEN_CHARACTERS:
+            raise TokenError(
+                status, None, "the access_token cannot be sent as a header"
+            )
+        if not isinstance(kind, str) or kind.lower() != "bearer":
+            raise TokenError(status, None, f"token_type {kind!r} is not Bearer")
+        lifetime = answer.get("expires_in")
+        if lifetime is None:
+            return Token(value, None)
+        if (
+            isinstance(lifetime, bool)
+            or not isinstance(lifetime, (int, float))
+            or not lifetime >= 0
+        ):
+            raise TokenError(status, None, f"expires_in {lifetime!r} is not a number")
+        return Token(value, now + lifetime - min(self.leeway, lifetime / 2))
+
+
+class TokenCache:
+    """
+    The Twisted client's current token: fetched when first needed, again
+    once it is due or refused; calls needing one during a fetch share it.
+
+    :param fetch: makes the token request, giving the answer's status,
+        headers and body.
+    :param now: the current time, in the clock's seconds.
+    """
+
+    def __init__(
+        self,
+        credentials: OAuth2ClientCredentials,
+        fetch: Callable[[Call], Awaitable[Any]],
+        now: Callable[[], float],
+    ) -> None:
+        self.credentials = credentials
+        self._fetch = fetch
+        self._now = now
+        self._token: Optional[Token] = None
+        self._waiting: Optional[List[Deferred[str]]] = None
+
+    def token(self) -> Deferred[str]:
+        """The token to send, fetched first if there is none or it is due."""
+        token = self._token
+        if token is not None and token.fresh(self._now()):
+            return succeed(token.value)
+        waiting = self._waiting
+        start = waiting is None
+        if waiting is None:
+            waiting = self._waiting = []
+
+        def forget(waiter: Deferred[str]) -> None:
+            if waiter in waiting:
+                waiting.remove(waiter)
+
+        waiter: Deferred[str] = Deferred(forget)
+        waiting.append(waiter)
+        if start:
+            Deferred.fromCoroutine(self._refresh(waiting))
+        return waiter
+
+    def refused(self, value: str) -> None:
+        """The API answered 401 to ``value``: fetch another next time."""
+        if self._token is not None and self._token.value == value:
+            self._token = None
+
+    async def _refresh(self, waiting: List[Deferred[str]]) -> None:
+        try:
+            status, headers, body = await self._fetch(self.credentials.token_call())
+            token = self.credentials.read_token(status, headers, body, self._now())
+        except Exception:
+            failure = Failure()
+            self._waiting = None
+            for waiter in list(waiting):
+                waiter.errback(failure)
+            return
+        self._token = token
+        self._waiting = None
+        for waiter in list(waiting):
+            waiter.callback(token.value)
