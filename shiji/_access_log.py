@@ -1,7 +1,6 @@
 """
-The access log and the per-request metrics: a line and a few counters for
-every answer, refusals included, with nothing a client sent able to forge a
-line or a field, and no secret written down.
+The access log: a line for every answer, refusals included, with nothing a
+client sent able to forge a line or a field, and no secret written down.
 """
 
 from __future__ import annotations
@@ -11,8 +10,6 @@ from typing import Any, Callable, Optional, Sequence, Tuple
 from urllib.parse import unquote_plus
 
 from twisted.logger import Logger
-
-from .metrics import Metrics
 
 __all__ = ["AccessLog", "loggable"]
 
@@ -40,13 +37,12 @@ def _log_access_line(line: str) -> None:
 
 class AccessLog:
     """
-    Logs answers and sends their metrics.
+    Logs answers.
 
     :param enabled: write access lines at all.
     :param redacted_words: query arguments whose names hold one of these
         (in any case) are logged with ``***`` for their values.
     :param slow_request_ms: warn about answers slower than this.
-    :param metrics: where per-request metrics go, or ``None`` for nowhere.
     """
 
     def __init__(
@@ -54,20 +50,18 @@ class AccessLog:
         enabled: bool,
         redacted_words: Sequence[str],
         slow_request_ms: int,
-        metrics: Optional[Metrics],
     ) -> None:
         self.enabled = enabled
         self.redacted = tuple(word.lower() for word in redacted_words)
         # For a query with nothing percent-encoded: each field whose name
         # holds a redacted word, as the name and the "=" before the value.
         self.slow_request_ms = slow_request_ms
-        self.metrics = metrics
         #: Where access lines go; shijid points it at its log's
         #: :meth:`~shiji._logging.TextLog.access`.
         self.sink: Callable[[str], None] = _log_access_line
 
     def answered(self, request: Any, duration_ms: float) -> None:
-        """Log ``request``, now answered, and send its metrics."""
+        """Log ``request``, now answered."""
         status = request.code
         if self.enabled:
             request_id = request.request_id
@@ -90,16 +84,6 @@ class AccessLog:
                 path=self.redact(request.uri),
                 duration_ms=duration_ms,
             )
-        if self.metrics is not None:
-            if request.api_call:
-                version = request.api_version.replace(".", "_")
-                method = request.method.decode("latin-1")
-                name = f"{request.api_name}.{version}.{request.api_call}.{method}"
-            elif request.api_name:
-                name = f"{request.api_name}.unrouted"
-            else:
-                name = "unrouted"
-            self._count(name, status, duration_ms)
 
     def refused(
         self,
@@ -109,10 +93,7 @@ class AccessLog:
         sent: int,
         duration_ms: float,
     ) -> None:
-        """
-        Log a request refused before it reached a call, and count it under
-        the ``unrouted`` metrics.
-        """
+        """Log a request refused before it reached a call."""
         if self.enabled:
             if request_line is None:
                 shown = "-"
@@ -123,15 +104,6 @@ class AccessLog:
                 f'{peer} "{shown}" {status} {sent} {duration_ms:.1f}ms '
                 "api=- version=- call=-"
             )
-        if self.metrics is not None:
-            self._count("unrouted", status, duration_ms)
-
-    def _count(self, name: str, status: int, duration_ms: float) -> None:
-        metrics = self.metrics
-        assert metrics is not None
-        metrics.increment(name)
-        metrics.timing(name, duration_ms)
-        metrics.increment(f"{name}.{status // 100}xx")
 
     def redact(self, uri: bytes) -> str:
         """

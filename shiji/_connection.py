@@ -348,7 +348,13 @@ class HTTPConnection(Protocol):
         transport: Any = self.transport
         transport.write(b"\r\n".join(head) + b"\r\n\r\n" + body)
         site.log_refusal(
-            self, request, self._refused_line(request), status, len(body), started
+            self,
+            request,
+            self._refused_line(request),
+            status,
+            len(body),
+            started,
+            error.exception_class,
         )
         # Half-close so the answer arrives before unread data makes the
         # client's side reset the connection; cut it if the client lingers.

@@ -17,10 +17,10 @@ from __future__ import annotations
 import builtins
 import functools
 import re
-from http import HTTPStatus
 from typing import Any, ClassVar, Dict, Optional, Sequence, Tuple
 
 from . import _json
+from ._status import REASON_PHRASES
 
 __all__ = [
     "APIDefinitionError",
@@ -89,11 +89,11 @@ def _is_template(text: Optional[str]) -> bool:
 
 
 def status_phrase(status: int) -> str:
-    """The reason phrase of an HTTP status: ``Conflict`` for 409."""
-    try:
-        return HTTPStatus(status).phrase
-    except builtins.ValueError:  # this module's ValueError is an APIError
-        return "Error"
+    """
+    The reason phrase of an HTTP status in IANA's registry: ``Conflict`` for
+    409; ``Error`` for a status the registry does not name.
+    """
+    return REASON_PHRASES.get(status, "Error")
 
 
 def clip(text: str) -> str:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import io
 import math
 import re
-from http import HTTPStatus
 from types import MappingProxyType
 from typing import (
     TYPE_CHECKING,
@@ -40,6 +39,7 @@ from twisted.web.iweb import IRequest
 from zope.interface import implementer
 
 from ._client_address import PEER_ONLY, ClientAddresses
+from ._status import REASON_PHRASES
 from .metrics import Metrics, NullMetrics
 
 if TYPE_CHECKING:
@@ -54,7 +54,9 @@ __all__ = [
 ]
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
-_REASON_PHRASES = {status.value: status.phrase.encode("ascii") for status in HTTPStatus}
+_REASON_PHRASES = {
+    code: phrase.encode("ascii") for code, phrase in REASON_PHRASES.items()
+}
 # Statuses whose answers have no body (RFC 9110 section 6.4.1).
 _NO_BODY = frozenset({204, 304})
 #: The content type of Shiji's answers, and of any answer that names none.
@@ -71,8 +73,12 @@ def has_body(code: int) -> bool:
 
 
 def reason_phrase(code: int) -> bytes:
-    """The reason phrase of status ``code``: ``b"Conflict"`` for 409."""
-    return _REASON_PHRASES.get(code, b"Unknown Status")
+    """
+    The reason phrase of status ``code`` in IANA's registry: ``b"Conflict"``
+    for 409; empty for a code the registry does not name (RFC 9112 lets a
+    status line end after the code and its space).
+    """
+    return _REASON_PHRASES.get(code, b"")
 
 
 _CAPITALISED: Dict[bytes, bytes] = {
@@ -170,6 +176,8 @@ class APIRequest:
     api_call: str = ""
     #: The id under which an unexpected error was logged, if any.
     request_id: Optional[str] = None
+    #: The ``exception_class`` of the error answered, if the answer is one.
+    error_class: Optional[str] = None
     #: The caller's permissions by namespace, set by ``auth.access`` and
     #: ``auth.login_required``.
     permissions: Optional[Dict[str, List[str]]] = None
@@ -672,6 +680,11 @@ class APIRequest:
         if not no_body and b"content-type" not in out:
             # A JSON API: what a handler writes is JSON unless it says not.
             out[b"content-type"] = [JSON_CONTENT_TYPE]
+        site = self.site
+        if code == 401 and b"www-authenticate" not in out and site is not None:
+            # Every 401 carries a challenge (RFC 9110 section 11.6.1): the
+            # site's, unless the handler or the error set its own.
+            out[b"www-authenticate"] = [site.challenge(self)]
         status = (self.clientproto, code, self.code_message)
         status_line = _STATUS_LINES.get(status)
         if status_line is None:
@@ -679,7 +692,6 @@ class APIRequest:
             if len(_STATUS_LINES) < 256:
                 _STATUS_LINES[status] = status_line
         lines = [status_line]
-        site = self.site
         if site is not None:
             if b"server" not in out:
                 lines.append(b"Server: " + site.server_ident)

@@ -153,8 +153,8 @@ def prepare_error(request: APIRequest, error: APIError) -> bytes:
     content_type, body = error_body(error, request.getHeader(b"accept"))
     request.set_raw_header(b"content-type", content_type)
     request.add_header(b"vary", b"Accept")
-    if request.api_name:
-        request.metrics.increment(f"{request.api_name}.error.{error.exception_class}")
+    # The site counts the error with the answer.
+    request.error_class = error.exception_class
     return body
 
 

@@ -95,6 +95,9 @@ class Settings:
     #: The header parser: ``"llhttp"``, ``"python"``, or ``None`` for the
     #: faster here.
     http_parser: Optional[str] = None
+    #: How the answers' metrics are named: ``"v2"``, or ``"v1"``, the names
+    #: before ``v2`` (see :mod:`shiji._answer_metrics`).
+    metric_names: str = "v2"
 
     def replace(self, **changes: Any) -> Settings:
         """These settings with ``changes``; list-like values become tuples.

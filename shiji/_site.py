@@ -19,6 +19,7 @@ from twisted.web.http import datetimeToString
 
 from . import _server_ident as server_ident
 from ._access_log import AccessLog
+from ._answer_metrics import AnswerMetrics
 from ._client_address import ClientAddresses
 from ._connection import HTTPConnection
 from ._errors import MalformedRequestError, MethodNotAllowedError
@@ -27,6 +28,7 @@ from ._reactor import global_reactor
 from ._request import APIRequest, header_bytes
 from ._response import write_error, write_failure, write_json
 from ._settings import Settings
+from .auth._challenge import challenge
 from .metrics import Metrics
 
 __all__ = ["HEALTH_PATH", "Site"]
@@ -49,8 +51,9 @@ class Site(ServerFactory):
     :param settings: the :class:`~shiji._settings.Settings` the router was
         built from.
     :param docs: the resource serving ``/_docs``, if any.
-    :param metrics: receives a counter, a timer and a status counter per
-        answer.
+    :param metrics: receives a counter and a timer per answer, and
+        counters of its status and error, named as ``settings.metric_names``
+        says (see :mod:`shiji._answer_metrics`).
     :param clock: the reactor timing deadlines and drains (a
         ``twisted.internet.task.Clock`` in tests); the global one by default.
     """
@@ -84,10 +87,19 @@ class Site(ServerFactory):
             settings.honor_x_realip, settings.trusted_proxies
         )
         self.access = AccessLog(
-            settings.access_log,
-            settings.redacted_arguments,
-            settings.slow_request_ms,
-            metrics,
+            settings.access_log, settings.redacted_arguments, settings.slow_request_ms
+        )
+        #: What counts the answers; ``None`` without metrics.
+        self.answer_metrics = (
+            AnswerMetrics(
+                metrics,
+                settings.metric_names,
+                health_path=HEALTH_PATH,
+                docs_prefix=_DOCS_PREFIX if docs is not None else None,
+                count_health_v1=settings.log_health,
+            )
+            if metrics is not None
+            else None
         )
         self.draining = False
         #: Called with each request whose answer does not match what its
@@ -206,9 +218,11 @@ class Site(ServerFactory):
     def request_finished(self, request: APIRequest) -> None:
         """``request`` is answered: log and count it."""
         self.in_flight.discard(request)
-        if request.path == HEALTH_PATH and not self.settings.log_health:
-            return
-        self.access.answered(request, (self.clock.seconds() - request.started) * 1000.0)
+        duration_ms = (self.clock.seconds() - request.started) * 1000.0
+        if request.path != HEALTH_PATH or self.settings.log_health:
+            self.access.answered(request, duration_ms)
+        if self.answer_metrics is not None:
+            self.answer_metrics.answered(request, duration_ms)
 
     def request_lost(self, request: APIRequest) -> None:
         """``request``'s client went away before its answer was complete."""
@@ -222,8 +236,12 @@ class Site(ServerFactory):
         status: int,
         sent: int,
         started: Optional[float],
+        error_class: Optional[str] = None,
     ) -> None:
-        """Log a request the connection refused before it reached a call."""
+        """
+        Log and count a request the connection refused, with the error
+        ``error_class``, before it reached a call.
+        """
         duration_ms = (
             (self.clock.seconds() - started) * 1000.0 if started is not None else 0.0
         )
@@ -232,6 +250,15 @@ class Site(ServerFactory):
             self.in_flight.discard(request)
             peer = request.client_ip
         self.access.refused(peer, request_line, status, sent, duration_ms)
+        if self.answer_metrics is not None:
+            self.answer_metrics.refused(status, duration_ms, error_class)
+
+    def challenge(self, request: APIRequest) -> bytes:
+        """
+        The ``WWW-Authenticate`` challenge of a 401 answer to ``request``
+        that carries none (see :mod:`shiji.auth._challenge`).
+        """
+        return challenge(request)
 
     def http_date(self) -> bytes:
         """The ``Date`` header's value, formatted once a second."""

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
 
+from ._answer_metrics import METRIC_NAMES
 from ._client_address import Network
 from ._cors import is_origin
 from ._settings import DEFAULT_REQUEST_TIMEOUT, DEFAULT_SETTINGS, Settings
@@ -145,6 +146,8 @@ class StatsdConfig:
     host: Optional[str] = None
     port: int = 8125
     scheme: str = "shiji"
+    #: How metrics are named: ``v2``, or ``v1``, the names before ``v2``.
+    names: str = _D.metric_names
 
 
 @dataclass(frozen=True)
@@ -187,6 +190,7 @@ class ShijiConfig:
             slow_request_ms=general.slow_request_ms,
             redacted_arguments=logging.redacted_arguments,
             serve_docs=general.serve_docs,
+            metric_names=self.statsd.names,
         )
 
 
@@ -278,6 +282,15 @@ def _origins(raw: str) -> Tuple[str, ...]:
     return names
 
 
+def _metric_prefix(raw: str) -> str:
+    prefix = _text(raw)
+    if prefix and not re.fullmatch(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*", prefix):
+        raise ValueError(
+            "names of letters, digits, _ and - separated by dots, such as myco.apis"
+        )
+    return prefix
+
+
 def _header_name(raw: str) -> str:
     if not re.fullmatch(r"[A-Za-z0-9!#$%&'*+.^_`|~-]+", raw):
         raise ValueError("an HTTP header name such as X-API-Version")
@@ -352,7 +365,8 @@ SCHEMA: Dict[str, Dict[str, Parser]] = {
     "statsd": {
         "host": _optional_text,
         "port": _integer(1, 65535),
-        "scheme": _text,
+        "scheme": _metric_prefix,
+        "names": _choice(*METRIC_NAMES),
     },
 }
 

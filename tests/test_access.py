@@ -178,6 +178,10 @@ async def test_any_permission(mode, who, path, status, body):
     response = await test_client.get(path, headers=token(who) if who else {})
     assert response.status == status
     assert response.json == body
+    # Every 401 carries a challenge; the backend has none of its own.
+    assert response.header_values("www-authenticate") == (
+        ['Cookie realm="a_api"'] if status == 401 else []
+    )
 
 
 @pytest.mark.parametrize("method", ["POST", "PUT"])
@@ -263,6 +267,9 @@ async def test_login_required(who, method, status):
         method, "/a/admin", headers=token(who) if who else {}
     )
     assert response.status == status
+    assert response.header_values("www-authenticate") == (
+        ['Cookie realm="a_api"'] if status == 401 else []
+    )
 
 
 @pytest_twisted.ensureDeferred

@@ -42,6 +42,8 @@ def test_defaults_with_only_apis(tmp_path):
     assert config.general.version_in_query is False
     assert config.general.cross_origin_domains == ()
     assert config.statsd.host is None
+    assert (config.statsd.scheme, config.statsd.names) == ("shiji", "v2")
+    assert config.settings().metric_names == "v2"
     assert config.auth.secure_cookies_secrets is None
     assert config.auth.cookie_secure is False
     assert config.apis == (("mylogin_api", "myloginapi"),)
@@ -57,6 +59,11 @@ def test_every_option_of_the_shipped_example(tmp_path):
         ipaddress.ip_network("::1/128"),
     )
     assert config.logging.log_file == "-"
+    assert (config.statsd.host, config.statsd.scheme, config.statsd.names) == (
+        None,
+        "shiji",
+        "v2",
+    )
     assert config.apis == (("mylogin_api", "myloginapi"),)
 
 
@@ -91,6 +98,7 @@ cookie_secure: true
 host: localhost
 port: 8126
 scheme: myco.apis
+names: v1
 [apis]
 pkg.sub_api: sub
 other_api: "other|alias"
@@ -127,11 +135,13 @@ db_port = "value2"
         "second secret, also long enough...",
     )
     assert config.auth.cookie_secure is True
-    assert (config.statsd.host, config.statsd.port, config.statsd.scheme) == (
-        "localhost",
-        8126,
-        "myco.apis",
-    )
+    assert (
+        config.statsd.host,
+        config.statsd.port,
+        config.statsd.scheme,
+        config.statsd.names,
+    ) == ("localhost", 8126, "myco.apis", "v1")
+    assert config.settings().metric_names == "v1"
     assert config.apis == (("pkg.sub_api", "sub"), ("other_api", "other|alias"))
     assert config.api_options == {
         "pkg.sub_api": {"db_server": "value1", "db_port": "value2"}
@@ -243,6 +253,28 @@ db_port = "value2"
         (
             "[statsd]\nport: x\n[apis]\na: b\n",
             "[statsd] port: must be a whole number from 1 to 65535, not 'x'",
+        ),
+        (
+            "[statsd]\nnames: current\n[apis]\na: b\n",
+            "[statsd] names: must be one of v2, v1, not 'current'",
+        ),
+        (
+            "[statsd]\nnames: V2\n[apis]\na: b\n",
+            "[statsd] names: must be one of v2, v1, not 'V2'",
+        ),
+        (
+            "[statsd]\nname: v1\n[apis]\na: b\n",
+            "[statsd] name: unknown option (did you mean 'names'?)",
+        ),
+        (
+            "[statsd]\nscheme: my co|apis\n[apis]\na: b\n",
+            "[statsd] scheme: must be names of letters, digits, _ and - separated "
+            "by dots, such as myco.apis, not 'my co|apis'",
+        ),
+        (
+            "[statsd]\nscheme: myco..apis\n[apis]\na: b\n",
+            "[statsd] scheme: must be names of letters, digits, _ and - separated "
+            "by dots, such as myco.apis, not 'myco..apis'",
         ),
         ("[apis]\nmy-api: x\n", "[apis] my-api: is not a Python module name"),
         (
@@ -450,3 +482,8 @@ def test_a_configured_backend_guards_calls(shijid):
     assert daemon.request("GET", "/probe/ops")[0] == 401
     status, _, body = daemon.request("GET", "/probe/ops", headers={"X-Token": "t0k3n"})
     assert (status, json.loads(body)) == (200, {"permissions": {"roles": ["ops"]}})
+
+
+def test_an_empty_metric_scheme_means_no_prefix(tmp_path):
+    config = load_config(config_file(tmp_path, "[statsd]\nscheme:\n[apis]\na: b\n"))
+    assert config.statsd.scheme == ""

@@ -433,18 +433,40 @@ async def test_metrics_given_to_the_router_reach_handlers():
     await client(metrics=recorder).post("/h/attributes/x?simple_auth_key=k")
     assert recorder.seen == [
         ("calls.attributes", 1),
-        # and the site's count of every request, by call and status class
-        ("h_api.1_0.Attributes.POST", 1),
-        ("h_api.1_0.Attributes.POST.2xx", 1),
+        # and the site's count of every request, by call, status class and
+        # status
+        ("h_api.prod.1_0.Attributes.POST", 1),
+        ("h_api.prod.1_0.Attributes.POST.2xx", 1),
+        ("h_api.prod.1_0.Attributes.POST.status.200", 1),
     ]
 
 
 @pytest_twisted.ensureDeferred
-async def test_errors_are_counted_by_api_and_class():
+async def test_errors_are_counted_by_call_and_class():
     recorder = Recorder()
     response = await client(metrics=recorder).post("/h/attributes/x")
     assert response.status == 500  # KeyError: no simple_auth_key
     response = await client(metrics=recorder).get("/h/errors/raise")
+    assert response.status == 409
+    assert recorder.seen == [
+        ("calls.attributes", 1),  # the handler's own, before it failed
+        ("h_api.prod.1_0.Attributes.POST", 1),
+        ("h_api.prod.1_0.Attributes.POST.5xx", 1),
+        ("h_api.prod.1_0.Attributes.POST.status.500", 1),
+        ("h_api.prod.1_0.Attributes.POST.errors.UnexpectedServerError", 1),
+        ("h_api.prod.1_0.Errors.GET", 1),
+        ("h_api.prod.1_0.Errors.GET.4xx", 1),
+        ("h_api.prod.1_0.Errors.GET.status.409", 1),
+        ("h_api.prod.1_0.Errors.GET.errors.ValueError", 1),
+    ]
+
+
+@pytest_twisted.ensureDeferred
+async def test_errors_are_counted_by_api_and_class_under_v1_names():
+    recorder = Recorder()
+    response = await client(metrics=recorder, metric_names="v1").post("/h/attributes/x")
+    assert response.status == 500  # KeyError: no simple_auth_key
+    response = await client(metrics=recorder, metric_names="v1").get("/h/errors/raise")
     assert response.status == 409
     assert recorder.seen == [
         ("calls.attributes", 1),  # the handler's own, before it failed

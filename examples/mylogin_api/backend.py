@@ -48,3 +48,13 @@ class SessionBackend:
             return None
         request.user = {"id": user[0], "email": user[1]}
         return {"roles": ["user"], "users": [str(user[0])]}
+
+    def challenge(self, request):
+        """
+        The ``WWW-Authenticate`` challenge of every 401 answer: the Cookie
+        scheme, naming the session cookie to obtain from ``POST login``
+        (``Cookie realm="mylogin_api", cookie-name="session"``). The API's
+        name and a cookie name are tokens: nothing in them needs escaping.
+        """
+        name = session_cookie(request, self.api)
+        return f'Cookie realm="{self.api}", cookie-name="{name}"'

@@ -61,7 +61,11 @@ HELP: Dict[str, str] = {
     "auth_args": "JSON object of keyword arguments for the auth backend class.",
     "host": "statsd server; empty: no metrics.",
     "port": "statsd UDP port.",
-    "scheme": "Prefix of every metric name.",
+    "scheme": "Prefix of every metric name (names separated by dots; empty: none).",
+    "names": (
+        "Metric names: v2 (mode, status and error per call, health, docs and "
+        "OPTIONS apart) or v1 (the names before v2, for existing dashboards)."
+    ),
 }
 
 DEFAULTS = {

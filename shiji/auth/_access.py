@@ -72,6 +72,11 @@ class AuthBackend(Protocol):
     as ``"roles"`` (:data:`ROLES_NAMESPACE`), must never be named by a
     client: :func:`access` refuses them, and any a backend lists in an
     optional ``internal_namespaces`` attribute.
+
+    An optional ``challenge(request)`` method gives the ``WWW-Authenticate``
+    value of every 401 answer that sets none of its own (a ``str``, sent as
+    it is: ``Bearer realm="shop"``, say); without it, 401 answers carry
+    ``Cookie realm="<api_name>"``.
     """
 
     def authenticate(self, request: Any) -> Any:
