@@ -15,6 +15,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Optional, Tuple, Type, TypeVar, cast
 
+from ._errors import APIError
+
 __all__ = [
     "CallCheck",
     "CallDeclarations",
@@ -28,6 +30,7 @@ __all__ = [
     "Response",
     "declarations",
     "declare",
+    "raises",
 ]
 
 Handler = TypeVar("Handler", bound=Callable[..., Any])
@@ -120,7 +123,13 @@ class Described:
     :param errors: the ``APIError`` classes it may answer with.
     :param security: the OpenAPI security schemes it requires (``"basic"``).
     :param requirement: what the caller must be, in words (``"a logged-in
-        user"``).
+        user"``). A requirement that names no ``security`` is the auth
+        backend's to check, from the credentials the API's ``auth_scheme``
+        describes (as :func:`shiji.auth.login_required` and
+        :func:`shiji.auth.access` check it).
+    :param handler_errors: ``errors`` are every error the handler itself
+        raises (as :func:`raises` declares them): the documentation then
+        lists none of the other errors of the API for the call.
     """
 
     parameters: Tuple[Parameter, ...] = ()
@@ -129,6 +138,7 @@ class Described:
     errors: Tuple[Type[Exception], ...] = ()
     security: Tuple[str, ...] = ()
     requirement: str = ""
+    handler_errors: bool = False
 
 
 #: A check of a declaration against the call class it is on, run when the
@@ -197,3 +207,31 @@ def declare(
     declared = dataclasses.replace(inner, **changes)
     wrapper._shiji_declarations = declared  # type: ignore[attr-defined]
     return cast(Handler, wrapper)
+
+
+def raises(*errors: Type[APIError]) -> Callable[[Handler], Handler]:
+    """
+    Declare the errors the handler itself raises (or returns), for the
+    documentation::
+
+        @webapi.raises(LoginFailedError, TooManyAttemptsError)
+        @webapi.json_arguments(CREDENTIALS)
+        def render_POST(self, request): ...
+
+    The call's documentation then lists these, with what its other
+    decorators declare, instead of every error its version defines. Several
+    ``raises`` add up; ``raises()`` says the handler raises none. Nothing
+    is checked or wrapped when a request is served.
+
+    :raises TypeError: one of ``errors`` is not an ``APIError`` subclass.
+    """
+    for error in errors:
+        if not (isinstance(error, type) and issubclass(error, APIError)):
+            raise TypeError(f"raises() takes APIError subclasses, not {error!r}")
+    described = Described(errors=tuple(errors), handler_errors=True)
+
+    def decorator(handler: Handler) -> Handler:
+        # The handler is its own wrapper: the declaration costs no call.
+        return declare(handler, handler, described=described)
+
+    return decorator

@@ -52,6 +52,7 @@ from ._declarations import (
     Response,
     declarations,
     declare,
+    raises,
 )
 from ._errors import (
     AccessDeniedError,
@@ -135,6 +136,7 @@ __all__ = [
     "json_arguments",
     "paged_results",
     "path_arguments",
+    "raises",
     "returns",
     "url_arguments",
     "write_json",

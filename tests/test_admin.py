@@ -503,6 +503,58 @@ def test_documentation_refusals(capsys, args, message, fresh_imports):
     assert admin(capsys, *args) == (1, "", f"shiji_admin: error: {message}\n")
 
 
+def test_openapi_options_say_where_the_api_is_served(capsys):
+    def document(*options):
+        status, out, err = admin(
+            capsys,
+            *("-D", "mylogin_api", "-p", str(EXAMPLES), "-T", "openapi", "-V", "1.0"),
+            *options,
+        )
+        assert (status, err) == (0, "")
+        return json.loads(out)
+
+    # shijid's default address, and the API's name.
+    assert document()["servers"] == [{"url": "http://127.0.0.1:9990/mylogin_api"}]
+    literal = document("--prefix", "myloginapi")
+    assert literal["servers"] == [{"url": "http://127.0.0.1:9990/myloginapi"}]
+    assert sorted(literal["paths"])[:2] == ["/list_versions", "/login"]
+    # --mount, the path the API is served under, says the same.
+    assert document("--mount", "/myloginapi") == literal
+    served = document(
+        "--server", "https://api.example.com/", "--prefix", "(myloginapi|login)"
+    )
+    assert served["servers"] == [
+        {
+            "url": "https://api.example.com/{api}",
+            "variables": {
+                "api": {"default": "myloginapi", "enum": ["myloginapi", "login"]}
+            },
+        }
+    ]
+    # No server: relative to where the document is read from.
+    relative = document("--server", "", "--mount", "/myloginapi")
+    assert relative["servers"] == [{"url": "/myloginapi"}]
+    header = document("--version-header", "X-Version")["components"]["parameters"]
+    assert header["VersionHeader"]["name"] == "X-Version"
+
+
+def test_an_openapi_object_that_is_no_dict_is_refused(tmp_path, capsys, fresh_imports):
+    (tmp_path / "odd_api").mkdir()
+    (tmp_path / "odd_api" / "__init__.py").write_text(
+        "from shiji import urldispatch\n"
+        "api_name = 'odd_api'\n"
+        "api_license = 'MIT'\n"
+        "api_versions = {}\n"
+        "version_router = urldispatch.VersionRouter(api_versions)\n"
+    )
+    assert admin(capsys, "-D", "odd_api", "-p", str(tmp_path), "-T", "openapi") == (
+        1,
+        "",
+        "shiji_admin: error: odd_api is not a Shiji API package: odd_api.api_license "
+        "is an OpenAPI object (a dict), not str\n",
+    )
+
+
 def test_an_unknown_template_is_refused(capsys):
     with pytest.raises(SystemExit) as info:
         cli.main(["-D", "mylogin_api", "-T", "pdf"])

@@ -75,6 +75,7 @@ PUBLIC = {
         "json_arguments",
         "paged_results",
         "path_arguments",
+        "raises",
         "returns",
         "url_arguments",
         "write_json",
@@ -124,6 +125,21 @@ PUBLIC = {
         "load_config",
     ],
     "shiji.statsd": ["StatsdClient"],
+    "shiji.client": [
+        "IDEMPOTENT_METHODS",
+        "APIError",
+        "BadAnswerError",
+        "Client",
+        "ClientError",
+        "ClientTimeoutError",
+        "ConnectionFailedError",
+        "Headers",
+        "OAuth2ClientCredentials",
+        "Response",
+        "Retry",
+        "SyncClient",
+        "TokenError",
+    ],
     "shiji.daemon": [
         "ConfigOptions",
         "HTTPService",
@@ -351,9 +367,10 @@ print(" ".join(loaded))
         ("false", ""),
         (
             "true",
-            "markdown shiji.docs shiji.docs.docstrings shiji.docs.html "
-            "shiji.docs.model shiji.docs.openapi shiji.docs.render "
-            "shiji.docs.schema_words shiji.docs.serve",
+            "markdown shiji.docs shiji.docs.docstrings shiji.docs.explorer "
+            "shiji.docs.html shiji.docs.model shiji.docs.openapi "
+            "shiji.docs.prefix shiji.docs.render shiji.docs.schema_words "
+            "shiji.docs.serve shiji.docs.style shiji.docs.usage",
         ),
     ],
 )

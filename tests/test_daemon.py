@@ -611,12 +611,17 @@ def test_the_daemon_serves_its_documentation(shijid):
     assert (status, headers["Content-Type"]) == (200, "application/json; charset=utf-8")
     document = json.loads(body)
     validate(document)
-    assert "/probe/probe" in document["paths"]
-    header = document["paths"]["/probe/probe"]["get"]["parameters"][0]
-    assert (header["name"], header["schema"]["enum"]) == (
+    assert document["servers"] == [{"url": f"http://127.0.0.1:{daemon.port}/probe"}]
+    assert "/probe" in document["paths"]
+    header = document["components"]["parameters"]["VersionHeader"]
+    assert (header["name"], header["schema"]["default"]) == (
         "X-V",
-        ["probe_api-1.0+prod", "probe_api-1.0+test"],
+        "probe_api-1.0+prod",
     )
+    assert document["components"]["schemas"]["VersionHeader"]["enum"] == [
+        "probe_api-1.0+prod",
+        "probe_api-1.0+test",
+    ]
     status, headers, body = daemon.request("GET", "/_docs/probe_api/9.9/openapi.json")
     assert status == 404
     assert json.loads(body)["error"]["exception_class"] == "UnknownAPICallError"

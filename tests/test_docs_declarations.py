@@ -9,6 +9,7 @@ import dataclasses
 import functools
 import inspect
 import json
+import re
 from html.parser import HTMLParser
 from typing import Annotated, List, Literal, Optional
 
@@ -102,24 +103,25 @@ def shop():
     return describe_api(make_api("shop_api", [("1.0", r"1\.0", [Orders, Receipts])]))
 
 
-ERROR_REFS = {
-    status: {"$ref": f"#/components/responses/Error{status}"}
-    for status in (
-        "400",
-        "401",
-        "403",
-        "404",
-        "405",
-        "406",
-        "408",
-        "409",
-        "413",
-        "414",
-        "431",
-        "500",
-        "503",
-    )
+ERROR_CONTENT = {
+    "application/json": {"schema": {"$ref": "#/components/schemas/Error"}},
+    "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}},
 }
+
+
+def error_classes(responses):
+    """The error classes each error status lists (each with both media
+    types), and the rest of the responses."""
+    errors, others = {}, {}
+    for status, response in responses.items():
+        if status < "400":
+            others[status] = response
+            continue
+        assert response["content"] == ERROR_CONTENT, status
+        lines = response["description"].split("\n")[2:]
+        errors[status] = [line.split("`")[1] for line in lines]
+    return errors, others
+
 
 ADDRESS = {
     "type": "object",
@@ -182,8 +184,10 @@ ORDER = {
 def test_the_openapi_operation_of_every_decorator(shop):
     document = openapi_document(shop, "1.0")
     validate(document)
-    assert document["paths"]["/shop_api/orders/{order_id}"]["post"] == {
-        "operationId": "Orders_POST_0",
+    post = document["paths"]["/orders/{order_id}"]["post"]
+    errors, answers = error_classes(post.pop("responses"))
+    assert post == {
+        "operationId": "Orders_post",
         "tags": ["Orders"],
         "summary": "Place an order.",
         "description": "Place an order.",
@@ -195,16 +199,7 @@ def test_the_openapi_operation_of_every_decorator(shop):
                 "description": "The order's number.",
                 "schema": {"type": "integer", "description": "The order's number."},
             },
-            {
-                "name": "X-API-Version",
-                "in": "header",
-                "required": True,
-                "description": "The API, version and mode that should answer.",
-                "schema": {
-                    "type": "string",
-                    "enum": ["shop_api-1.0+prod", "shop_api-1.0+test"],
-                },
-            },
+            {"$ref": "#/components/parameters/VersionHeader"},
             # Authorization is left to the security scheme, as OpenAPI asks.
             {
                 "name": "limit",
@@ -247,23 +242,57 @@ def test_the_openapi_operation_of_every_decorator(shop):
             "required": True,
             "content": {"application/json": {"schema": BODY}},
         },
-        "security": [{"basic": []}],
+        # Both: the guard's session cookie and HTTP Basic.
+        "security": [{"session": [], "basic": []}],
         "x-shiji-requires": "a logged-in caller with the role clerk",
-        "responses": {
-            "201": {
-                "description": "The order.",
-                "content": {"application/json": {"schema": ORDER}},
-            },
-            "204": {"description": "Nothing changed."},
-            **ERROR_REFS,
+    }
+    assert answers == {
+        "201": {
+            "description": "The order.",
+            "content": {"application/json": {"schema": ORDER}},
+        },
+        "204": {"description": "Nothing changed."},
+    }
+    assert errors == {
+        "400": ["MalformedRequestError"],
+        "401": ["InvalidAuthenticationError"],
+        "403": ["AccessDeniedError"],
+        "404": ["UnknownAPICallError"],
+        "406": ["ContentTypeError", "UnknownAPIVersionError"],
+        "408": ["RequestReadTimeoutError"],
+        "409": [
+            "CharsetNotUTF8Error",
+            "ExpiredSecureCookieError",
+            "InvalidSecureCookieError",
+            "JSONDecodeError",
+            "RequestNotHashError",
+            "ValueError",
+        ],
+        "413": ["RequestTooLargeError"],
+        "414": ["RequestURITooLongError"],
+        "431": ["RequestHeadersTooLargeError"],
+        "500": ["JSONEncodeError", "UnexpectedServerError"],
+        "503": ["RequestTimeoutError", "ServiceUnavailableError"],
+    }
+    assert document["components"]["securitySchemes"] == {
+        "basic": {
+            "type": "http",
+            "scheme": "basic",
+            "description": "HTTP Basic credentials (RFC 7617).",
+        },
+        # No auth_scheme declared: the session cookie.
+        "session": {
+            "type": "apiKey",
+            "in": "cookie",
+            "name": "session",
+            "description": "The signed session cookie the server's auth backend checks.",
         },
     }
     # The document's schemas are copies: changing them changes no
     # declaration.
-    post = document["paths"]["/shop_api/orders/{order_id}"]["post"]
     post["requestBody"]["content"]["application/json"]["schema"].clear()
     post["parameters"][0]["schema"].clear()
-    again = openapi_document(shop, "1.0")["paths"]["/shop_api/orders/{order_id}"]
+    again = openapi_document(shop, "1.0")["paths"]["/orders/{order_id}"]
     assert again["post"]["requestBody"]["content"]["application/json"] == {
         "schema": BODY
     }
@@ -275,7 +304,7 @@ def test_the_openapi_operation_of_every_decorator(shop):
 
 def test_a_model_body_its_content_type_and_the_route_groups(shop):
     document = openapi_document(shop, "1.0")
-    put = document["paths"]["/shop_api/orders/{order_id}"]["put"]
+    put = document["paths"]["/orders/{order_id}"]["put"]
     assert put["parameters"][0] == {
         "name": "order_id",
         "in": "path",
@@ -286,23 +315,39 @@ def test_a_model_body_its_content_type_and_the_route_groups(shop):
         "required": True,
         "content": {"application/vnd.shop+json": {"schema": ADDRESS}},
     }
-    no_401 = {s: ref for s, ref in ERROR_REFS.items() if s not in ("401", "403")}
-    assert put["responses"] == {
+    errors, answers = error_classes(put["responses"])
+    assert answers == {
         "200": {
             "description": "The call's result.",
             "content": {"application/json": {"schema": {}}},
         },
-        **no_401,
     }
+    assert sorted(errors) == [
+        "400",
+        "404",
+        "406",
+        "408",
+        "409",
+        "413",
+        "414",
+        "431",
+        "500",
+        "503",
+    ]
+    assert put["security"] == []
     # Each route of a call is a path of its own, with its own groups.
-    year = document["paths"]["/shop_api/receipts/{year}"]["get"]["parameters"]
-    assert [(p["name"], p["in"], p["required"]) for p in year] == [
+    year = document["paths"]["/receipts/{year}"]["get"]
+    assert year["operationId"] == "Receipts_get_receipts_year"
+    assert [
+        (p.get("name"), p.get("in"), p.get("required")) for p in year["parameters"]
+    ] == [
         ("year", "path", True),
-        ("X-API-Version", "header", True),
+        (None, None, None),  # the version header
         ("since", "query", True),
     ]
-    plain = document["paths"]["/shop_api/receipts"]["get"]["parameters"]
-    assert [p["name"] for p in plain] == ["X-API-Version", "since"]
+    plain = document["paths"]["/receipts"]["get"]
+    assert plain["operationId"] == "Receipts_get_receipts"
+    assert [p.get("name") for p in plain["parameters"]] == [None, "since"]
 
 
 def test_the_error_envelope_documents_its_field_list(shop):
@@ -443,8 +488,10 @@ def test_the_markdown_rows(shop):
     assert _section(text, "#### POST", "#### PUT") == POST_MARKDOWN
     assert _section(text, "#### PUT", "### `receipts/<year>`") == PUT_MARKDOWN
     assert (
-        _section(text, "### `receipts/<year>`, `receipts`\n\n#### GET", "### `list")
-        == "### `receipts/<year>`, `receipts`\n\n" + RECEIPTS_MARKDOWN
+        _section(text, "### `receipts/<year>`, `receipts`\n\n", "### `list")
+        == "### `receipts/<year>`, `receipts`\n\n"
+        "Served at `/shop_api/receipts/{year}` and `/shop_api/receipts`.\n\n"
+        + RECEIPTS_MARKDOWN
     )
 
 
@@ -497,8 +544,19 @@ def test_the_html_rows_are_the_markdown_rows(shop):
     ]:
         parsed = _Tables()
         section = _section(page, start, end)
-        parsed.feed(section[section.index("</h4>") :])
-        assert parsed.blocks == _markdown_blocks(markdown)
+        declared, errors = section[section.index("</h4>") :].split("<h5>Errors</h5>")
+        parsed.feed(declared)
+        *blocks, errors_line = _markdown_blocks(markdown)
+        assert parsed.blocks == blocks
+        # The errors the Markdown lists in a line, the HTML in a table.
+        rows = re.findall(
+            r'<tr><td><a href="#v-1-0-error-(\w+)"><code>\1</code></a></td>'
+            r"<td>([0-9]+)</td><td>[0-9]+</td><td>[^<]*</td><td>declared</td></tr>",
+            errors,
+        )
+        assert (
+            errors_line == "Errors: " + ", ".join(f"{c} ({s})" for c, s in rows) + "."
+        )
     assert (
         "<tr><td><code>X-Shop-Tag</code></td><td>header</td><td>string</td>"
         "<td>no</td><td>at least 3 characters; matching ^[a-z]+$</td><td></td></tr>"
@@ -519,11 +577,11 @@ def test_html_escapes_what_the_declarations_say():
     page = html_document(describe_api(make_api("odd_api", [("1.0", r"1\.0", [Odd])])))
     assert (
         "<p>Request body, <code>application/x&lt;y&gt;+json</code>: object.</p>"
-        "<table><thead><tr><th>Field</th><th>Type</th><th>Required</th>"
-        "<th>Rules</th><th>Description</th></tr></thead><tbody>"
+        '<div class="scroll"><table><thead><tr><th>Field</th><th>Type</th>'
+        "<th>Required</th><th>Rules</th><th>Description</th></tr></thead><tbody>"
         "<tr><td><code>a&lt;b&gt;</code></td><td>string</td><td>yes</td>"
         "<td>matching ^&lt;&amp;&gt;$</td><td>&lt;i&gt;x&lt;/i&gt; &amp; y</td></tr>"
-        "</tbody></table>"
+        "</tbody></table></div>"
     ) in page
 
 
@@ -769,6 +827,9 @@ def test_the_merged_view_in_source_order():
     assert declared.security == ("basic",)
     assert declared.requirements == ("an owner", "an admin")
     assert declared.requires == "an owner and an admin"
+    # Both requirements name their scheme: none is the auth backend's.
+    assert not declared.backend_guarded
+    assert not declared.handler_errors
 
 
 def test_a_decorator_of_the_api_is_documented_in_every_format():
@@ -806,7 +867,7 @@ def test_a_decorator_of_the_api_is_documented_in_every_format():
 
     document = openapi_document(doc, "1.0")
     validate(document)
-    get = document["paths"]["/trace_api/traced"]["get"]
+    get = document["paths"]["/traced"]["get"]
     assert get["parameters"][1] == {
         "name": "X-Trace",
         "in": "header",
@@ -814,10 +875,12 @@ def test_a_decorator_of_the_api_is_documented_in_every_format():
         "description": "trace id",
         "schema": {"type": "string"},
     }
-    assert get["responses"]["402"] == {"$ref": "#/components/responses/Error402"}
-    assert document["components"]["responses"]["Error402"]["description"] == (
-        "Payment Required. One of: TraceError."
-    )
+    assert get["responses"]["402"] == {
+        "description": (
+            "Payment Required.\n\n- `TraceError` (700): Trace ids are required today."
+        ),
+        "content": ERROR_CONTENT,
+    }
 
     markdown = markdown_document(doc)
     assert _section(markdown, "#### GET", "### `list_versions`") == (
@@ -832,8 +895,13 @@ def test_a_decorator_of_the_api_is_documented_in_every_format():
     page = html_document(doc)
     assert (
         "<tr><td><code>X-Trace</code></td><td>header</td><td>string</td>"
-        "<td>no</td><td></td><td>trace id</td></tr></tbody></table>"
-        '<p class="muted">Errors: TraceError (402).</p>'
+        "<td>no</td><td></td><td>trace id</td></tr></tbody></table></div>"
+        '<h5>Errors</h5><div class="scroll"><table><thead><tr>'
+        "<th>exception_class</th><th>HTTP</th><th>error_code</th>"
+        "<th>exception_text</th><th>from</th></tr></thead><tbody>"
+        '<tr><td><a href="#v-1-0-error-TraceError"><code>TraceError</code></a></td>'
+        "<td>402</td><td>700</td><td>Trace ids are required today.</td>"
+        "<td>declared</td></tr></tbody></table></div>"
     ) in page
     assert '<tr id="v-1-0-error-TraceError">' in page
 

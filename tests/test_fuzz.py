@@ -102,7 +102,7 @@ def test_schemathesis_finds_nothing(tmp_path, request, api, version):
                 "run",
                 str(document),
                 "--url",
-                f"http://127.0.0.1:{daemon.port}",
+                f"http://127.0.0.1:{daemon.port}{mount}",
                 "--checks",
                 ",".join(CHECKS),
                 "--generation-database",

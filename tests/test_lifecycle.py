@@ -189,11 +189,21 @@ def test_every_document_shows_the_lifecycle():
     assert "1.0 (deprecated)</a>" in html
     deprecated = openapi_document(doc, "1.0")
     validate(deprecated)
-    get = deprecated["paths"]["/life_api/hello"]["get"]
+    get = deprecated["paths"]["/hello"]["get"]
     assert get["deprecated"] is True
-    assert sorted(get["responses"]["200"]["headers"]) == [
+    # Every answer of the version carries the headers, errors included.
+    headers = {
+        name: {"$ref": f"#/components/headers/{name}"}
+        for name in ("Deprecation", "Sunset", "Link")
+    }
+    for status, response in get["responses"].items():
+        assert {
+            name: ref for name, ref in response["headers"].items() if name in headers
+        } == headers, status
+    assert sorted(deprecated["components"]["headers"]) == [
         "Deprecation",
         "Link",
+        "Retry-After",
         "Sunset",
     ]
     assert "410" not in get["responses"]
@@ -203,11 +213,27 @@ def test_every_document_shows_the_lifecycle():
     )
     gone = openapi_document(doc, "0.9")
     validate(gone)
-    assert gone["paths"]["/life_api/hello"]["get"]["responses"]["410"] == {
-        "$ref": "#/components/responses/Error410"
+    assert gone["paths"]["/hello"]["get"]["responses"]["410"] == {
+        "description": (
+            "Gone.\n\n- `APIVersionGoneError` (212): API version '%s' was retired "
+            "on %s."
+        ),
+        "headers": {
+            name: {"$ref": f"#/components/headers/{name}"}
+            for name in ("Deprecation", "Sunset", "Link")
+        },
+        "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/Error"}},
+            "application/problem+json": {
+                "schema": {"$ref": "#/components/schemas/Problem"}
+            },
+        },
     }
     current = openapi_document(doc, "2.0")
-    assert "deprecated" not in current["paths"]["/life_api/hello"]["get"]
+    get = current["paths"]["/hello"]["get"]
+    assert "deprecated" not in get
+    assert [s for s, r in get["responses"].items() if "headers" in r] == ["503"]
+    assert sorted(current["components"]["headers"]) == ["Retry-After"]
 
 
 @pytest.mark.slow
@@ -229,4 +255,5 @@ def test_a_live_daemon_sends_the_lifecycle_headers(shijid):
     assert "Deprecation" not in headers
     status, headers, body = daemon.request("GET", "/_docs/rich_api/1.0/openapi.json")
     document = json.loads(body)
-    assert document["paths"]["/rich/items"]["get"]["deprecated"] is True
+    assert document["servers"] == [{"url": f"http://127.0.0.1:{daemon.port}/rich"}]
+    assert document["paths"]["/items"]["get"]["deprecated"] is True

@@ -1,11 +1,15 @@
 """
 A typed client of the example, as a new user would make one: the OpenAPI
-document ``shiji_admin`` writes, turned into Python by openapi-python-client,
-calling a live shijid. Results must come back as the generated models, with
-the declared types, and errors as the envelope with its field list.
+document ``shiji_admin`` writes for a running shijid, turned into Python by
+openapi-python-client, calling that shijid. Results must come back as the
+generated models, with the declared types, and errors as the generated
+error model, at the statuses the document lists (the client raises on any
+other); the version header is the document's default, never passed.
 """
 
 import importlib
+import json
+import pathlib
 import subprocess
 import sys
 
@@ -22,10 +26,29 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def generated(tmp_path, monkeypatch):
-    out = tmp_path / "openapi"
-    arguments = ["-D", "mylogin_api", "-T", "openapi", "-p", str(ROOT / "examples")]
-    assert admin_main([*arguments, "--mount", "/myloginapi", "-o", str(out)]) == 0
+def daemon(tmp_path):
+    (tmp_path / "daemon").mkdir()
+    running = example_daemon(tmp_path / "daemon").start()
+    try:
+        yield running
+        assert running.stop() == 0
+    finally:
+        running.kill()
+
+
+@pytest.fixture
+def document(tmp_path, daemon):
+    """The example's document, for the running daemon."""
+    out = tmp_path / "openapi.json"
+    arguments = ["-D", "mylogin_api", "-T", "openapi", "-V", "1.0"]
+    arguments += ["-p", str(ROOT / "examples"), "--prefix", "myloginapi"]
+    arguments += ["--server", f"http://127.0.0.1:{daemon.port}", "-o", str(out)]
+    assert admin_main(arguments) == 0
+    return out
+
+
+@pytest.fixture
+def generated(tmp_path, document, monkeypatch):
     run = subprocess.run(
         [
             sys.executable,
@@ -33,7 +56,7 @@ def generated(tmp_path, monkeypatch):
             "openapi_python_client",
             "generate",
             "--path",
-            str(out / "mylogin_api-1.0.openapi.json"),
+            str(document),
             "--output-path",
             str(tmp_path / "client"),
             "--meta",
@@ -54,71 +77,109 @@ def generated(tmp_path, monkeypatch):
 
 
 def operation(client_package, name):
-    """The generated module of an operation, by the start of its name."""
+    """The generated module of an operation, by its name."""
     api = importlib.import_module(client_package.__name__ + ".api")
     for tag in api.__path__:
-        for path in sorted(__import__("pathlib").Path(tag).rglob("*.py")):
-            if path.stem.startswith(name):
-                relative = path.relative_to(tag).with_suffix("")
-                return importlib.import_module(
-                    ".".join([api.__name__, *relative.parts])
-                )
+        for path in sorted(pathlib.Path(tag).rglob(f"{name}.py")):
+            relative = path.relative_to(tag).with_suffix("")
+            return importlib.import_module(".".join([api.__name__, *relative.parts]))
     raise LookupError(name)
 
 
-def test_the_generated_client_is_typed(generated, tmp_path):
+def test_the_generated_client_is_typed(generated, document, daemon):
     models = importlib.import_module("client.models")
-    (tmp_path / "daemon").mkdir()
-    daemon = example_daemon(tmp_path / "daemon").start()
-    try:
-        http = generated.Client(
-            base_url=f"http://127.0.0.1:{daemon.port}",
-            headers={"X-API-Version": "mylogin_api-1.0+prod"},
-            raise_on_unexpected_status=True,
-        )
-        signup = operation(generated, "signup_call_post")
-        body_model = next(
-            getattr(models, name)
-            for name in dir(models)
-            if name.lower().startswith("signupcallpost") and "body" in name.lower()
-        )
-        response = signup.sync_detailed(
-            client=http,
-            body=body_model(email=" Ada@Example.com ", password="correct horse"),
-            x_api_version="mylogin_api-1.0+prod",
-        )
-        assert response.status_code == 201
-        account = response.parsed
-        # Models are named after their schema's title (prefixed by the
-        # operation when the schema is inline).
-        assert type(account).__name__.endswith("AccountResult")
-        assert type(account.result).__module__.startswith("client.models.")
-        assert (account.result.id, account.result.email) == (1, "ada@example.com")
-        assert type(account.result.id) is int
+    [server] = json.loads(document.read_text())["servers"]
+    assert server == {"url": f"http://127.0.0.1:{daemon.port}/myloginapi"}
+    http = generated.Client(base_url=server["url"], raise_on_unexpected_status=True)
+    signup = operation(generated, "signup_call_post")
+    login = operation(generated, "login_call_post")
+    me = operation(generated, "me_call_get")
+    logout = operation(generated, "logout_call_post")
+    ping = operation(generated, "ping_call_get_ping_timestamp")
+    credentials = models.SignupCallPostBody(
+        email=" Ada@Example.com ", password="correct horse"
+    )
 
-        refused = signup.sync_detailed(
+    # The version header is the document's default: production mode.
+    pong = ping.sync_detailed(timestamp=42, client=http)
+    assert pong.status_code == 200
+    assert pong.parsed == (
+        "PONG! Right back at ya. I'm production baby! (Timestamp Val: 42) "
+        "(API: mylogin_api, Version: 1.0, Mode: prod)"
+    )
+
+    response = signup.sync_detailed(client=http, body=credentials)
+    assert response.status_code == 201
+    account = response.parsed
+    assert type(account) is models.SignupCallPostAccountResult
+    assert type(account.result) is models.SignupCallPostAccountResultAccount
+    assert (account.result.id, account.result.email) == (1, "ada@example.com")
+    assert type(account.result.id) is int
+
+    refused = signup.sync_detailed(
+        client=http,
+        body=models.SignupCallPostBody(email="ada@example.com", password="short"),
+    )
+    assert refused.status_code == 409
+    assert type(refused.parsed) is models.Error
+    error = refused.parsed.error
+    assert error.exception_class == models.ErrorErrorExceptionClass.VALUEERROR
+    [field] = error.fields
+    assert (field.field, field.in_, field.reason, field.expected) == (
+        "password",
+        "body",
+        "too short",
+        "at least 8 characters",
+    )
+
+    def log_in(password):
+        return login.sync_detailed(
             client=http,
-            body=body_model(email="ada@example.com", password="short"),
-            x_api_version="mylogin_api-1.0+prod",
-        )
-        assert refused.status_code == 409
-        error = refused.parsed.error
-        assert error.exception_class == "ValueError"
-        [field] = error.fields
-        assert (field.field, field.in_, field.reason, field.expected) == (
-            "password",
-            "body",
-            "too short",
-            "at least 8 characters",
+            body=models.LoginCallPostBody(email="ada@example.com", password=password),
         )
 
-        ping = operation(generated, "ping_call_get_0")
-        pong = ping.sync_detailed(
-            timestamp=42, client=http, x_api_version="mylogin_api-1.0+prod"
-        )
-        assert pong.status_code == 200
-        assert pong.parsed.startswith("PONG! Right back at ya. I'm production baby! ")
-        assert "(Timestamp Val: 42)" in pong.parsed
-        assert daemon.stop() == 0
-    finally:
-        daemon.kill()
+    wrong = log_in("wrong horse")
+    assert wrong.status_code == 401
+    assert type(wrong.parsed) is models.Error
+    assert wrong.parsed.error.to_dict() == {
+        "error_code": 111,
+        "exception_class": "LoginFailedError",
+        "exception_text": "The email or the password is wrong.",
+    }
+    assert (
+        wrong.parsed.error.exception_class
+        is models.ErrorErrorExceptionClass.LOGINFAILEDERROR
+    )
+
+    right = log_in("correct horse")
+    assert right.status_code == 200
+    assert type(right.parsed) is models.LoginCallPostAccountResult
+    assert right.parsed.to_dict() == {"result": {"id": 1, "email": "ada@example.com"}}
+    assert list(http.get_httpx_client().cookies) == ["session"]
+
+    mine = me.sync_detailed(client=http)
+    assert mine.status_code == 200
+    assert type(mine.parsed) is models.MeCallGetAccountResult
+    assert mine.parsed.to_dict() == {"result": {"id": 1, "email": "ada@example.com"}}
+
+    out = logout.sync_detailed(client=http)
+    assert out.status_code == 200
+    assert type(out.parsed) is models.LogoutCallPostMessage
+    assert out.parsed.result == "logged out"
+    gone = me.sync_detailed(client=http)
+    assert gone.status_code == 401
+    assert gone.parsed.error.exception_class == "InvalidAuthenticationError"
+
+    # Five failed logins to one account from one address, then 429.
+    for _ in range(5):
+        assert log_in("wrong horse").status_code == 401
+    limited = log_in("correct horse")
+    assert limited.status_code == 429
+    assert type(limited.parsed) is models.Error
+    retry_after = limited.headers["retry-after"]
+    assert 890 <= int(retry_after) <= 900
+    assert limited.parsed.error.to_dict() == {
+        "error_code": 112,
+        "exception_class": "TooManyAttemptsError",
+        "exception_text": f"Too many attempts; try again in {retry_after} seconds.",
+    }

@@ -10,6 +10,9 @@ from shiji import urldispatch
 from . import v1_0
 
 api_name = "mylogin_api"
+#: Who answers for the API and under which license, for its documentation.
+api_contact = {"name": "The Shiji developers"}
+api_license = {"name": "MIT License", "identifier": "MIT"}
 api_versions = {
     "1.0": (r"1\.0", v1_0),
 }

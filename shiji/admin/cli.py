@@ -8,7 +8,9 @@ The ``shiji_admin`` command.
   documents an API;
 - ``shiji_admin -D mylogin_api -T openapi -V 1.0 [-o FILE]`` writes one
   version's OpenAPI 3.1 document, and ``-T openapi -o DIR`` every version's
-  and an ``index.json``.
+  and an ``index.json``; ``--prefix`` (the API's ``[apis]`` expression,
+  ``--mount`` a path saying the same) and ``--server`` (a base URL) say
+  where the API is served.
 
 ``-p DIR`` is where API packages are created and imported from (the current
 directory by default).
@@ -19,14 +21,17 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from .._imports import import_failure
+from ..config import GeneralConfig
 from ..docs.html import html_document
 from ..docs.model import APIDoc, describe_api
 from ..docs.openapi import openapi_document, openapi_index
+from ..docs.prefix import ServedPrefix, served_prefix
 from ..docs.render import json_document, markdown_document
 from ..urldispatch import APIDefinitionError
 from .scaffold import ScaffoldError, add_version, create_api
@@ -35,12 +40,31 @@ from .stub import config_stub
 __all__ = ["main"]
 
 #: Document renderers, given the API and the name of its version header.
-RENDERERS: Dict[str, Callable[[APIDoc, str], str]] = {
-    "json": lambda doc, header: _json(json_document(doc)),
-    "html": html_document,
-    "fogbugz": html_document,
-    "markdown": markdown_document,
+# Each takes the API, the version header's name, where the API is served and
+# the server's address.
+RENDERERS: Dict[str, Callable[[APIDoc, str, ServedPrefix, str], str]] = {
+    "json": lambda doc, header, prefix, server: _json(json_document(doc)),
+    "html": lambda doc, header, prefix, server: html_document(
+        doc, header, prefix, server=server
+    ),
+    "fogbugz": lambda doc, header, prefix, server: html_document(
+        doc, header, prefix, server=server
+    ),
+    "markdown": lambda doc, header, prefix, server: markdown_document(
+        doc, header, prefix
+    ),
 }
+
+
+def _listen_url(config: GeneralConfig) -> str:
+    host = config.listen_ip
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{config.listen_port}"
+
+
+#: Where shijid listens unless configured otherwise.
+_DEFAULT_SERVER = _listen_url(GeneralConfig())
 
 
 class AdminError(Exception):
@@ -73,9 +97,23 @@ def _parser() -> argparse.ArgumentParser:
         help="documentation format",
     )
     parser.add_argument(
+        "--prefix",
         "--mount",
-        metavar="PATH",
-        help="the path the API is served under, for OpenAPI (default: /<api_name>)",
+        dest="prefix",
+        metavar="REGEX",
+        help=(
+            "where the API is served, for OpenAPI: its [apis] expression, "
+            "e.g. myloginapi or (myloginapi|login) (default: the API's name)"
+        ),
+    )
+    parser.add_argument(
+        "--server",
+        default=_DEFAULT_SERVER,
+        metavar="URL",
+        help=(
+            f"the server's base URL, for OpenAPI (default: {_DEFAULT_SERVER}; "
+            "empty: where the document is read from)"
+        ),
     )
     parser.add_argument(
         "--version-header",
@@ -121,11 +159,23 @@ def _write(text: str, output: Optional[str]) -> None:
         Path(output).write_text(text, encoding="utf-8")
 
 
+def _served_prefix(doc: APIDoc, options: argparse.Namespace) -> ServedPrefix:
+    # --mount took a path (/myloginapi): the same segment, written as one.
+    pattern = (options.prefix or "").strip("/") or re.escape(doc.api_name)
+    return served_prefix(pattern, doc.api_name)
+
+
 def _write_openapi(doc: APIDoc, options: argparse.Namespace) -> None:
+    prefix = _served_prefix(doc, options)
+
     def document(version: str) -> str:
         return _json(
             openapi_document(
-                doc, version, mount=options.mount, version_header=options.version_header
+                doc,
+                version,
+                prefix=prefix,
+                server=options.server.rstrip("/"),
+                version_header=options.version_header,
             )
         )
 
@@ -192,7 +242,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 _write_openapi(doc, options)
             else:
                 render = RENDERERS[options.template]
-                _write(render(doc, options.version_header), options.output)
+                _write(
+                    render(
+                        doc,
+                        options.version_header,
+                        _served_prefix(doc, options),
+                        options.server.rstrip("/"),
+                    ),
+                    options.output,
+                )
     except (AdminError, ScaffoldError, OSError) as e:
         print(f"shiji_admin: error: {e}", file=sys.stderr)
         return 1

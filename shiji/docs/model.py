@@ -16,11 +16,16 @@ import re
 import sys
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Type
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Type
 
 from .. import _errors
 from .._lifecycle import Deprecation
-from ..urldispatch import CallRouter, URLMatchJSONResource, version_sort_key
+from ..urldispatch import (
+    APIDefinitionError,
+    CallRouter,
+    URLMatchJSONResource,
+    version_sort_key,
+)
 from ..webapi import (
     APIError,
     Described,
@@ -40,6 +45,7 @@ __all__ = [
     "VersionDoc",
     "builtin_errors",
     "describe_api",
+    "error_doc",
     "group_patterns",
     "interface",
     "parameters",
@@ -99,6 +105,14 @@ class MethodInterface:
     security: Tuple[str, ...]
     #: What the caller must be, in words, one entry per guard.
     requirements: Tuple[str, ...]
+    #: The handler's own errors are among ``errors`` (``webapi.raises``
+    #: declares them), and no others.
+    handler_errors: bool = False
+    #: A requirement names no security scheme: the auth backend says who
+    #: the caller is (:func:`shiji.auth.login_required`,
+    #: :func:`shiji.auth.access`), from the credentials the API's
+    #: ``auth_scheme`` describes.
+    backend_guarded: bool = False
 
     @property
     def requires(self) -> Optional[str]:
@@ -145,7 +159,9 @@ def _key(location: str, name: str) -> Tuple[str, str]:
     return (location, name.lower() if location == "header" else name)
 
 
-def _error_doc(cls: Any) -> Optional[ErrorDoc]:
+def error_doc(cls: Any) -> Optional[ErrorDoc]:
+    """The documentation of an error class; ``None`` for anything that is
+    not an ``APIError`` that can be raised."""
     if isinstance(cls, type) and issubclass(cls, APIError) and _is_concrete(cls):
         return _describe_error(cls, builtin=cls.__module__.startswith("shiji."))
     return None
@@ -165,7 +181,11 @@ def interface(routes: Sequence[str], method: MethodDoc) -> MethodInterface:
     errors: Dict[str, ErrorDoc] = {}
     security: List[str] = []
     requirements: List[str] = []
+    handler_errors = backend_guarded = False
     for described in method.described:
+        handler_errors = handler_errors or described.handler_errors
+        if described.requirement and not described.security:
+            backend_guarded = True
         for parameter in described.parameters:
             key = _key(parameter.location, parameter.name)
             if parameter.location == "path":
@@ -188,7 +208,7 @@ def interface(routes: Sequence[str], method: MethodDoc) -> MethodInterface:
         for response in described.responses:
             responses[response.status] = response
         for cls in described.errors:
-            error = _error_doc(cls)
+            error = error_doc(cls)
             if error is not None:
                 errors.setdefault(error.exception_class, error)
         security += [s for s in described.security if s not in security]
@@ -203,6 +223,8 @@ def interface(routes: Sequence[str], method: MethodDoc) -> MethodInterface:
         ),
         security=tuple(security),
         requirements=tuple(requirements),
+        handler_errors=handler_errors,
+        backend_guarded=backend_guarded,
     )
 
 
@@ -222,6 +244,9 @@ class CallDoc:
     #: The route regular expressions, as declared.
     routes: Tuple[str, ...]
     methods: Tuple[MethodDoc, ...]
+    #: One of Shiji's own calls (``list_versions``), which raise none of the
+    #: API's errors.
+    builtin: bool = False
 
     @property
     def readable_routes(self) -> Tuple[str, ...]:
@@ -238,6 +263,14 @@ class VersionDoc:
     calls: Tuple[CallDoc, ...]
     errors: Tuple[ErrorDoc, ...]
     deprecation: Optional[Deprecation] = None
+    #: The API's own errors the version's modules define or import, which
+    #: any of its handlers may raise.
+    own_errors: Tuple[ErrorDoc, ...] = ()
+    #: How callers of its guarded calls authenticate to the auth backend:
+    #: an OpenAPI security scheme object, as the version's calls module,
+    #: the version package or the API package declares it (``auth_scheme``,
+    #: the first found); ``None`` if none does.
+    auth_scheme: Optional[Mapping[str, Any]] = None
 
 
 @dataclass(frozen=True)
@@ -251,6 +284,11 @@ class APIDoc:
     #: docstring.
     docstring_format: str
     versions: Tuple[VersionDoc, ...]
+    #: Who answers for the API and under what license, as OpenAPI contact
+    #: and license objects: the package's ``api_contact`` and
+    #: ``api_license``, if it declares them.
+    contact: Optional[Mapping[str, Any]] = None
+    license: Optional[Mapping[str, Any]] = None
 
     def version(self, key: str) -> VersionDoc:
         """The version ``key``; ``KeyError`` if there is none."""
@@ -347,6 +385,7 @@ def _describe_call(call: Type[URLMatchJSONResource]) -> CallDoc:
         description=inspect.cleandoc(call.__doc__ or ""),
         routes=route_list,
         methods=_methods(call),
+        builtin=call.__module__.startswith("shiji."),
     )
 
 
@@ -413,10 +452,34 @@ def _declared_errors(calls: Sequence[CallDoc]) -> List[ErrorDoc]:
     ]
 
 
+def _object(name: str, *modules: Any) -> Optional[Mapping[str, Any]]:
+    """
+    The first of ``modules`` that declares ``name``: its value, which must
+    be a JSON object (a dict); ``None`` if none declares it.
+
+    :raises APIDefinitionError: the value is not a dict.
+    """
+    for module in modules:
+        value = getattr(module, name, None)
+        if value is None:
+            continue
+        if not isinstance(value, Mapping):
+            raise APIDefinitionError(
+                f"{getattr(module, '__name__', module)}.{name} is an OpenAPI "
+                f"object (a dict), not {type(value).__name__}"
+            )
+        return value
+    return None
+
+
 def describe_api(api: Any) -> APIDoc:
     """
     Read an API package (``api_name``, ``api_versions``, ``version_router``,
-    and optionally ``docstring_format``) into an :class:`APIDoc`.
+    and optionally ``docstring_format``, ``api_contact``, ``api_license``
+    and ``auth_scheme``) into an :class:`APIDoc`.
+
+    :raises APIDefinitionError: ``api_contact``, ``api_license`` or an
+        ``auth_scheme`` is not a dict.
     """
     versions = []
     builtins = builtin_errors()
@@ -430,10 +493,8 @@ def describe_api(api: Any) -> APIDoc:
         errors: Dict[str, ErrorDoc] = {}
         for error in builtins:
             errors.setdefault(error.exception_class, error)
-        errors.update(
-            (error.exception_class, error)
-            for error in _api_errors(module, call_router.calls)
-        )
+        own = _api_errors(module, call_router.calls)
+        errors.update((error.exception_class, error) for error in own)
         for error in _declared_errors(calls):
             errors.setdefault(error.exception_class, error)
         versions.append(
@@ -443,6 +504,13 @@ def describe_api(api: Any) -> APIDoc:
                 calls=calls,
                 errors=tuple(errors[name] for name in sorted(errors)),
                 deprecation=getattr(module, "deprecation", None),
+                own_errors=tuple(sorted(own, key=lambda e: e.exception_class)),
+                auth_scheme=_object(
+                    "auth_scheme",
+                    getattr(call_router, "calls_module", None),
+                    module,
+                    api,
+                ),
             )
         )
     return APIDoc(
@@ -450,4 +518,6 @@ def describe_api(api: Any) -> APIDoc:
         description=inspect.cleandoc(api.__doc__ or ""),
         docstring_format=getattr(api, "docstring_format", "auto"),
         versions=tuple(versions),
+        contact=_object("api_contact", api),
+        license=_object("api_license", api),
     )

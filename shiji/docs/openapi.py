@@ -4,17 +4,22 @@ OpenAPI 3.1 documents: one per API version, and an index of them.
 Everything comes from what the code declares: routes and their named groups
 (path parameters, with the group's pattern), what each decorator on a
 handler describes (its parameters with their schemas, the request body, the
-answers, the errors, security schemes and requirements), the version header
-(a required header with its allowed values) and the error envelope with
-every error class as responses.
+answers, the errors, security requirements), the guards that ask the auth
+backend, the version header (one parameter, defaulting to the document's
+version) and the error envelope. Each operation lists every status it can
+answer, with the errors behind each, as the envelope and as problem
+details. Paths are relative to where the API is served, which the
+document's server names.
 """
 
 from __future__ import annotations
 
 import copy
 import re
-from typing import Any, Dict, List, Optional, Set
+from dataclasses import dataclass, field
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Set, Tuple
 
+from .. import _errors
 from .._errors import status_phrase
 from .._request import has_body
 from .._version_header import API_MODES, VersionHeader
@@ -23,54 +28,95 @@ from .docstrings import as_markdown
 from .model import (
     APIDoc,
     CallDoc,
+    ErrorDoc,
     MethodDoc,
+    MethodInterface,
     ParameterDoc,
     VersionDoc,
+    error_doc,
     interface,
     readable_route,
 )
+from .prefix import ServedPrefix, served_prefix
 
 __all__ = ["openapi_document", "openapi_index", "openapi_path"]
 
 OPENAPI_VERSION = "3.1.0"
 
-#: What each status means for a client, and the error classes behind it.
-_STATUS_TEXT = {
-    "400": "The request is not well-formed HTTP/1.1; the connection closes.",
-    "401": "Missing, malformed or refused credentials.",
-    "403": "The caller lacks the permission the call requires.",
-    "404": "No such API or call.",
-    "405": "The call does not answer this method.",
-    "406": "Missing or unknown version, or a request body of the wrong media type.",
-    "408": "The request did not arrive whole in time; the connection closes.",
-    "409": "An argument is missing or invalid, or the call answered with an API error.",
-    "410": "This version is past its sunset date.",
-    "413": "The request body is larger than the server accepts.",
-    "414": "The request line is longer than the server reads; the connection closes.",
-    "429": "Too many attempts; retry after the seconds Retry-After gives.",
-    "431": "The request headers are larger than the server reads; the connection closes.",
-    "500": "An unexpected server error; the text carries a request id.",
-    "503": "The call did not complete within the server's request timeout.",
+#: The methods an OpenAPI path item has.
+_OPERATIONS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+
+#: Shiji's errors any call can answer: the HTTP layer's refusals, a missing
+#: or unknown version, a result that cannot be sent, a failure, a timeout.
+_ANY_CALL = (
+    _errors.MalformedRequestError,
+    _errors.UnknownAPIVersionError,
+    _errors.RequestReadTimeoutError,
+    _errors.RequestTooLargeError,
+    _errors.RequestURITooLongError,
+    _errors.RequestHeadersTooLargeError,
+    _errors.UnexpectedServerError,
+    _errors.JSONEncodeError,
+    _errors.RequestTimeoutError,
+)
+
+#: What a signed session cookie that is not accepted answers.
+_COOKIE_ERRORS = (_errors.InvalidSecureCookieError, _errors.ExpiredSecureCookieError)
+
+#: The security scheme of calls the auth backend guards, unless the API
+#: declares its own (``auth_scheme``).
+DEFAULT_AUTH_SCHEME: Mapping[str, Any] = {
+    "type": "apiKey",
+    "in": "cookie",
+    "name": "session",
+    "description": "The signed session cookie the server's auth backend checks.",
 }
 
-#: The error statuses any operation may answer with: the HTTP layer's
-#: refusals, no such call or method, an API error, a failure or a timeout.
-_EVERY_OPERATION = (
-    "400",
-    "404",
-    "405",
-    "406",
-    "408",
-    "409",
-    "414",
-    "431",
-    "500",
-    "503",
-)
+#: The names of the security schemes: the auth backend's, and HTTP Basic.
+_SESSION = "session"
+_BASIC = "basic"
+_SCHEMES: Mapping[str, Mapping[str, Any]] = {
+    _BASIC: {
+        "type": "http",
+        "scheme": "basic",
+        "description": "HTTP Basic credentials (RFC 7617).",
+    },
+}
 
 #: Header parameters OpenAPI ignores (security schemes and media types
 #: describe them).
 _IGNORED_HEADERS = ("accept", "content-type", "authorization")
+
+#: Response headers, in ``components.headers`` when an answer has them.
+_HEADERS: Mapping[str, Mapping[str, Any]] = {
+    "Deprecation": {
+        "description": "When this version was deprecated (RFC 9745), as @<epoch seconds>.",
+        "schema": {"type": "string", "pattern": "^@[0-9]+$"},
+    },
+    "Sunset": {
+        "description": "When this version stops being served (RFC 8594).",
+        "schema": {"type": "string"},
+    },
+    "Link": {
+        "description": 'Pages about the deprecation (rel="deprecation") and sunset.',
+        "schema": {"type": "string"},
+    },
+    "WWW-Authenticate": {
+        "description": "The challenge saying how to authenticate (RFC 9110).",
+        "required": True,
+        "schema": {"type": "string"},
+    },
+    "Retry-After": {
+        "description": "Seconds to wait before trying again, if the error says.",
+        "schema": {"type": "string"},
+    },
+}
+_DEPRECATION_HEADERS = ("Deprecation", "Sunset", "Link")
+_STATUS_HEADERS = {
+    401: ("WWW-Authenticate",),
+    429: ("Retry-After",),
+    503: ("Retry-After",),
+}
 
 #: One failing field of a request, in the error envelope's ``fields`` and
 #: problem details' ``errors``.
@@ -103,40 +149,72 @@ _FIELD_ERRORS = {
     "items": {"$ref": "#/components/schemas/FieldError"},
 }
 
-_DEPRECATION_HEADERS = {
-    "Deprecation": {
-        "description": "When this version was deprecated (RFC 9745), as @<epoch seconds>.",
-        "schema": {"type": "string", "pattern": "^@[0-9]+$"},
-    },
-    "Sunset": {
-        "description": "When this version stops being served (RFC 8594).",
-        "schema": {"type": "string"},
-    },
-    "Link": {
-        "description": 'Pages about the deprecation (rel="deprecation") and sunset.',
-        "schema": {"type": "string"},
-    },
+#: The members problem details always have.
+_PROBLEM_REQUIRED = [
+    "type",
+    "title",
+    "status",
+    "detail",
+    "error_code",
+    "exception_class",
+]
+
+_ERROR_CONTENT = {
+    "application/json": {"schema": {"$ref": "#/components/schemas/Error"}},
+    "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}},
 }
+
+_VERSION_PARAMETER = "VersionHeader"
+
+#: The answer of a call that declares none: any JSON.
+_UNDECLARED = Response(200, {}, "The call's result.")
 
 # Characters that make a readable route a pattern rather than a path.
 _REGEX_SYNTAX = re.compile(r"[\[\]()*+?|^$\\{}]")
 
+# A sentence: up to a full stop, question or exclamation mark and a space.
+_SENTENCE = re.compile(r"(.+?[.!?])(?:\s|$)")
 
-def openapi_path(route: str, mount: str) -> Optional[str]:
+# Keys whose values are data rather than schemas.
+_DATA_KEYS = frozenset({"default", "example", "examples", "enum", "const"})
+
+
+def openapi_path(route: str, mount: str = "") -> Optional[str]:
     """
-    The OpenAPI path of ``route`` under ``mount`` (``/myloginapi``):
-    ``ping/(?P<timestamp>[0-9]+)`` becomes ``/myloginapi/ping/{timestamp}``;
-    ``None`` for routes that are patterns rather than paths.
+    The OpenAPI path of ``route`` under ``mount`` (empty: relative to where
+    the API is served): ``ping/(?P<timestamp>[0-9]+)`` becomes
+    ``/ping/{timestamp}``; ``None`` for routes that are patterns rather than
+    paths.
     """
     readable = readable_route(route)
     templated = re.sub(r"<([A-Za-z_][A-Za-z0-9_]*)>", r"{\1}", readable)
     if _REGEX_SYNTAX.search(templated.replace("{", "").replace("}", "")):
         return None
-    return f"{mount.rstrip('/')}/{templated}" if templated else mount
+    return f"{mount.rstrip('/')}/{templated}" if templated else mount or "/"
+
+
+@dataclass
+class _Context:
+    """What every operation of one document is built from."""
+
+    doc: APIDoc
+    version: VersionDoc
+    prefix: ServedPrefix
+    auth_scheme: Mapping[str, Any]
+    #: Security schemes and headers the operations use.
+    schemes: Set[str] = field(default_factory=set)
+    headers: Set[str] = field(default_factory=set)
 
 
 def _summary(docstring: str) -> str:
-    return docstring.strip().split("\n\n", 1)[0].replace("\n", " ")[:200]
+    """The first sentence of ``docstring``, cut at a word past 120
+    characters."""
+    paragraph = " ".join(docstring.strip().split("\n\n", 1)[0].split())
+    sentence = _SENTENCE.match(paragraph)
+    text = sentence.group(1) if sentence else paragraph
+    if len(text) > 120:
+        text = text[:119].rsplit(" ", 1)[0] + "…"
+    return text
 
 
 def _parameter(parameter: ParameterDoc) -> Dict[str, Any]:
@@ -151,58 +229,98 @@ def _parameter(parameter: ParameterDoc) -> Dict[str, Any]:
     return found
 
 
-def _response(response: Response) -> Dict[str, Any]:
+def _headers(context: _Context, names: Iterable[str]) -> Dict[str, Any]:
+    context.headers.update(names)
+    return {name: {"$ref": f"#/components/headers/{name}"} for name in names}
+
+
+def _response(context: _Context, response: Response) -> Dict[str, Any]:
     found: Dict[str, Any] = {
         "description": response.description or f"{status_phrase(response.status)}."
     }
+    if context.version.deprecation is not None:
+        found["headers"] = _headers(context, _DEPRECATION_HEADERS)
     if response.schema is not None and has_body(response.status):
         found["content"] = {"application/json": {"schema": response.schema}}
     return found
 
 
+def _error_response(
+    context: _Context, status: int, errors: List[ErrorDoc]
+) -> Dict[str, Any]:
+    lines = [
+        f"- `{e.exception_class}` ({e.error_code}): {e.exception_text}"
+        for e in sorted(errors, key=lambda e: e.exception_class)
+    ]
+    found: Dict[str, Any] = {
+        "description": f"{status_phrase(status)}.\n\n" + "\n".join(lines)
+    }
+    names = list(_STATUS_HEADERS.get(status, ()))
+    if context.version.deprecation is not None:
+        names += _DEPRECATION_HEADERS
+    if names:
+        found["headers"] = _headers(context, names)
+    found["content"] = _ERROR_CONTENT
+    return found
+
+
+def _errors_of(
+    context: _Context, call: CallDoc, path: str, declared: MethodInterface
+) -> Dict[int, List[ErrorDoc]]:
+    """Every error a method of ``call`` that ``declared`` describes can
+    answer on ``path``, by HTTP status."""
+    classes: List[Any] = list(_ANY_CALL)
+    if "{" in path:  # a value the route's pattern refuses
+        classes.append(_errors.UnknownAPICallError)
+    if not context.prefix.literal:  # a segment the [apis] expression refuses
+        classes.append(_errors.UnknownAPIError)
+    if declared.backend_guarded and context.auth_scheme.get("in") == "cookie":
+        classes += _COOKIE_ERRORS
+    deprecation = context.version.deprecation
+    if deprecation is not None and deprecation.gone_after_sunset:
+        classes.append(_errors.APIVersionGoneError)
+    found = {e.exception_class: e for e in map(error_doc, classes) if e is not None}
+    found.update((e.exception_class, e) for e in declared.errors)
+    if not (call.builtin or declared.handler_errors):
+        # Without webapi.raises, any handler may raise any of the version's.
+        found.update((e.exception_class, e) for e in context.version.own_errors)
+    by_status: Dict[int, List[ErrorDoc]] = {}
+    for error in found.values():
+        by_status.setdefault(error.http_status, []).append(error)
+    return by_status
+
+
 def _operation(
-    doc: APIDoc,
-    version: VersionDoc,
+    context: _Context,
     call: CallDoc,
     method: MethodDoc,
     route: str,
-    version_header: str,
+    path: str,
     operation_id: str,
-    error_statuses: Set[str],
 ) -> Dict[str, Any]:
+    doc = context.doc
     declared = interface((route,), method)
-    path = [p for p in declared.parameters if p.location == "path"]
+    path_parameters = [p for p in declared.parameters if p.location == "path"]
     others = [
         p
         for p in declared.parameters
         if p.location != "path"
         and not (p.location == "header" and p.name.lower() in _IGNORED_HEADERS)
     ]
-    parameters: List[Dict[str, Any]] = [_parameter(p) for p in path]
-    parameters.append(
-        {
-            "name": version_header,
-            "in": "header",
-            "required": True,
-            "description": "The API, version and mode that should answer.",
-            "schema": {
-                "type": "string",
-                "enum": [
-                    str(VersionHeader(doc.api_name, version.version, mode))
-                    for mode in sorted(API_MODES)
-                ],
-            },
-        }
-    )
+    parameters: List[Dict[str, Any]] = [_parameter(p) for p in path_parameters]
+    parameters.append({"$ref": f"#/components/parameters/{_VERSION_PARAMETER}"})
     parameters += [_parameter(p) for p in others]
+    docstring = method.docstring or call.description
+    summary = _summary(docstring) if docstring else f"{method.method} {path}"
     operation: Dict[str, Any] = {
         "operationId": operation_id,
         "tags": [call.name],
+        "summary": summary,
+        "description": (
+            as_markdown(docstring, doc.docstring_format) if docstring else summary
+        ),
         "parameters": parameters,
     }
-    if method.docstring:
-        operation["summary"] = _summary(method.docstring)
-        operation["description"] = as_markdown(method.docstring, doc.docstring_format)
     body = declared.body
     if body is not None:
         request_body: Dict[str, Any] = {}
@@ -211,48 +329,202 @@ def _operation(
         request_body["required"] = True
         request_body["content"] = {body.content_type: {"schema": body.schema}}
         operation["requestBody"] = request_body
-    if declared.security:
-        operation["security"] = [{scheme: [] for scheme in declared.security}]
+    schemes = [_SESSION] if declared.backend_guarded else []
+    schemes += [s for s in declared.security if s not in schemes]
+    context.schemes.update(schemes)
+    operation["security"] = [{scheme: [] for scheme in schemes}] if schemes else []
     if declared.requires is not None:
         operation["x-shiji-requires"] = declared.requires
-    statuses = [*_EVERY_OPERATION, *(str(e.http_status) for e in declared.errors)]
-    answers = {
-        str(response.status): _response(response) for response in declared.responses
-    } or {
-        "200": {
-            "description": "The call's result.",
-            "content": {"application/json": {"schema": {}}},
-        }
-    }
-    deprecation = version.deprecation
-    if deprecation is not None:
+    if context.version.deprecation is not None:
         operation["deprecated"] = True
-        for status, answer in answers.items():
-            if status.startswith("2"):
-                answer["headers"] = _DEPRECATION_HEADERS
-        if deprecation.gone_after_sunset:
-            statuses.append("410")
-    operation["responses"] = {
-        **answers,
-        **{
-            status: {"$ref": f"#/components/responses/Error{status}"}
-            for status in sorted(set(statuses))
-            if status in error_statuses and status not in answers
-        },
+    responses = {
+        str(response.status): _response(context, response)
+        for response in declared.responses or (_UNDECLARED,)
     }
+    errors = _errors_of(context, call, path, declared)
+    for status in sorted(errors):
+        if str(status) not in responses:
+            responses[str(status)] = _error_response(context, status, errors[status])
+    operation["responses"] = responses
     return operation
 
 
-def _error_response(status: str, classes: List[str]) -> Dict[str, Any]:
-    meaning = _STATUS_TEXT.get(status) or f"{status_phrase(int(status))}."
+def _operation_id(call: CallDoc, method: str, path: str, several: bool) -> str:
+    """``LoginCall_post``; with the path's words when the call has several
+    paths: ``PingCall_get_ping_timestamp``."""
+    name = f"{call.name}_{method}"
+    if several:
+        name += "_" + (re.sub(r"[^A-Za-z0-9]+", "_", path).strip("_") or "root")
+    return name
+
+
+def _paths(context: _Context) -> Tuple[Dict[str, Dict[str, Any]], List[str]]:
+    """The path items, and the routes that are patterns rather than paths."""
+    paths: Dict[str, Dict[str, Any]] = {}
+    unlisted = []
+    taken: Set[str] = set()
+    for call in context.version.calls:
+        listed = []
+        for route in call.routes:
+            path = openapi_path(route)
+            if path is None:
+                unlisted.append(readable_route(route))
+            else:
+                listed.append((route, path))
+        for route, path in listed:
+            item = paths.setdefault(path, {})
+            for method in call.methods:
+                name = method.method.lower()
+                if name not in _OPERATIONS:
+                    continue
+                operation_id = _operation_id(call, name, path, len(listed) > 1)
+                unique, count = operation_id, 1
+                while unique in taken:
+                    count += 1
+                    unique = f"{operation_id}_{count}"
+                taken.add(unique)
+                item[name] = _operation(context, call, method, route, path, unique)
+    return paths, unlisted
+
+
+def _server(
+    prefix: ServedPrefix, server: Optional[str], api_name: str
+) -> Dict[str, Any]:
+    """The server: ``server`` (or the host the document came from) and
+    the API's prefix, a variable unless it is one segment (whose default
+    is a segment the API answers on, or else its name)."""
+    base = (server or "").rstrip("/")
+    if len(prefix.segments) == 1:
+        return {"url": f"{base}/{prefix.segments[0]}"}
+    variable: Dict[str, Any]
+    if prefix.segments:
+        variable = {"default": prefix.segments[0], "enum": list(prefix.segments)}
+    else:
+        variable = {
+            "default": prefix.example or api_name,
+            "description": (
+                "The first path segment: any that fully matches the regular "
+                f"expression {prefix.pattern}"
+            ),
+        }
+    return {"url": f"{base}/{{api}}", "variables": {"api": variable}}
+
+
+def _tags(
+    doc: APIDoc, version: VersionDoc, paths: Dict[str, Dict[str, Any]]
+) -> List[Dict[str, Any]]:
+    """A tag per call that has operations: its docstring, or its paths."""
+    tags = []
+    for call in version.calls:
+        where = [
+            f"`{path}`"
+            for path, item in paths.items()
+            if any(call.name in operation["tags"] for operation in item.values())
+        ]
+        if not where:
+            continue
+        description = (
+            as_markdown(call.description, doc.docstring_format)
+            if call.description
+            else f"The call at {', '.join(where)}."
+        )
+        tags.append({"name": call.name, "description": description})
+    return tags
+
+
+def _complete_arrays(node: Any) -> None:
+    """Give every array schema without ``items`` the schema of any item:
+    an array's items are then always described."""
+    if isinstance(node, dict):
+        kind = node.get("type")
+        arrays = kind == "array" or (isinstance(kind, list) and "array" in kind)
+        if arrays and "items" not in node and "prefixItems" not in node:
+            node["items"] = {}
+        for key, value in node.items():
+            if key not in _DATA_KEYS:
+                _complete_arrays(value)
+    elif isinstance(node, list):
+        for value in node:
+            _complete_arrays(value)
+
+
+def _version_values(doc: APIDoc, version: VersionDoc) -> List[str]:
+    """The version header's values for ``version``: prod's first."""
+    modes = sorted(API_MODES, key=lambda mode: (mode != "prod", mode))
+    return [str(VersionHeader(doc.api_name, version.version, m)) for m in modes]
+
+
+def _version_parameter(values: List[str], version_header: str) -> Dict[str, Any]:
+    """The version header, with the first of ``values`` as its default."""
     return {
-        "description": f"{meaning} One of: {', '.join(sorted(classes))}.",
-        "content": {
-            "application/json": {"schema": {"$ref": "#/components/schemas/Error"}},
-            "application/problem+json": {
-                "schema": {"$ref": "#/components/schemas/Problem"}
+        "name": version_header,
+        "in": "header",
+        "required": True,
+        "description": (
+            "The API, version and mode that should answer; this document's "
+            "version in production mode by default."
+        ),
+        # One schema, so that a client has one type for it; the default
+        # beside it, so that the client sends it unasked.
+        "schema": {
+            "allOf": [{"$ref": f"#/components/schemas/{_VERSION_PARAMETER}"}],
+            "default": values[0],
+        },
+    }
+
+
+def _description(doc: APIDoc, values: List[str], version_header: str) -> str:
+    """The API's docstring, and how to call it."""
+    usage = (
+        f"Every call names the API, version and mode that should answer in the "
+        f"`{version_header}` header: `{values[0]}`, or `{values[1]}` for the test "
+        "mode. Errors come as the JSON envelope "
+        '`{"result": null, "error": {...}}`, or as RFC 9457 problem details when '
+        "the request's `Accept` asks for `application/problem+json`."
+    )
+    if not doc.description:
+        return usage
+    return as_markdown(doc.description, doc.docstring_format) + "\n\n" + usage
+
+
+def _error_schemas(classes: List[str]) -> Dict[str, Any]:
+    return {
+        "Error": {
+            "description": "The error envelope.",
+            "type": "object",
+            "required": ["result", "error"],
+            "properties": {
+                "result": {"type": "null"},
+                "error": {
+                    "type": "object",
+                    "required": ["error_code", "exception_class", "exception_text"],
+                    "properties": {
+                        "error_code": {"type": "integer"},
+                        "exception_class": {"type": "string", "enum": classes},
+                        "exception_text": {"type": "string"},
+                        "fields": _FIELD_ERRORS,
+                    },
+                },
             },
         },
+        "Problem": {
+            "description": (
+                "RFC 9457 problem details, sent when the request's Accept "
+                "asks for application/problem+json."
+            ),
+            "type": "object",
+            "required": _PROBLEM_REQUIRED,
+            "properties": {
+                "type": {"type": "string"},
+                "title": {"type": "string"},
+                "status": {"type": "integer"},
+                "detail": {"type": "string"},
+                "error_code": {"type": "integer"},
+                "exception_class": {"type": "string", "enum": classes},
+                "errors": _FIELD_ERRORS,
+            },
+        },
+        "FieldError": _FIELD_ERROR,
     }
 
 
@@ -260,125 +532,73 @@ def openapi_document(
     doc: APIDoc,
     version_key: str,
     *,
-    mount: Optional[str] = None,
+    prefix: Optional[ServedPrefix] = None,
+    server: Optional[str] = None,
     version_header: str = "X-API-Version",
-    server_url: Optional[str] = None,
 ) -> Dict[str, Any]:
     """
     The OpenAPI 3.1 document of one version of ``doc``.
 
-    :param mount: the path the API is served under; ``/<api_name>`` by default.
+    :param prefix: where the API is served (see
+        :func:`~shiji.docs.prefix.served_prefix`); ``/<api_name>`` by
+        default.
+    :param server: the server's base URL (``http://127.0.0.1:9990``, no
+        path); without it the server is the prefix alone, relative to where
+        the document was fetched from.
     :param version_header: the header naming the version.
-    :param server_url: the server's address, if known.
+    :raises KeyError: ``doc`` has no version ``version_key``.
     """
     version = doc.version(version_key)
-    mount = mount or f"/{doc.api_name}"
-    by_status: Dict[str, List[str]] = {}
-    for error in version.errors:
-        by_status.setdefault(str(error.http_status), []).append(error.exception_class)
-    paths: Dict[str, Dict[str, Any]] = {}
-    unlisted = []
-    for call in version.calls:
-        for index, route in enumerate(call.routes):
-            path = openapi_path(route, mount)
-            if path is None:
-                unlisted.append(readable_route(route))
-                continue
-            item = paths.setdefault(path, {})
-            for method in call.methods:
-                name = method.method.lower()
-                if name in (
-                    "get",
-                    "put",
-                    "post",
-                    "delete",
-                    "options",
-                    "head",
-                    "patch",
-                    "trace",
-                ):
-                    item[name] = _operation(
-                        doc,
-                        version,
-                        call,
-                        method,
-                        route,
-                        version_header,
-                        f"{call.name}_{method.method}_{index}",
-                        set(by_status),
-                    )
-    info: Dict[str, Any] = {"title": doc.api_name, "version": version.version}
+    if prefix is None:
+        prefix = served_prefix(re.escape(doc.api_name), doc.api_name)
+    context = _Context(doc, version, prefix, version.auth_scheme or DEFAULT_AUTH_SCHEME)
+    paths, unlisted = _paths(context)
+    values = _version_values(doc, version)
+    info: Dict[str, Any] = {
+        "title": doc.api_name,
+        "version": version.version,
+        "description": _description(doc, values, version_header),
+    }
+    if doc.contact is not None:
+        info["contact"] = doc.contact
+    if doc.license is not None:
+        info["license"] = doc.license
     if version.deprecation is not None:
         info["x-shiji-deprecation"] = version.deprecation.describe()
-    if doc.description:
-        info["description"] = as_markdown(doc.description, doc.docstring_format)
-    classes = sorted(e.exception_class for e in version.errors)
+    components: Dict[str, Any] = {
+        "schemas": {
+            **_error_schemas(sorted(e.exception_class for e in version.errors)),
+            _VERSION_PARAMETER: {
+                "description": "A value of the version header: <api>-<version>+<mode>.",
+                "type": "string",
+                "enum": values,
+                "default": values[0],
+            },
+        },
+        "parameters": {_VERSION_PARAMETER: _version_parameter(values, version_header)},
+    }
+    if context.headers:
+        components["headers"] = {
+            name: _HEADERS[name] for name in _HEADERS if name in context.headers
+        }
+    schemes = {_SESSION: context.auth_scheme, **_SCHEMES}
+    used = {name: schemes[name] for name in sorted(context.schemes) if name in schemes}
+    if used:
+        components["securitySchemes"] = used
     document: Dict[str, Any] = {
         "openapi": OPENAPI_VERSION,
         "info": info,
+        "servers": [_server(prefix, server, doc.api_name)],
+        "tags": _tags(doc, version, paths),
         "paths": paths,
-        "components": {
-            "schemas": {
-                "Error": {
-                    "type": "object",
-                    "required": ["result", "error"],
-                    "properties": {
-                        "result": {"type": "null"},
-                        "error": {
-                            "type": "object",
-                            "required": [
-                                "error_code",
-                                "exception_class",
-                                "exception_text",
-                            ],
-                            "properties": {
-                                "error_code": {"type": "integer"},
-                                "exception_class": {"type": "string", "enum": classes},
-                                "exception_text": {"type": "string"},
-                                "fields": _FIELD_ERRORS,
-                            },
-                        },
-                    },
-                },
-                "Problem": {
-                    "description": (
-                        "RFC 9457 problem details, sent when the request's Accept "
-                        "asks for application/problem+json."
-                    ),
-                    "type": "object",
-                    "required": [
-                        "type",
-                        "title",
-                        "status",
-                        "detail",
-                        "error_code",
-                        "exception_class",
-                    ],
-                    "properties": {
-                        "type": {"type": "string"},
-                        "title": {"type": "string"},
-                        "status": {"type": "integer"},
-                        "detail": {"type": "string"},
-                        "error_code": {"type": "integer"},
-                        "exception_class": {"type": "string", "enum": classes},
-                        "errors": _FIELD_ERRORS,
-                    },
-                },
-                "FieldError": _FIELD_ERROR,
-            },
-            "responses": {
-                f"Error{status}": _error_response(status, classes)
-                for status, classes in sorted(by_status.items())
-            },
-            "securitySchemes": {"basic": {"type": "http", "scheme": "basic"}},
-        },
+        "components": components,
     }
-    if server_url:
-        document["servers"] = [{"url": server_url}]
     if unlisted:
         document["x-shiji-unlisted-routes"] = unlisted
     # The schemas are the declarations' own: the caller gets copies.
-    return copy.deepcopy(document)
+    document = copy.deepcopy(document)
+    _complete_arrays(document["paths"])
+    return document
 
 
 def openapi_index(doc: APIDoc, url_for: Any) -> Dict[str, Any]:

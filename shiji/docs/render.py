@@ -23,7 +23,9 @@ from .model import (
     VersionDoc,
     interface,
 )
+from .prefix import ServedPrefix
 from .schema_words import BodyWords, FieldRow, body_words, schema_row
+from .usage import default_prefix, served_paths, where_served
 
 __all__ = [
     "answer_words",
@@ -238,8 +240,21 @@ def _markdown_method(doc: APIDoc, call: CallDoc, method: MethodDoc) -> List[str]
     return lines
 
 
+def _code_sentence(parts: Sequence[str]) -> str:
+    """Text and code alternating, the text first, as Markdown."""
+    return "".join(
+        f"`{part}`" if index % 2 else part for index, part in enumerate(parts)
+    )
+
+
+def _served_at(call: CallDoc, prefix: ServedPrefix) -> str:
+    paths = [f"`{path}`" for path in served_paths(call, prefix)]
+    listed = paths[0] if len(paths) < 2 else f"{', '.join(paths[:-1])} and {paths[-1]}"
+    return f"Served at {listed}."
+
+
 def _markdown_version(
-    doc: APIDoc, version: VersionDoc, version_header: str
+    doc: APIDoc, version: VersionDoc, version_header: str, prefix: ServedPrefix
 ) -> List[str]:
     lines = [
         f"## Version {version.version}",
@@ -253,7 +268,7 @@ def _markdown_version(
         lines += [f"> **{deprecation_notice(version)}**", ""]
     for call in version.calls:
         routes = ", ".join(f"`{route}`" for route in call.readable_routes)
-        lines += [f"### {routes}", ""]
+        lines += [f"### {routes}", "", _served_at(call, prefix), ""]
         if call.description:
             lines += [as_markdown(call.description, doc.docstring_format), ""]
         for method in call.methods:
@@ -288,12 +303,24 @@ def deprecation_notice(version: VersionDoc) -> str:
     return text
 
 
-def markdown_document(doc: APIDoc, version_header: str = "X-API-Version") -> str:
-    """The API's documentation as Markdown, for READMEs and wikis."""
+def markdown_document(
+    doc: APIDoc,
+    version_header: str = "X-API-Version",
+    prefix: Optional[ServedPrefix] = None,
+) -> str:
+    """
+    The API's documentation as Markdown, for READMEs and wikis.
+
+    :param version_header: the name of the version header.
+    :param prefix: where the API is served; at its name if not given.
+    """
+    prefix = prefix if prefix is not None else default_prefix(doc.api_name)
     lines = [f"# {doc.api_name}", ""]
     if doc.description:
         lines += [as_markdown(doc.description, doc.docstring_format), ""]
     lines += [
+        _code_sentence(where_served(prefix)),
+        "",
         "Versions: " + ", ".join(version.version for version in doc.versions) + ".",
         "Every error is sent as "
         '`{"result": null, "error": {"error_code": ..., "exception_class": ..., '
@@ -301,5 +328,5 @@ def markdown_document(doc: APIDoc, version_header: str = "X-API-Version") -> str
         "",
     ]
     for version in reversed(doc.versions):
-        lines += _markdown_version(doc, version, version_header)
+        lines += _markdown_version(doc, version, version_header, prefix)
     return "\n".join(lines).rstrip() + "\n"

@@ -23,6 +23,20 @@ from .errors import (
     TooManyAttemptsError,
 )
 
+#: How callers of the calls ``auth.login_required`` guards authenticate, for
+#: the documentation: the session cookie that login sets and
+#: ``backend.SessionBackend`` reads.
+auth_scheme = {
+    "type": "apiKey",
+    "in": "cookie",
+    "name": "session",
+    "description": (
+        "The signed session cookie that login sets: `session` (the "
+        "`cookie_name` option), or `__Host-session` when cookies are sent "
+        "over HTTPS only ([auth] cookie_secure)."
+    ),
+}
+
 
 @dataclass
 class Latency:
@@ -83,6 +97,7 @@ class PingCall(urldispatch.URLMatchJSONResource):
         [Arg("timestamp", int, description="A client-supplied UNIX timestamp.")]
     )
     @webapi.returns(200, str, description="Names the API, version and mode.")
+    @webapi.raises()
     def render_GET(self, request):
         """
         Simple PING call, that echoes back the client's supplied timestamp.
@@ -114,6 +129,7 @@ class PingCall(urldispatch.URLMatchJSONResource):
     )
     @webapi.url_arguments(["simple_auth_key"])
     @webapi.returns(200, PingResult)
+    @webapi.raises()
     @defer.inlineCallbacks
     def render_POST(self, request):
         """
@@ -164,6 +180,7 @@ class SampleErrorsCall(urldispatch.URLMatchJSONResource):
 
     routes = r"sample_error/(?P<kind>normal|advanced)"
 
+    @webapi.raises(SampleNormalError, SampleAdvancedError)
     def render_GET(self, request):
         """
         Answer with `SampleNormalError` (raised) or `SampleAdvancedError`
@@ -220,6 +237,7 @@ class SignupCall(urldispatch.URLMatchJSONResource):
 
     @webapi.json_arguments(CREDENTIALS)
     @webapi.returns(201, AccountResult, description="The new account.")
+    @webapi.raises(EmailTakenError, TooManyAttemptsError)
     @defer.inlineCallbacks
     def render_POST(self, request):
         """
@@ -253,6 +271,7 @@ class LoginCall(urldispatch.URLMatchJSONResource):
 
     @webapi.json_arguments(CREDENTIALS)
     @webapi.returns(200, AccountResult, description="The account logged in to.")
+    @webapi.raises(LoginFailedError, TooManyAttemptsError)
     @defer.inlineCallbacks
     def render_POST(self, request):
         """
@@ -299,6 +318,7 @@ class LogoutCall(urldispatch.URLMatchJSONResource):
 
     @auth.login_required()
     @webapi.returns(200, Message)
+    @webapi.raises()
     @defer.inlineCallbacks
     def render_POST(self, request):
         """End the caller's session."""
@@ -319,6 +339,7 @@ class MeCall(urldispatch.URLMatchJSONResource):
 
     @auth.login_required()
     @webapi.returns(200, AccountResult)
+    @webapi.raises()
     def render_GET(self, request):
         """Answer `{"result": {"id": ..., "email": ...}}` for the session's user."""
         return {"result": request.user}
@@ -334,6 +355,7 @@ class SessionsCall(urldispatch.URLMatchJSONResource):
     @auth.login_required()
     @webapi.paged_results(default_page_len=20, max_page_len=100)
     @webapi.returns(200, SessionsResult)
+    @webapi.raises()
     @defer.inlineCallbacks
     def render_GET(self, request):
         """
