@@ -5,9 +5,9 @@ here only.
 
 from __future__ import annotations
 
-from typing import NamedTuple, Optional
+from typing import NamedTuple, Optional, Tuple
 
-__all__ = ["API_MODES", "VersionHeader"]
+__all__ = ["API_MODES", "VersionHeader", "version_and_mode"]
 
 #: The modes a version header may name: ``prod`` and ``test``.
 API_MODES = frozenset({"prod", "test"})
@@ -34,10 +34,19 @@ class VersionHeader(NamedTuple):
         The version is returned as written: the version router decides
         whether it exists.
         """
-        prefix_length = len(api) + 1
-        if value[:prefix_length].lower() != api.lower() + "-":
-            return None
-        version, plus, mode = value[prefix_length:].rpartition("+")
-        if not plus or mode not in API_MODES:
-            return None
-        return cls(api, version, mode)
+        found = version_and_mode(value, api)
+        return None if found is None else cls(api, *found)
+
+
+def version_and_mode(value: str, api: str) -> Optional[Tuple[str, str]]:
+    """
+    :meth:`VersionHeader.parse` without the object, for the router: the
+    version and mode of ``value`` read as a header for ``api``, or ``None``.
+    """
+    prefix_length = len(api) + 1
+    if value[:prefix_length].lower() != api.lower() + "-":
+        return None
+    version, plus, mode = value[prefix_length:].rpartition("+")
+    if plus and mode in API_MODES:
+        return version, mode
+    return None

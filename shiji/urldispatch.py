@@ -69,7 +69,7 @@ from ._query import decode_url_matches, query_arguments
 from ._request import APIRequest
 from ._response import render_call, write_error, write_failure
 from ._settings import DEFAULT_SETTINGS, Settings
-from ._version_header import VersionHeader
+from ._version_header import VersionHeader, version_and_mode
 from .auth import AuthBackend, CookieSigner, namespace_source
 from .metrics import Metrics, NullMetrics
 
@@ -467,10 +467,10 @@ class APIRouter(resource.Resource):
             value = request.args.get(self.version_header, [""])[0]
         else:
             value = ""
-        asked = VersionHeader.parse(value, api_name)
+        asked = version_and_mode(value, api_name)
         resolved = None
         if asked is not None:
-            version, mode = asked.version, asked.mode
+            version, mode = asked
             resolved = version_router.resolve(version)
         if resolved is None:
             raise UnknownAPIVersionError(request, clip(value))
