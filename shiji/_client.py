@@ -1,14 +1,14 @@
 """
 The Twisted client of Shiji APIs, over ``twisted.web.client.Agent``: one
-connection pool, one cookie jar, the version header on every call, errors
-raised as exceptions, retries and timeouts on an injectable clock.
+connection pool, one cookie jar, and the I/O of each call's tries
+(:class:`Tries` decides them), with timeouts and waits on an injectable
+clock.
 """
 
 from __future__ import annotations
 
-import time
 from http.cookiejar import CookieJar
-from typing import Any, List, Mapping, Optional, Tuple, Union
+from typing import Any, Awaitable, Callable, List, Mapping, Optional, Union
 
 from twisted.internet import error as internet_error
 from twisted.internet.defer import CancelledError, Deferred, succeed
@@ -29,23 +29,19 @@ from twisted.web.http_headers import Headers as TwistedHeaders
 from twisted.web.iweb import IBodyProducer
 from zope.interface import implementer
 
-from ._client_common import (
-    DEFAULT_RETRY,
-    Call,
-    ClientBase,
-    Headers,
-    Params,
-    Response,
-    Retry,
-    read_answer,
-)
+from ._client_answer import Answer, AnswerBody, Headers, Response
+from ._client_base import ClientBase
+from ._client_call import Call
 from ._client_errors import (
+    CLOSED_BEFORE_ANSWER,
+    CONNECTION_REFUSED,
     BadAnswerError,
     ClientTimeoutError,
     ConnectionFailedError,
     ErrorSpec,
 )
-from ._oauth import OAuth2ClientCredentials, TokenCache
+from ._client_tries import DEFAULT_RETRY, Again, Retry, Tries
+from ._oauth import OAuth2ClientCredentials, Tokens
 from ._reactor import global_reactor
 
 __all__ = ["Client"]
@@ -78,52 +74,79 @@ class _Body:
 
 
 class _BodyReader(Protocol):
-    """Collects an answer's body, up to ``limit`` bytes."""
+    """Collects an answer's body into ``body``; ``done`` fires with it."""
 
-    def __init__(self, limit: int, status: int, headers: Headers) -> None:
-        self.limit = limit
-        self.status = status
-        self.headers = headers
-        self.chunks: List[bytes] = []
-        self.size = 0
-        self.done: Deferred[bytes] = Deferred(self._stop)
+    def __init__(self, body: AnswerBody) -> None:
+        self.body = body
+        self.done: Deferred[Answer] = Deferred(self._stop)
 
-    def _stop(self, _: Deferred[bytes]) -> None:
+    def _stop(self, _: Deferred[Answer]) -> None:
         if self.transport is not None:
             self.transport.stopProducing()
 
     def dataReceived(self, data: bytes) -> None:
         if self.done.called:
             return
-        self.size += len(data)
-        if self.size > self.limit:
-            self.done.errback(
-                BadAnswerError(
-                    f"the answer is larger than {self.limit} bytes",
-                    self.status,
-                    self.headers,
-                    b"".join(self.chunks),
-                )
-            )
+        try:
+            self.body.add(data)
+        except BadAnswerError as e:
+            self.done.errback(e)
             self._stop(self.done)
-            return
-        self.chunks.append(data)
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         if self.done.called:
             return
         # PotentialDataLoss: a body without a length, ended by closing.
         if reason.check(ResponseDone, PotentialDataLoss):
-            self.done.callback(b"".join(self.chunks))
+            self.done.callback(self.body.answer())
         else:
-            self.done.errback(
-                BadAnswerError(
-                    "the answer was cut off",
-                    self.status,
-                    self.headers,
-                    b"".join(self.chunks),
-                )
-            )
+            self.done.errback(self.body.cut_off())
+
+
+class _TokenFetch:
+    """
+    Fetches a client's OAuth 2 tokens one at a time: the calls that need a
+    token while one is being fetched wait for that one.
+
+    :param fetch: sends the token request, giving the answer.
+    """
+
+    def __init__(self, fetch: Callable[[Call], Awaitable[Answer]]) -> None:
+        self._fetch = fetch
+        self._waiting: Optional[List[Deferred[str]]] = None
+
+    def token(self, tokens: Tokens) -> Deferred[str]:
+        """The token of ``tokens`` to send, fetched first if none is fresh."""
+        value = tokens.current()
+        if value is not None:
+            return succeed(value)
+        waiting = self._waiting
+        start = waiting is None
+        if waiting is None:
+            waiting = self._waiting = []
+
+        def forget(waiter: Deferred[str]) -> None:
+            if waiter in waiting:
+                waiting.remove(waiter)
+
+        waiter: Deferred[str] = Deferred(forget)
+        waiting.append(waiter)
+        if start:
+            Deferred.fromCoroutine(self._refresh(tokens, waiting))
+        return waiter
+
+    async def _refresh(self, tokens: Tokens, waiting: List[Deferred[str]]) -> None:
+        try:
+            value = tokens.fetched(*await self._fetch(tokens.request()))
+        except Exception:
+            failure = Failure()
+            self._waiting = None
+            for waiter in list(waiting):
+                waiter.errback(failure)
+            return
+        self._waiting = None
+        for waiter in list(waiting):
+            waiter.callback(value)
 
 
 def _cancelled(failure: BaseException) -> bool:
@@ -137,7 +160,7 @@ def _cancelled(failure: BaseException) -> bool:
     )
 
 
-class Client(ClientBase):
+class Client(ClientBase[Deferred[Response], Deferred[Any]]):
     """
     A client of one version of a Shiji API, for Twisted code.
 
@@ -209,13 +232,15 @@ class Client(ClientBase):
             version,
             mode,
             version_header=version_header,
-            token=token if isinstance(token, str) else None,
+            token=token,
             errors=errors,
             headers=headers,
             timeout=timeout,
             retry=retry,
             problem_details=problem_details,
             max_answer_bytes=max_answer_bytes,
+            # The clock is set below; tokens ask it the time only later.
+            now=lambda: self._clock.seconds(),
         )
         #: The cookie jar: what the API set, sent back with each call.
         self.cookies = cookies if cookies is not None else CookieJar()
@@ -229,112 +254,7 @@ class Client(ClientBase):
         # Agents are typed loosely: zope interfaces are beyond type checkers.
         self._agent: Any = agent
         self._with_cookies: Any = CookieAgent(agent, self.cookies)
-        self._tokens = (
-            TokenCache(token, self._fetch_token, lambda: self._clock.seconds())
-            if isinstance(token, OAuth2ClientCredentials)
-            else None
-        )
-
-    def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: Params = None,
-        json: Any = None,
-        data: Optional[bytes] = None,
-        content_type: Optional[str] = None,
-        headers: Optional[Mapping[str, str]] = None,
-        timeout: Optional[float] = None,
-        idempotent: Optional[bool] = None,
-    ) -> Deferred[Any]:
-        """
-        Call ``method`` on ``path``; fires with the decoded JSON body
-        (``None`` for an empty one).
-
-        :param path: appended to the client's URL as written (quote what
-            needs quoting); it may hold a query string.
-        :param params: the query arguments, a mapping or pairs; a list
-            value repeats its name, booleans are ``true`` and ``false``.
-        :param json: the body, encoded as JSON (``None``: no body).
-        :param data: a body of bytes, sent as ``content_type``.
-        :param headers: more headers, replacing the client's of the same
-            name.
-        :param timeout: this call's timeout, instead of the client's.
-        :param idempotent: whether the call may be sent again on 429 and
-            503 (by default, when its method is in ``retry.methods``).
-        :raises APIError: the API answered with an error.
-        :raises BadAnswerError: the answer is not Shiji's (not JSON, cut
-            off, an HTML page from a proxy).
-        :raises ClientTimeoutError: no answer in time.
-        :raises ConnectionFailedError: the server could not be reached.
-        :raises TokenError: no OAuth 2 token could be had.
-        """
-        return Deferred.fromCoroutine(
-            self._json(
-                method,
-                path,
-                params=params,
-                json=json,
-                data=data,
-                content_type=content_type,
-                headers=headers,
-                timeout=timeout,
-                idempotent=idempotent,
-            )
-        )
-
-    def send(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: Params = None,
-        json: Any = None,
-        data: Optional[bytes] = None,
-        content_type: Optional[str] = None,
-        headers: Optional[Mapping[str, str]] = None,
-        timeout: Optional[float] = None,
-        idempotent: Optional[bool] = None,
-    ) -> Deferred[Response]:
-        """
-        As :meth:`request`, but fires with the whole :class:`Response`
-        (status, headers, body; ``.json`` decodes it), whatever its media
-        type. Errors are raised as :meth:`request` raises them.
-        """
-        return Deferred.fromCoroutine(
-            self._send(
-                method,
-                path,
-                params=params,
-                json=json,
-                data=data,
-                content_type=content_type,
-                headers=headers,
-                timeout=timeout,
-                idempotent=idempotent,
-            )
-        )
-
-    def get(self, path: str, **options: Any) -> Deferred[Any]:
-        """:meth:`request` with ``GET``."""
-        return self.request("GET", path, **options)
-
-    def post(self, path: str, **options: Any) -> Deferred[Any]:
-        """:meth:`request` with ``POST``."""
-        return self.request("POST", path, **options)
-
-    def put(self, path: str, **options: Any) -> Deferred[Any]:
-        """:meth:`request` with ``PUT``."""
-        return self.request("PUT", path, **options)
-
-    def patch(self, path: str, **options: Any) -> Deferred[Any]:
-        """:meth:`request` with ``PATCH``."""
-        return self.request("PATCH", path, **options)
-
-    def delete(self, path: str, **options: Any) -> Deferred[Any]:
-        """:meth:`request` with ``DELETE``."""
-        return self.request("DELETE", path, **options)
+        self._token_fetch = _TokenFetch(self._fetch_token)
 
     def close(self) -> Deferred[None]:
         """Close the idle connections of the client's own pool."""
@@ -349,74 +269,43 @@ class Client(ClientBase):
     async def __aexit__(self, *_: object) -> None:
         await self.close()
 
-    async def _json(self, method: str, path: str, **options: Any) -> Any:
-        response = await self._send(method, path, **options)
-        return response.json
+    def _send(
+        self, make_tries: Callable[[], Tries], timeout: Optional[float]
+    ) -> Deferred[Response]:
+        return Deferred.fromCoroutine(self._run(make_tries, timeout))
 
-    async def _send(
-        self,
-        method: str,
-        path: str,
-        *,
-        timeout: Optional[float],
-        idempotent: Optional[bool],
-        **options: Any,
+    def _json(self, sent: Deferred[Response]) -> Deferred[Any]:
+        return sent.addCallback(lambda response: response.json)
+
+    async def _run(
+        self, make_tries: Callable[[], Tries], timeout: Optional[float]
     ) -> Response:
-        call = self._calls.make(method, path, **options)
-        limit = self.timeout if timeout is None else timeout
-        retry = self.retry
-        repeat = retry.applies(call.method, idempotent)
-        tokens = self._tokens
-        if any(name.lower() == "authorization" for name in call.headers):
-            tokens = None  # the caller's own credentials
-        attempt, refreshed = 0, False
+        """The tries' I/O: tokens fetched, calls sent, waits on the clock."""
+        tries = make_tries()
         while True:
-            attempt += 1
-            sent, token = call, None
-            if tokens is not None:
-                token = await tokens.token()
-                sent = Call(
-                    call.method,
-                    call.url,
-                    {**call.headers, "Authorization": f"Bearer {token}"},
-                    call.body,
-                )
+            token = None
+            if tries.tokens is not None:
+                token = await self._token_fetch.token(tries.tokens)
+            step: Union[Response, Again]
             try:
-                status, headers, body = await self._exchange(
-                    sent, limit, self._with_cookies
+                answer = await self._exchange(
+                    tries.start(token), timeout, self._with_cookies
                 )
             except ConnectionFailedError as e:
-                if not (
-                    retry.connection_refused
-                    and isinstance(e.__cause__, internet_error.ConnectionRefusedError)
-                    and attempt < retry.attempts
-                ):
-                    raise
-                await self._sleep(retry.back_off(attempt))
-                continue
-            if status == 401 and tokens is not None and token and not refreshed:
-                # Sent again once, with a new token; not counted as a try.
-                tokens.refused(token)
-                refreshed = True
-                attempt -= 1
-                continue
-            if repeat and status in retry.statuses:
-                wait = retry.wait(attempt, headers, time.time)
-                if wait is not None:
-                    await self._sleep(wait)
-                    continue
-            return read_answer(status, headers, body, self._errors)
+                step = tries.failed(e)
+            else:
+                step = tries.answered(*answer)
+            if isinstance(step, Response):
+                return step
+            if step.wait is not None:
+                await deferLater(self._clock, step.wait, lambda: None)
 
-    def _sleep(self, seconds: float) -> Deferred[None]:
-        waited: Deferred[None] = deferLater(self._clock, seconds, lambda: None)
-        return waited
-
-    async def _fetch_token(self, call: Call) -> Tuple[int, Headers, bytes]:
+    async def _fetch_token(self, call: Call) -> Answer:
         return await self._exchange(call, self.timeout, self._agent)
 
     async def _exchange(
         self, call: Call, timeout: Optional[float], agent: Any
-    ) -> Tuple[int, Headers, bytes]:
+    ) -> Answer:
         """One try: send ``call``, read the whole answer within ``timeout``."""
         transfer = Deferred.fromCoroutine(self._transfer(call, agent))
         expired: List[float] = []
@@ -440,7 +329,7 @@ class Client(ClientBase):
             if timer is not None and timer.active():
                 timer.cancel()
 
-    async def _transfer(self, call: Call, agent: Any) -> Tuple[int, Headers, bytes]:
+    async def _transfer(self, call: Call, agent: Any) -> Answer:
         sent = TwistedHeaders()
         for name, value in call.headers.items():
             sent.addRawHeader(name.encode("ascii"), value.encode("utf-8"))
@@ -452,15 +341,13 @@ class Client(ClientBase):
                 _Body(call.body) if call.body is not None else None,
             )
         except internet_error.ConnectionRefusedError as e:
-            raise ConnectionFailedError(call.url, "connection refused") from e
+            raise ConnectionFailedError(call.url, CONNECTION_REFUSED) from e
         except (internet_error.ConnectError, internet_error.DNSLookupError) as e:
             raise ConnectionFailedError(call.url, f"cannot connect: {e}") from e
         except (ResponseNeverReceived, RequestTransmissionFailed) as e:
             if _cancelled(e):
                 raise
-            raise ConnectionFailedError(
-                call.url, "the connection closed before an answer"
-            ) from e
+            raise ConnectionFailedError(call.url, CLOSED_BEFORE_ANSWER) from e
         except ResponseFailed as e:
             if _cancelled(e):
                 raise
@@ -470,7 +357,6 @@ class Client(ClientBase):
             for name, values in response.headers.getAllRawHeaders()
             for value in values
         )
-        reader = _BodyReader(self.max_answer_bytes, response.code, headers)
+        reader = _BodyReader(AnswerBody(self.max_answer_bytes, response.code, headers))
         response.deliverBody(reader)
-        body = await reader.done
-        return response.code, headers, body
+        return await reader.done

@@ -32,6 +32,8 @@ from typing import (
 from . import _errors
 
 __all__ = [
+    "CLOSED_BEFORE_ANSWER",
+    "CONNECTION_REFUSED",
     "APIError",
     "BadAnswerError",
     "ClientError",
@@ -176,6 +178,13 @@ class ConnectionFailedError(ClientError, builtins.ConnectionError):
         super().__init__(f"{url}: {reason}")
         self.url = url
         self.reason = reason
+
+
+#: The ``reason`` of a :class:`ConnectionFailedError` whose connection was
+#: refused: the request was never sent.
+CONNECTION_REFUSED = "connection refused"
+#: The ``reason`` of one whose connection closed before any answer.
+CLOSED_BEFORE_ANSWER = "the connection closed before an answer"
 
 
 class TokenError(ClientError):

@@ -1,7 +1,8 @@
 """
 The blocking client of Shiji APIs, over httpx (``pip install
 shiji[httpx]``): the Twisted client's calls, errors, retries and tokens,
-for scripts, tests and threads.
+for scripts, tests and threads; the I/O of each call's tries
+(:class:`Tries` decides them) is blocking.
 """
 
 from __future__ import annotations
@@ -9,25 +10,21 @@ from __future__ import annotations
 import builtins
 import threading
 import time
-from typing import Any, Callable, List, Mapping, Optional, Tuple, Union
+from typing import Any, Callable, Mapping, Optional, Union
 
-from ._client_common import (
-    DEFAULT_RETRY,
-    Call,
-    ClientBase,
-    Headers,
-    Params,
-    Response,
-    Retry,
-    read_answer,
-)
+from ._client_answer import Answer, AnswerBody, Headers, Response
+from ._client_base import ClientBase
+from ._client_call import Call
 from ._client_errors import (
+    CLOSED_BEFORE_ANSWER,
+    CONNECTION_REFUSED,
     BadAnswerError,
     ClientTimeoutError,
     ConnectionFailedError,
     ErrorSpec,
 )
-from ._oauth import OAuth2ClientCredentials, Token
+from ._client_tries import DEFAULT_RETRY, Again, Retry, Tries
+from ._oauth import OAuth2ClientCredentials, Tokens
 
 __all__ = ["SyncClient"]
 
@@ -42,7 +39,7 @@ def _refused(error: BaseException) -> bool:
     return False
 
 
-class SyncClient(ClientBase):
+class SyncClient(ClientBase[Response, Any]):
     """
     A blocking client of one version of a Shiji API, over httpx: each call
     returns its result (or raises) as :class:`Client`'s ``Deferred`` fires
@@ -83,72 +80,21 @@ class SyncClient(ClientBase):
             version,
             mode,
             version_header=version_header,
-            token=token if isinstance(token, str) else None,
+            token=token,
             errors=errors,
             headers=headers,
             timeout=timeout,
             retry=retry,
             problem_details=problem_details,
             max_answer_bytes=max_answer_bytes,
+            now=clock,
         )
         self._httpx = httpx
         self._http = httpx.Client(transport=transport, trust_env=False)
         #: The cookies the API set (an ``httpx.Cookies``), sent back.
         self.cookies = self._http.cookies
         self._sleep = sleep
-        self._clock = clock
-        self._credentials = (
-            token if isinstance(token, OAuth2ClientCredentials) else None
-        )
-        self._token: Optional[Token] = None
         self._token_lock = threading.Lock()
-
-    def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: Params = None,
-        json: Any = None,
-        data: Optional[bytes] = None,
-        content_type: Optional[str] = None,
-        headers: Optional[Mapping[str, str]] = None,
-        timeout: Optional[float] = None,
-        idempotent: Optional[bool] = None,
-    ) -> Any:
-        """Call ``method`` on ``path``: the decoded JSON body (see
-        :meth:`Client.request`)."""
-        return self.send(
-            method,
-            path,
-            params=params,
-            json=json,
-            data=data,
-            content_type=content_type,
-            headers=headers,
-            timeout=timeout,
-            idempotent=idempotent,
-        ).json
-
-    def get(self, path: str, **options: Any) -> Any:
-        """:meth:`request` with ``GET``."""
-        return self.request("GET", path, **options)
-
-    def post(self, path: str, **options: Any) -> Any:
-        """:meth:`request` with ``POST``."""
-        return self.request("POST", path, **options)
-
-    def put(self, path: str, **options: Any) -> Any:
-        """:meth:`request` with ``PUT``."""
-        return self.request("PUT", path, **options)
-
-    def patch(self, path: str, **options: Any) -> Any:
-        """:meth:`request` with ``PATCH``."""
-        return self.request("PATCH", path, **options)
-
-    def delete(self, path: str, **options: Any) -> Any:
-        """:meth:`request` with ``DELETE``."""
-        return self.request("DELETE", path, **options)
 
     def close(self) -> None:
         """Close the client's connections."""
@@ -160,78 +106,39 @@ class SyncClient(ClientBase):
     def __exit__(self, *_: object) -> None:
         self.close()
 
-    def send(
-        self,
-        method: str,
-        path: str,
-        *,
-        timeout: Optional[float] = None,
-        idempotent: Optional[bool] = None,
-        **options: Any,
+    def _json(self, sent: Response) -> Any:
+        return sent.json
+
+    def _send(
+        self, make_tries: Callable[[], Tries], timeout: Optional[float]
     ) -> Response:
-        """As :meth:`request`, but the whole :class:`Response`."""
-        call = self._calls.make(method, path, **options)
-        limit = self.timeout if timeout is None else timeout
-        retry = self.retry
-        repeat = retry.applies(call.method, idempotent)
-        credentials = self._credentials
-        if any(name.lower() == "authorization" for name in call.headers):
-            credentials = None  # the caller's own credentials
-        attempt, refreshed = 0, False
+        """The tries' I/O, blocking: tokens fetched, calls sent, waits slept."""
+        tries = make_tries()
         while True:
-            attempt += 1
-            sent, token = call, None
-            if credentials is not None:
-                token = self._bearer(credentials, limit)
-                sent = Call(
-                    call.method,
-                    call.url,
-                    {**call.headers, "Authorization": f"Bearer {token}"},
-                    call.body,
-                )
+            token = None
+            if tries.tokens is not None:
+                token = self._bearer(tries.tokens, timeout)
+            step: Union[Response, Again]
             try:
-                status, headers, body = self._exchange(sent, limit)
+                answer = self._exchange(tries.start(token), timeout)
             except ConnectionFailedError as e:
-                if not (
-                    retry.connection_refused
-                    and _refused(e)
-                    and attempt < retry.attempts
-                ):
-                    raise
-                self._sleep(retry.back_off(attempt))
-                continue
-            if status == 401 and token is not None and not refreshed:
-                with self._token_lock:
-                    if self._token is not None and self._token.value == token:
-                        self._token = None
-                refreshed = True
-                attempt -= 1
-                continue
-            if repeat and status in retry.statuses:
-                wait = retry.wait(attempt, headers, time.time)
-                if wait is not None:
-                    self._sleep(wait)
-                    continue
-            return read_answer(status, headers, body, self._errors)
+                step = tries.failed(e)
+            else:
+                step = tries.answered(*answer)
+            if isinstance(step, Response):
+                return step
+            if step.wait is not None:
+                self._sleep(step.wait)
 
-    def _bearer(
-        self, credentials: OAuth2ClientCredentials, timeout: Optional[float]
-    ) -> str:
-        """The current token, fetched first (by one thread) when due."""
+    def _bearer(self, tokens: Tokens, timeout: Optional[float]) -> str:
+        """The token to send, fetched first (by one thread) when due."""
         with self._token_lock:
-            token = self._token
-            if token is None or not token.fresh(self._clock()):
-                status, headers, body = self._exchange(
-                    credentials.token_call(), timeout
-                )
-                token = self._token = credentials.read_token(
-                    status, headers, body, self._clock()
-                )
-            return token.value
+            value = tokens.current()
+            if value is None:
+                value = tokens.fetched(*self._exchange(tokens.request(), timeout))
+            return value
 
-    def _exchange(
-        self, call: Call, timeout: Optional[float]
-    ) -> Tuple[int, Headers, bytes]:
+    def _exchange(self, call: Call, timeout: Optional[float]) -> Answer:
         """One try; httpx's timeout is per read, so the whole is checked too."""
         httpx = self._httpx
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -243,38 +150,27 @@ class SyncClient(ClientBase):
                 content=call.body,
                 timeout=timeout,
             ) as answer:
-                status = answer.status_code
-                headers = Headers(answer.headers.multi_items())
-                chunks: List[bytes] = []
-                size = 0
+                body = AnswerBody(
+                    self.max_answer_bytes,
+                    answer.status_code,
+                    Headers(answer.headers.multi_items()),
+                )
                 try:
                     for chunk in answer.iter_bytes():
-                        size += len(chunk)
-                        if size > self.max_answer_bytes:
-                            raise BadAnswerError(
-                                f"the answer is larger than {self.max_answer_bytes} bytes",
-                                status,
-                                headers,
-                                b"".join(chunks),
-                            )
-                        chunks.append(chunk)
+                        body.add(chunk)
                         if deadline is not None and time.monotonic() > deadline:
                             raise ClientTimeoutError(timeout or 0.0, call.url)
                 except httpx.RemoteProtocolError:
-                    raise BadAnswerError(
-                        "the answer was cut off", status, headers, b"".join(chunks)
-                    ) from None
-                return status, headers, b"".join(chunks)
+                    raise body.cut_off() from None
+                return body.answer()
         except httpx.TimeoutException:
             raise ClientTimeoutError(timeout or 0.0, call.url) from None
         except httpx.ConnectError as e:
-            reason = "connection refused" if _refused(e) else f"cannot connect: {e}"
+            reason = CONNECTION_REFUSED if _refused(e) else f"cannot connect: {e}"
             raise ConnectionFailedError(call.url, reason) from e
         except httpx.RemoteProtocolError as e:
             if "without sending a response" in str(e):
-                raise ConnectionFailedError(
-                    call.url, "the connection closed before an answer"
-                ) from e
+                raise ConnectionFailedError(call.url, CLOSED_BEFORE_ANSWER) from e
             raise BadAnswerError(f"the answer is not well-formed HTTP: {e}") from e
         except httpx.TransportError as e:
             raise ConnectionFailedError(call.url, str(e)) from e

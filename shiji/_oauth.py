@@ -1,24 +1,23 @@
 """
-OAuth 2 client credentials (RFC 6749 section 4.4): the token request, the
-reading of the token endpoint's answer, and the token cache of the Twisted
-client, which shares one refresh among every call that needs it.
+OAuth 2 client credentials (RFC 6749 section 4.4), with no I/O: the token
+request, the reading of the token endpoint's answer, and :class:`Tokens`,
+a client's current token: whether it is fresh, and forgetting it once it
+is refused. Each client fetches tokens with its own I/O.
 """
 
 from __future__ import annotations
 
 import base64
+import threading
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, List, Mapping, NamedTuple, Optional
+from typing import Any, Callable, Mapping, NamedTuple, Optional
 from urllib.parse import quote_plus, urlencode, urlsplit
 
-from twisted.internet.defer import Deferred, succeed
-from twisted.python.failure import Failure
-
 from . import _json
-from ._client_common import Call
+from ._client_call import Call
 from ._client_errors import TokenError
 
-__all__ = ["OAuth2ClientCredentials", "Token", "TokenCache"]
+__all__ = ["OAuth2ClientCredentials", "Token", "Tokens"]
 
 # RFC 6750 section 2.1's b64token: what an access token may hold to be sent
 # as "Authorization: Bearer <token>".
@@ -133,64 +132,47 @@ class OAuth2ClientCredentials:
         return Token(value, now + lifetime - min(self.leeway, lifetime / 2))
 
 
-class TokenCache:
+class Tokens:
     """
-    The Twisted client's current token: fetched when first needed, again
-    once it is due or refused; calls needing one during a fetch share it.
+    One client's current token, with no I/O: the one to send while it is
+    fresh, the request that fetches another, and what the token endpoint's
+    answer and the API's refusal of a token do. Threads may share it; the
+    client fetches, and decides whether calls share one fetch.
 
-    :param fetch: makes the token request, giving the answer's status,
-        headers and body.
-    :param now: the current time, in the clock's seconds.
+    :param now: the current time, in seconds on the client's clock.
     """
 
     def __init__(
-        self,
-        credentials: OAuth2ClientCredentials,
-        fetch: Callable[[Call], Awaitable[Any]],
-        now: Callable[[], float],
+        self, credentials: OAuth2ClientCredentials, now: Callable[[], float]
     ) -> None:
         self.credentials = credentials
-        self._fetch = fetch
         self._now = now
         self._token: Optional[Token] = None
-        self._waiting: Optional[List[Deferred[str]]] = None
+        self._lock = threading.Lock()
 
-    def token(self) -> Deferred[str]:
-        """The token to send, fetched first if there is none or it is due."""
+    def current(self) -> Optional[str]:
+        """The token to send, or ``None`` when one must be fetched first."""
         token = self._token
-        if token is not None and token.fresh(self._now()):
-            return succeed(token.value)
-        waiting = self._waiting
-        start = waiting is None
-        if waiting is None:
-            waiting = self._waiting = []
+        return token.value if token is not None and token.fresh(self._now()) else None
 
-        def forget(waiter: Deferred[str]) -> None:
-            if waiter in waiting:
-                waiting.remove(waiter)
+    def request(self) -> Call:
+        """The token request."""
+        return self.credentials.token_call()
 
-        waiter: Deferred[str] = Deferred(forget)
-        waiting.append(waiter)
-        if start:
-            Deferred.fromCoroutine(self._refresh(waiting))
-        return waiter
+    def fetched(self, status: int, headers: Mapping[str, str], body: bytes) -> str:
+        """
+        Keep the token of the token endpoint's answer, and give it.
+
+        :raises TokenError: the endpoint refused, or answered no usable
+            bearer token; the next call that needs one asks again.
+        """
+        token = self.credentials.read_token(status, headers, body, self._now())
+        with self._lock:
+            self._token = token
+        return token.value
 
     def refused(self, value: str) -> None:
-        """The API answered 401 to ``value``: fetch another next time."""
-        if self._token is not None and self._token.value == value:
-            self._token = None
-
-    async def _refresh(self, waiting: List[Deferred[str]]) -> None:
-        try:
-            status, headers, body = await self._fetch(self.credentials.token_call())
-            token = self.credentials.read_token(status, headers, body, self._now())
-        except Exception:
-            failure = Failure()
-            self._waiting = None
-            for waiter in list(waiting):
-                waiter.errback(failure)
-            return
-        self._token = token
-        self._waiting = None
-        for waiter in list(waiting):
-            waiter.callback(token.value)
+        """The API answered 401 to token ``value``: fetch another next time."""
+        with self._lock:
+            if self._token is not None and self._token.value == value:
+                self._token = None

@@ -20,7 +20,7 @@ server's error class: ``except client.error("LoginFailedError")``.
 """
 
 from ._client import Client
-from ._client_common import IDEMPOTENT_METHODS, Headers, Response, Retry
+from ._client_answer import Headers, Response
 from ._client_errors import (
     APIError,
     BadAnswerError,
@@ -30,6 +30,7 @@ from ._client_errors import (
     TokenError,
 )
 from ._client_httpx import SyncClient
+from ._client_tries import IDEMPOTENT_METHODS, Retry
 from ._oauth import OAuth2ClientCredentials
 
 __all__ = [

@@ -23,6 +23,11 @@ from twisted.internet import defer, protocol, reactor, task, threads
 from twisted.web import resource, server
 
 from shiji import _client_errors, _json, webapi
+from shiji._client_answer import AnswerBody, Headers
+from shiji._client_call import Call
+from shiji._client_errors import CONNECTION_REFUSED, ErrorClasses
+from shiji._client_tries import Again, Tries
+from shiji._oauth import Tokens
 from shiji.client import (
     IDEMPOTENT_METHODS,
     APIError,
@@ -1431,3 +1436,102 @@ def test_the_client_s_defaults():
     )
     assert other.version_header == ("X-DigiTar-API-Version", "my_api-2.1+test")
     assert other.retry == Retry(attempts=1)
+
+
+# -- the decisions both flavours share, without I/O ----------------------------
+
+
+def tries_of(method="GET", headers=None, tokens=None, **retry):
+    call = Call(method, "http://api.test/api/x", dict(headers or {}), None)
+    return Tries(call, Retry(**retry), None, ErrorClasses(), tokens, now=lambda: 0)
+
+
+def answer_of(status, headers, body):
+    return status, Headers(headers.items()), body
+
+
+def test_tries_wait_on_a_retried_status_then_raise_its_error():
+    tries = tries_of()
+    assert tries.start() is tries.call
+    assert tries.answered(*answer_of(*UNAVAILABLE)) == Again(0.5)
+    tries.start()
+    asked = answer_of(503, {"Retry-After": "2", **JSON}, b"{}")
+    assert tries.answered(*asked) == Again(2.0)
+    tries.start()
+    with pytest.raises(APIError) as raised:
+        tries.answered(*answer_of(*UNAVAILABLE))
+    assert raised.value.exception_class == "ServiceUnavailableError"
+
+    posted = tries_of("POST")
+    posted.start()
+    with pytest.raises(APIError):
+        posted.answered(*answer_of(*UNAVAILABLE))
+
+    done = tries_of()
+    done.start()
+    response = done.answered(*answer_of(*OK))
+    assert isinstance(response, Response)
+    assert response.json == {"result": "ok"}
+
+
+def test_tries_retry_a_refused_connection_only_when_asked():
+    url = "http://api.test/api/x"
+    refused = ConnectionFailedError(url, CONNECTION_REFUSED)
+    tries = tries_of(connection_refused=True, attempts=2)
+    tries.start()
+    assert tries.failed(refused) == Again(0.5)
+    tries.start()
+    with pytest.raises(ConnectionFailedError) as raised:
+        tries.failed(refused)
+    assert raised.value is refused
+
+    for tries, error in [
+        (tries_of(), refused),
+        (tries_of(connection_refused=True), ConnectionFailedError(url, "no host")),
+    ]:
+        tries.start()
+        with pytest.raises(ConnectionFailedError):
+            tries.failed(error)
+
+
+def test_a_refused_token_is_forgotten_and_the_call_sent_once_more():
+    now = [1000.0]
+    credentials = OAuth2ClientCredentials("http://auth.test/token", "id", "secret")
+    tokens = Tokens(credentials, lambda: now[0])
+    assert tokens.current() is None
+    assert tokens.request().url == "http://auth.test/token"
+    body = b'{"access_token": "t1", "token_type": "Bearer", "expires_in": 100}'
+    assert tokens.fetched(200, JSON, body) == "t1"
+    assert tokens.current() == "t1"
+    now[0] += 70  # within the 30 seconds of leeway
+    assert tokens.current() is None
+    tokens.fetched(200, JSON, body)
+
+    tries = tries_of(tokens=tokens)
+    assert tries.tokens is tokens
+    assert tries.start("t1").headers == {"Authorization": "Bearer t1"}
+    refused = answer_of(*envelope(401, 1, "InvalidAuthenticationError", "Who?"))
+    assert tries.answered(*refused) == Again(None)
+    assert tokens.current() is None
+    tries.start("t2")
+    with pytest.raises(APIError) as raised:
+        tries.answered(*refused)
+    assert raised.value.exception_class == "InvalidAuthenticationError"
+
+    # The caller's own credentials: no token is sent, and a 401 is raised.
+    own = tries_of(headers={"authorization": "Basic eDp5"}, tokens=tokens)
+    assert own.tokens is None
+    own.start()
+    with pytest.raises(APIError):
+        own.answered(*refused)
+
+
+def test_an_answer_body_is_kept_up_to_its_limit():
+    body = AnswerBody(5, 200, Headers([("Content-Type", "text/plain")]))
+    body.add(b"abc")
+    assert body.answer()[::2] == (200, b"abc")
+    assert body.cut_off().reason == "the answer was cut off"
+    with pytest.raises(BadAnswerError) as raised:
+        body.add(b"def")
+    assert raised.value.reason == "the answer is larger than 5 bytes"
+    assert raised.value.body == b"abc"
