@@ -29,7 +29,7 @@ from twisted.web.http_headers import Headers as TwistedHeaders
 from twisted.web.iweb import IBodyProducer
 from zope.interface import implementer
 
-from ._client_answer import Answer, AnswerBody, Headers, Response
+from ._client_answer import Answer, AnswerBody, Headers, Response, encoding_error
 from ._client_base import ClientBase
 from ._client_call import Call
 from ._client_errors import (
@@ -74,10 +74,18 @@ class _Body:
 
 
 class _BodyReader(Protocol):
-    """Collects an answer's body into ``body``; ``done`` fires with it."""
+    """
+    Collects an answer's body into ``body``; ``done`` fires with it. With
+    ``refused`` (an error its headers show), ``done`` fails with that
+    instead, once the body has been read (so that the connection may serve
+    another call) or has passed ``body``'s limit.
+    """
 
-    def __init__(self, body: AnswerBody) -> None:
+    def __init__(
+        self, body: AnswerBody, refused: Optional[BadAnswerError] = None
+    ) -> None:
         self.body = body
+        self.refused = refused
         self.done: Deferred[Answer] = Deferred(self._stop)
 
     def _stop(self, _: Deferred[Answer]) -> None:
@@ -90,14 +98,16 @@ class _BodyReader(Protocol):
         try:
             self.body.add(data)
         except BadAnswerError as e:
-            self.done.errback(e)
+            self.done.errback(self.refused or e)
             self._stop(self.done)
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         if self.done.called:
             return
+        if self.refused is not None:
+            self.done.errback(self.refused)
         # PotentialDataLoss: a body without a length, ended by closing.
-        if reason.check(ResponseDone, PotentialDataLoss):
+        elif reason.check(ResponseDone, PotentialDataLoss):
             self.done.callback(self.body.answer())
         else:
             self.done.errback(self.body.cut_off())
@@ -357,6 +367,9 @@ class Client(ClientBase[Deferred[Response], Deferred[Any]]):
             for name, values in response.headers.getAllRawHeaders()
             for value in values
         )
-        reader = _BodyReader(AnswerBody(self.max_answer_bytes, response.code, headers))
+        reader = _BodyReader(
+            AnswerBody(self.max_answer_bytes, response.code, headers),
+            encoding_error(response.code, headers, call.header("Accept-Encoding")),
+        )
         response.deliverBody(reader)
         return await reader.done

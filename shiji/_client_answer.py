@@ -7,7 +7,17 @@ server's class) or of an answer that is not Shiji's.
 
 from __future__ import annotations
 
-from typing import Any, Dict, Iterable, Iterator, List, Mapping, Tuple, Union
+from typing import (
+    Any,
+    Dict,
+    Iterable,
+    Iterator,
+    List,
+    Mapping,
+    Optional,
+    Tuple,
+    Union,
+)
 
 from . import _json
 from ._client_errors import APIError, BadAnswerError, ErrorClasses
@@ -17,6 +27,7 @@ __all__ = [
     "AnswerBody",
     "Headers",
     "Response",
+    "encoding_error",
     "error_of",
     "read_answer",
 ]
@@ -110,6 +121,38 @@ class AnswerBody:
         return BadAnswerError(
             "the answer was cut off", self.status, self.headers, self.received()
         )
+
+
+def _codings(value: str) -> List[str]:
+    """The content codings a header lists, in lower case, without weights."""
+    found = (part.partition(";")[0].strip().lower() for part in value.split(","))
+    return [coding for coding in found if coding]
+
+
+def encoding_error(
+    status: int, headers: Mapping[str, str], accepted: Optional[str]
+) -> Optional[BadAnswerError]:
+    """
+    The error of an answer encoded (``Content-Encoding``) otherwise than
+    the call asked: the clients send ``Accept-Encoding: identity`` and
+    decode nothing, since a compressed body could grow far past
+    ``max_answer_bytes`` once decoded. ``None`` for an answer as asked.
+
+    :param accepted: the call's ``Accept-Encoding``.
+    """
+    asked = _codings(accepted or "identity")
+    unasked = [
+        coding
+        for coding in _codings(headers.get("content-encoding", ""))
+        if coding != "identity" and coding not in asked and "*" not in asked
+    ]
+    if not unasked:
+        return None
+    return BadAnswerError(
+        f"the answer is encoded as {', '.join(unasked)}, which was not asked for",
+        status,
+        headers,
+    )
 
 
 def _media_type(headers: Mapping[str, str]) -> str:

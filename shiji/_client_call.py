@@ -31,7 +31,14 @@ class Call:
 
     def has_header(self, name: str) -> bool:
         """Whether the call sends header ``name`` (in any case)."""
-        return any(found.lower() == name.lower() for found in self.headers)
+        return self.header(name) is not None
+
+    def header(self, name: str) -> Optional[str]:
+        """The value of header ``name`` (in any case), or ``None``."""
+        for found, value in self.headers.items():
+            if found.lower() == name.lower():
+                return value
+        return None
 
     def with_bearer(self, token: str) -> Call:
         """The call sending ``token`` as ``Authorization: Bearer ...``."""
@@ -109,6 +116,9 @@ class CallMaker:
         own = {
             self.version_header: str(self.version),
             "Accept": accept,
+            # Bodies as sent: decoded, a compressed one could be far larger
+            # than max_answer_bytes.
+            "Accept-Encoding": "identity",
             "User-Agent": "Shiji client",
         }
         for name, value in self.headers.items():

@@ -12,7 +12,7 @@ import threading
 import time
 from typing import Any, Callable, Mapping, Optional, Union
 
-from ._client_answer import Answer, AnswerBody, Headers, Response
+from ._client_answer import Answer, AnswerBody, Headers, Response, encoding_error
 from ._client_base import ClientBase
 from ._client_call import Call
 from ._client_errors import (
@@ -46,8 +46,13 @@ class SyncClient(ClientBase[Response, Any]):
     with it, with the same parameters and errors. One client may be used
     by several threads.
 
+    :param timeout: seconds each try of a call may take, connecting and
+        reading included, before :class:`ClientTimeoutError`; ``None``
+        waits for ever.
     :param transport: an ``httpx.BaseTransport`` (``httpx.MockTransport``
-        in tests); httpx's own by default.
+        in tests), whose ``timeout`` bounds each read, the whole try being
+        checked between them; by default, httpx's own over httpcore,
+        whose every connect, read and write ends at the try's deadline.
     :param sleep: waits between tries (``time.sleep``).
     :param clock: the time token expiry is measured on
         (``time.monotonic``).
@@ -89,7 +94,12 @@ class SyncClient(ClientBase[Response, Any]):
             max_answer_bytes=max_answer_bytes,
             now=clock,
         )
+        from ._client_transport import Deadlines, DeadlineTransport
+
         self._httpx = httpx
+        self._deadlines = Deadlines()
+        if transport is None:
+            transport = DeadlineTransport(self._deadlines)
         self._http = httpx.Client(transport=transport, trust_env=False)
         #: The cookies the API set (an ``httpx.Cookies``), sent back.
         self.cookies = self._http.cookies
@@ -139,38 +149,58 @@ class SyncClient(ClientBase[Response, Any]):
             return value
 
     def _exchange(self, call: Call, timeout: Optional[float]) -> Answer:
-        """One try; httpx's timeout is per read, so the whole is checked too."""
+        """
+        One try, within ``timeout`` seconds in all: httpx's timeout bounds
+        each read, the deadline the whole (the transport's I/O stops at it,
+        and it is checked between the body's parts).
+        """
         httpx = self._httpx
-        deadline = None if timeout is None else time.monotonic() + timeout
-        try:
-            with self._http.stream(
-                call.method,
-                call.url,
-                headers=call.headers,
-                content=call.body,
-                timeout=timeout,
-            ) as answer:
-                body = AnswerBody(
-                    self.max_answer_bytes,
-                    answer.status_code,
-                    Headers(answer.headers.multi_items()),
-                )
-                try:
-                    for chunk in answer.iter_bytes():
-                        body.add(chunk)
-                        if deadline is not None and time.monotonic() > deadline:
-                            raise ClientTimeoutError(timeout or 0.0, call.url)
-                except httpx.RemoteProtocolError:
-                    raise body.cut_off() from None
-                return body.answer()
-        except httpx.TimeoutException:
-            raise ClientTimeoutError(timeout or 0.0, call.url) from None
-        except httpx.ConnectError as e:
-            reason = CONNECTION_REFUSED if _refused(e) else f"cannot connect: {e}"
-            raise ConnectionFailedError(call.url, reason) from e
-        except httpx.RemoteProtocolError as e:
-            if "without sending a response" in str(e):
-                raise ConnectionFailedError(call.url, CLOSED_BEFORE_ANSWER) from e
-            raise BadAnswerError(f"the answer is not well-formed HTTP: {e}") from e
-        except httpx.TransportError as e:
-            raise ConnectionFailedError(call.url, str(e)) from e
+        deadline = None
+        if timeout is not None and timeout != float("inf"):
+            deadline = time.monotonic() + timeout
+        with self._deadlines.until(deadline):
+            try:
+                with self._http.stream(
+                    call.method,
+                    call.url,
+                    headers=call.headers,
+                    content=call.body,
+                    timeout=timeout,
+                ) as answer:
+                    headers = Headers(answer.headers.multi_items())
+                    unasked = encoding_error(
+                        answer.status_code, headers, call.header("Accept-Encoding")
+                    )
+                    if unasked is not None:
+                        raise unasked
+                    body = AnswerBody(
+                        self.max_answer_bytes, answer.status_code, headers
+                    )
+                    # Raw: an encoded body asked for is given as it came. An
+                    # answer made in memory (httpx.MockTransport) is read already.
+                    chunks = (
+                        [answer.content]
+                        if answer.is_stream_consumed
+                        else answer.iter_raw()
+                    )
+                    try:
+                        for chunk in chunks:
+                            body.add(chunk)
+                            if deadline is not None and time.monotonic() > deadline:
+                                raise ClientTimeoutError(timeout or 0.0, call.url)
+                    except httpx.RemoteProtocolError:
+                        raise body.cut_off() from None
+                    return body.answer()
+            except httpx.TimeoutException:
+                raise ClientTimeoutError(timeout or 0.0, call.url) from None
+            except httpx.ConnectError as e:
+                reason = CONNECTION_REFUSED if _refused(e) else f"cannot connect: {e}"
+                raise ConnectionFailedError(call.url, reason) from e
+            except httpx.RemoteProtocolError as e:
+                if "without sending a response" in str(e):
+                    raise ConnectionFailedError(call.url, CLOSED_BEFORE_ANSWER) from e
+                raise BadAnswerError(f"the answer is not well-formed HTTP: {e}") from e
+            except httpx.TransportError as e:
+                raise ConnectionFailedError(call.url, str(e)) from e
+            except httpx.DecodingError as e:
+                raise BadAnswerError(f"the answer cannot be decoded: {e}") from e

@@ -18,7 +18,7 @@ from typing import Callable, FrozenSet, Mapping, NamedTuple, Optional, Union
 from ._client_answer import Headers, Response, read_answer
 from ._client_call import Call
 from ._client_errors import CONNECTION_REFUSED, ConnectionFailedError, ErrorClasses
-from ._oauth import Tokens
+from ._oauth import Tokens, token_refused
 
 __all__ = [
     "DEFAULT_RETRY",
@@ -206,7 +206,8 @@ class Tries:
         """
         The try was answered: the call's :class:`Response`, or when to try
         again (at once with a new token, the first time the token sent is
-        refused with 401; after a wait, for a retried status).
+        refused: a 401 with a ``Bearer`` challenge; after a wait, for a
+        retried status).
 
         :raises APIError: the API answered with an error.
         :raises BadAnswerError: the answer is not Shiji's.
@@ -217,6 +218,7 @@ class Tries:
             and self.tokens is not None
             and token is not None
             and not self._refreshed
+            and token_refused(headers)
         ):
             # Sent again once, with a new token; not counted as a try.
             self.tokens.refused(token)

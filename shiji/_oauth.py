@@ -8,22 +8,126 @@ is refused. Each client fetches tokens with its own I/O.
 from __future__ import annotations
 
 import base64
+import ipaddress
+import re
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, NamedTuple, Optional
+from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Tuple
 from urllib.parse import quote_plus, urlencode, urlsplit
 
 from . import _json
+from ._client_answer import Headers
 from ._client_call import Call
 from ._client_errors import TokenError
 
-__all__ = ["OAuth2ClientCredentials", "Token", "Tokens"]
+__all__ = [
+    "OAuth2ClientCredentials",
+    "Token",
+    "Tokens",
+    "challenges",
+    "token_refused",
+]
 
 # RFC 6750 section 2.1's b64token: what an access token may hold to be sent
 # as "Authorization: Bearer <token>".
 _TOKEN_CHARACTERS = frozenset(
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/="
 )
+
+
+# RFC 9110 section 11: a challenge is a scheme, then a token68 or
+# comma-separated auth-params (name = token or quoted-string).
+_OWS = re.compile(r"[ \t]*")
+_SCHEME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_PARAM = re.compile(
+    r"([!#$%&'*+.^_`|~0-9A-Za-z-]+)[ \t]*=[ \t]*"
+    r"(?:([!#$%&'*+.^_`|~0-9A-Za-z-]+)|\"((?:[^\"\\]|\\.)*)\")"
+    r"[ \t]*(?=,|\Z)"
+)
+_TOKEN68 = re.compile(r"[A-Za-z0-9._~+/-]+=*[ \t]*(?=,|\Z)")
+_ESCAPE = re.compile(r"\\(.)")
+
+# expires_in as a string of digits, as some token endpoints send it.
+_SECONDS = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+
+_LOOPBACK_NAMES = frozenset({"localhost"})
+
+
+def challenges(values: List[str]) -> List[Tuple[str, Dict[str, str]]]:
+    """
+    The challenges of ``WWW-Authenticate`` header values (RFC 9110 section
+    11.6.1): each one's scheme in lower case and its auth-params (names in
+    lower case, quoted values unquoted). Reading stops where a value is
+    not well-formed.
+    """
+    found: List[Tuple[str, Dict[str, str]]] = []
+    for value in values:
+        at, end = 0, len(value)
+        while at < end:
+            at = _OWS.match(value, at).end()  # type: ignore[union-attr]
+            if at < end and value[at] == ",":
+                at += 1
+                continue
+            scheme = _SCHEME.match(value, at)
+            if scheme is None:
+                break
+            params: Dict[str, str] = {}
+            found.append((scheme.group().lower(), params))
+            at = scheme.end()
+            spaced = _OWS.match(value, at).end()  # type: ignore[union-attr]
+            if spaced in (at, end) or value[spaced] == ",":
+                at = spaced
+                continue
+            at = spaced
+            token68 = _TOKEN68.match(value, at)
+            param = _PARAM.match(value, at)
+            if param is None and token68 is not None:
+                at = token68.end()
+                continue
+            while param is not None:
+                name, plain, quoted = param.groups()
+                params.setdefault(
+                    name.lower(),
+                    plain if plain is not None else _ESCAPE.sub(r"\1", quoted),
+                )
+                at = param.end()
+                # Another auth-param of this challenge, or the next challenge.
+                after = _OWS.match(value, at + 1).end()  # type: ignore[union-attr]
+                param = _PARAM.match(value, after) if at < end else None
+                if param is not None:
+                    at = after
+            if at < end and value[at] != ",":
+                break
+    return found
+
+
+def token_refused(headers: Headers) -> bool:
+    """
+    Whether a 401 answer says that the bearer token sent was refused, so
+    that another one may be fetched: its ``WWW-Authenticate`` holds a
+    ``Bearer`` challenge, with ``error="invalid_token"`` or no ``error``
+    (RFC 6750 section 3). Any other 401 (a login refused, say) is the
+    API's answer, whatever the token.
+
+    :param headers: the answer's :class:`Headers`.
+    """
+    for scheme, params in challenges(headers.get_all("WWW-Authenticate")):
+        if scheme == "bearer" and params.get("error", "invalid_token") == (
+            "invalid_token"
+        ):
+            return True
+    return False
+
+
+def _loopback(host: Optional[str]) -> bool:
+    if not host:
+        return False
+    if host.lower() in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class Token(NamedTuple):
@@ -48,10 +152,14 @@ class OAuth2ClientCredentials:
     or with ``client_id`` and ``client_secret`` in the form when
     ``credentials_in_body`` is set, and sends the ``access_token`` it gets
     as ``Authorization: Bearer ...``. A token is used until ``leeway``
-    seconds (at most half its life) before its ``expires_in`` runs out,
-    then fetched again; a call answered 401 fetches a new token and is sent
-    once more. Calls that need a token while one is being fetched wait for
-    that one.
+    seconds (at most half its life) before its ``expires_in`` (a number,
+    or a string of digits) runs out, then fetched again; a call answered
+    401 with a ``Bearer`` challenge (RFC 6750 section 3) fetches a new
+    token and is sent once more, any other 401 is raised. Calls that need
+    a token while one is being fetched wait for that one.
+
+    ``token_url`` is https, or http only to a loopback host (127.0.0.0/8,
+    ``::1``, ``localhost``): the client secret is sent to it.
     """
 
     token_url: str
@@ -65,6 +173,11 @@ class OAuth2ClientCredentials:
         parts = urlsplit(self.token_url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError(f"not an http or https URL: {self.token_url!r}")
+        if parts.scheme == "http" and not _loopback(parts.hostname):
+            raise ValueError(
+                f"the token_url must be https, or http to a loopback host: over "
+                f"http the client secret would travel in clear: {self.token_url!r}"
+            )
         if not self.leeway >= 0:
             raise ValueError("leeway must be 0 or more")
 
@@ -75,6 +188,7 @@ class OAuth2ClientCredentials:
             form["scope"] = self.scope
         headers = {
             "Accept": "application/json",
+            "Accept-Encoding": "identity",
             "Content-Type": "application/x-www-form-urlencoded",
             "User-Agent": "Shiji client",
         }
@@ -123,6 +237,8 @@ class OAuth2ClientCredentials:
         lifetime = answer.get("expires_in")
         if lifetime is None:
             return Token(value, None)
+        if isinstance(lifetime, str) and _SECONDS.fullmatch(lifetime):
+            lifetime = float(lifetime)
         if (
             isinstance(lifetime, bool)
             or not isinstance(lifetime, (int, float))

@@ -11,6 +11,7 @@ import builtins
 import email.utils
 import json
 import textwrap
+import threading
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -602,6 +603,7 @@ async def test_what_each_call_sends(flavour, closing):
     assert first.body == b'{"name":"Ada","list":[1,2.5,null]}'
     assert first.headers["x-api-version"] == "my_api-1.0+prod"
     assert first.headers["accept"] == "application/json"
+    assert first.headers["accept-encoding"] == "identity"
     assert first.headers["content-type"] == "application/json; charset=utf-8"
     assert first.headers["x-trace"] == "t1"
     assert "authorization" not in first.headers
@@ -1160,8 +1162,14 @@ class TokenEndpoint(resource.Resource):
         self.held = None
 
 
+BEARER_REFUSED = {"WWW-Authenticate": 'Bearer realm="my_api", error="invalid_token"'}
+
+
 class BearerAPI(resource.Resource):
-    """Accepts the tokens in ``valid``; answers Shiji's 401 to others."""
+    """
+    Accepts the tokens in ``valid``; answers Shiji's 401 to others, with
+    a Bearer challenge.
+    """
 
     isLeaf = True
 
@@ -1188,6 +1196,8 @@ class BearerAPI(resource.Resource):
         request.setResponseCode(status)
         for name, value in headers.items():
             request.setHeader(name, value)
+        if status == 401:
+            request.setHeader("WWW-Authenticate", BEARER_REFUSED["WWW-Authenticate"])
         return body
 
 
@@ -1290,7 +1300,7 @@ def test_oauth_concurrent_sync_calls_share_one_refresh(tmp_path):
         return httpx.Response(200, json={"result": "ok"})
 
     credentials = OAuth2ClientCredentials(
-        "http://auth.test/oauth/token", "id", "secret", credentials_in_body=True
+        "https://auth.test/oauth/token", "id", "secret", credentials_in_body=True
     )
     client = SyncClient(
         "http://api.test/api",
@@ -1496,10 +1506,10 @@ def test_tries_retry_a_refused_connection_only_when_asked():
 
 def test_a_refused_token_is_forgotten_and_the_call_sent_once_more():
     now = [1000.0]
-    credentials = OAuth2ClientCredentials("http://auth.test/token", "id", "secret")
+    credentials = OAuth2ClientCredentials("https://auth.test/token", "id", "secret")
     tokens = Tokens(credentials, lambda: now[0])
     assert tokens.current() is None
-    assert tokens.request().url == "http://auth.test/token"
+    assert tokens.request().url == "https://auth.test/token"
     body = b'{"access_token": "t1", "token_type": "Bearer", "expires_in": 100}'
     assert tokens.fetched(200, JSON, body) == "t1"
     assert tokens.current() == "t1"
@@ -1510,7 +1520,8 @@ def test_a_refused_token_is_forgotten_and_the_call_sent_once_more():
     tries = tries_of(tokens=tokens)
     assert tries.tokens is tokens
     assert tries.start("t1").headers == {"Authorization": "Bearer t1"}
-    refused = answer_of(*envelope(401, 1, "InvalidAuthenticationError", "Who?"))
+    status, headers, body = envelope(401, 1, "InvalidAuthenticationError", "Who?")
+    refused = answer_of(status, {**headers, **BEARER_REFUSED}, body)
     assert tries.answered(*refused) == Again(None)
     assert tokens.current() is None
     tries.start("t2")
@@ -1535,3 +1546,326 @@ def test_an_answer_body_is_kept_up_to_its_limit():
         body.add(b"def")
     assert raised.value.reason == "the answer is larger than 5 bytes"
     assert raised.value.body == b"abc"
+
+
+# -- deadlines, encodings and the API's own 401s ------------------------------
+
+
+class Trickle(protocol.Protocol):
+    """
+    Answers a request slowly: the status line, then a header line (or,
+    with ``factory.slow == "body"``, a byte of the body) every 0.1 s, and
+    after 20 of them the rest of the answer; records a lost connection.
+    """
+
+    def connectionMade(self):
+        self.received = b""
+        self.loop = None
+
+    def dataReceived(self, data):
+        self.received += data
+        if b"\r\n\r\n" not in self.received or self.loop is not None:
+            return
+        if self.factory.slow == "body":
+            self.transport.write(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                b"Content-Length: 35\r\n\r\n" + b'{"result": "'
+            )
+        else:
+            self.transport.write(b"HTTP/1.1 200 OK\r\n")
+        self.sent = 0
+        self.loop = task.LoopingCall(self.more)
+        self.loop.start(0.1)
+
+    def more(self):
+        self.sent += 1
+        if self.sent > 20:
+            self.loop.stop()
+            if self.factory.slow == "body":
+                self.transport.write(b'"}')
+            else:
+                self.transport.write(
+                    b"Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
+                )
+        elif self.factory.slow == "body":
+            self.transport.write(b"x")
+        else:
+            self.transport.write(b"X-Slow-%d: 1\r\n" % self.sent)
+
+    def connectionLost(self, reason):
+        if self.loop is not None and self.loop.running:
+            self.loop.stop()
+        self.factory.lost.append(reason)
+
+
+@pytest.mark.parametrize("slow", ["headers", "body"])
+@pytest_twisted.ensureDeferred
+async def test_the_sync_client_s_timeout_bounds_the_whole_call(closing, slow):
+    factory = protocol.Factory.forProtocol(Trickle)
+    factory.slow, factory.lost = slow, []
+    port = reactor.listenTCP(0, factory, interface="127.0.0.1")
+    closing.append(port)
+    url = f"http://127.0.0.1:{port.getHost().port}/api"
+    # Every read takes 0.1 s, well within the timeout; the whole would
+    # take over 2 s.
+    client = SyncClient(url, "my_api", "1.0", timeout=0.5, retry=None)
+    closing.append(client)
+    started = time.monotonic()
+    with pytest.raises(ClientTimeoutError) as raised:
+        await threads.deferToThread(client.get, "/x")
+    elapsed = time.monotonic() - started
+    assert 0.5 <= elapsed < 1.5
+    assert (raised.value.timeout, raised.value.url) == (0.5, f"{url}/x")
+    # The connection was closed, not left to trickle on.
+    deadline = time.monotonic() + 10
+    while not factory.lost:
+        assert time.monotonic() < deadline
+        await task.deferLater(reactor, 0.005, lambda: None)
+
+
+def test_the_sync_client_s_deadline_holds_across_threads():
+    from shiji._client_transport import Deadlines
+
+    deadlines = Deadlines()
+    assert deadlines.cap(3.0, TimeoutError) == 3.0
+    with deadlines.until(time.monotonic() + 100):
+        assert 99 < deadlines.cap(None, TimeoutError) <= 100
+        assert deadlines.cap(2.0, TimeoutError) == 2.0
+        # Another thread's I/O keeps its own (no) deadline.
+        seen = []
+        other = threading.Thread(
+            target=lambda: seen.append(deadlines.cap(7.0, OSError))
+        )
+        other.start()
+        other.join(10)
+        assert seen == [7.0]
+    with deadlines.until(time.monotonic() - 1), pytest.raises(TimeoutError) as raised:
+        deadlines.cap(5.0, TimeoutError)
+    assert str(raised.value) == "the call's deadline has passed"
+    assert deadlines.cap(None, TimeoutError) is None
+
+
+def deflated(data):
+    import zlib
+
+    return zlib.compress(data)
+
+
+@pytest_twisted.ensureDeferred
+async def test_encoded_answers_are_not_decoded(flavour, closing):
+    large = b'{"result": "' + b"0" * 300_000 + b'"}'
+    small_when_sent = deflated(large)
+    assert len(small_when_sent) < 1000
+    encoded = {**JSON, "Content-Encoding": "deflate"}
+    api = Scripted(
+        (200, encoded, small_when_sent),
+        (200, {**JSON, "Content-Encoding": "gzip"}, b"not gzip at all"),
+        (200, encoded, small_when_sent),
+    )
+    client = flavour.client(serve(closing, api), max_answer_bytes=1000)
+    with pytest.raises(BadAnswerError) as raised:
+        await flavour.run(client, "get", "/x")
+    assert (raised.value.status, raised.value.reason, raised.value.body) == (
+        200,
+        "the answer is encoded as deflate, which was not asked for",
+        b"",
+    )
+    with pytest.raises(BadAnswerError) as raised:
+        await flavour.run(client, "get", "/x")
+    assert raised.value.reason == (
+        "the answer is encoded as gzip, which was not asked for"
+    )
+    assert [sent.headers["accept-encoding"] for sent in api.requests] == [
+        "identity",
+        "identity",
+    ]
+    # Asked for, an encoding is given as it came, counted as it came.
+    response = await flavour.run(
+        client, "send", "GET", "/x", headers={"Accept-Encoding": "deflate"}
+    )
+    assert (response.status, response.body) == (200, small_when_sent)
+    assert response.headers["content-encoding"] == "deflate"
+    assert api.requests[2].headers["accept-encoding"] == "deflate"
+
+
+def test_an_encoding_not_asked_for_is_refused():
+    from shiji._client_answer import encoding_error
+
+    headers = Headers([("Content-Encoding", "GZip")])
+    error = encoding_error(200, headers, None)
+    assert (error.status, error.reason) == (
+        200,
+        "the answer is encoded as gzip, which was not asked for",
+    )
+    assert encoding_error(200, headers, "gzip;q=1.0, br") is None
+    assert encoding_error(200, headers, "*") is None
+    assert (
+        encoding_error(200, Headers([("Content-Encoding", "identity")]), None) is None
+    )
+    assert encoding_error(200, Headers(), None) is None
+    both = Headers([("Content-Encoding", "gzip, br")])
+    assert encoding_error(200, both, "gzip").reason == (
+        "the answer is encoded as br, which was not asked for"
+    )
+
+
+class LoginAPI(resource.Resource):
+    """
+    ``POST /api/login`` refuses every password with the example's
+    ``LoginFailedError``, and the session cookie's challenge; records the
+    tokens sent.
+    """
+
+    isLeaf = True
+
+    def __init__(self):
+        super().__init__()
+        self.seen = []
+
+    def render_POST(self, request):
+        self.seen.append((request.getHeader(b"authorization") or b"").decode())
+        status, headers, body = envelope(
+            401, 111, "LoginFailedError", "The email or the password is wrong."
+        )
+        request.setResponseCode(status)
+        for name, value in headers.items():
+            request.setHeader(name, value)
+        request.setHeader(
+            "WWW-Authenticate", 'Cookie realm="my_api", cookie-name="session"'
+        )
+        return body
+
+
+@pytest_twisted.ensureDeferred
+async def test_oauth_the_api_s_own_401_is_raised_at_once(flavour, closing):
+    endpoint = TokenEndpoint(lifetime=None)
+    api = LoginAPI()
+    client = flavour.client(
+        serve(closing, api), token=oauth(closing, endpoint), errors=login_errors
+    )
+    for _ in range(2):
+        with pytest.raises(client.error("LoginFailedError")) as raised:
+            await flavour.run(client, "post", "/login", json={"password": "wrong"})
+        assert (raised.value.status, raised.value.code) == (401, 111)
+    # Each login sent once, with the one token: it was not refused.
+    assert api.seen == ["Bearer t1", "Bearer t1"]
+    assert len(endpoint.requests) == 1
+
+
+CHALLENGES = {
+    "none": ([], False),
+    "the session cookie's": (['Cookie realm="my_api", cookie-name="session"'], False),
+    "HTTP Basic": (['Basic realm="my_api", charset="UTF-8"'], False),
+    "Bearer, invalid_token": (['Bearer realm="my_api", error="invalid_token"'], True),
+    "Bearer, no error": (["Bearer"], True),
+    "bearer, token values": (["bearer error=invalid_token"], True),
+    "BEARER among others": (['Basic realm="a, Bearer b", BEARER realm="x"'], True),
+    "Bearer in a second header": (
+        ['Basic realm="x"', 'Bearer error="invalid_token"'],
+        True,
+    ),
+    "Bearer, another error": (['Bearer error="invalid_request"'], False),
+    "Bearer, insufficient_scope": (['Bearer error="insufficient_scope"'], False),
+    "Bearer only as a realm": (['Newauth realm="Bearer"'], False),
+    "Bearer only in a quoted string": (['Basic realm="x, Bearer"'], False),
+    "a token68 before Bearer": (["Negotiate abc==, Bearer"], True),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CHALLENGES))
+def test_only_a_bearer_challenge_refreshes_the_token(case):
+    values, refreshes = CHALLENGES[case]
+    credentials = OAuth2ClientCredentials("https://auth.test/token", "id", "secret")
+    tokens = Tokens(credentials, lambda: 0.0)
+    tokens.fetched(200, JSON, b'{"access_token": "t1", "token_type": "Bearer"}')
+    status, headers, body = envelope(401, 506, "InvalidAuthenticationError", "Who?")
+    answer = (
+        status,
+        Headers([*headers.items(), *(("WWW-Authenticate", v) for v in values)]),
+        body,
+    )
+    tries = tries_of(tokens=tokens)
+    tries.start("t1")
+    if refreshes:
+        assert tries.answered(*answer) == Again(None)
+        assert tokens.current() is None
+    else:
+        with pytest.raises(APIError) as raised:
+            tries.answered(*answer)
+        assert raised.value.exception_class == "InvalidAuthenticationError"
+        assert tokens.current() == "t1"
+
+
+def test_www_authenticate_is_parsed():
+    from shiji._oauth import challenges
+
+    assert challenges(
+        [
+            'Bearer realm="a\\"b", error="invalid_token", '
+            'error_description="The token expired",Basic realm=x',
+            "",
+            'Newauth abc==, , Digest a=b, c="d, e"',
+        ]
+    ) == [
+        (
+            "bearer",
+            {
+                "realm": 'a"b',
+                "error": "invalid_token",
+                "error_description": "The token expired",
+            },
+        ),
+        ("basic", {"realm": "x"}),
+        ("newauth", {}),
+        ("digest", {"a": "b", "c": "d, e"}),
+    ]
+    # Reading stops at what is not well-formed.
+    assert challenges(['Bearer realm="x" junk, Basic']) == [("bearer", {})]
+    assert challenges(["=Bearer"]) == []
+
+
+def test_expires_in_as_a_string_of_digits():
+    now = [1000.0]
+    credentials = OAuth2ClientCredentials("https://auth.test/token", "id", "secret")
+    tokens = Tokens(credentials, lambda: now[0])
+    body = b'{"access_token": "t1", "token_type": "Bearer", "expires_in": "100"}'
+    assert tokens.fetched(200, JSON, body) == "t1"
+    now[0] += 69.5
+    assert tokens.current() == "t1"
+    now[0] += 0.5  # 30 seconds of leeway
+    assert tokens.current() is None
+    for bad in ('"1h"', '"-5"', '"inf"', '"NaN"', '" 100"', '""', '"1e3"'):
+        body = b'{"access_token": "t", "token_type": "Bearer", "expires_in": %s}' % (
+            bad.encode()
+        )
+        with pytest.raises(TokenError) as raised:
+            tokens.fetched(200, JSON, body)
+        assert (
+            raised.value.description
+            == f"expires_in {json.loads(bad)!r} is not a number"
+        )
+
+
+def test_a_token_url_over_http_only_to_a_loopback_host():
+    for url in (
+        "http://127.0.0.1:9000/token",
+        "http://127.8.9.10/token",
+        "http://[::1]:9000/token",
+        "http://localhost/token",
+        "http://LOCALHOST:8080/token",
+        "https://auth.example/token",
+    ):
+        assert OAuth2ClientCredentials(url, "id", "secret").token_url == url
+    for url in (
+        "http://auth.example/token",
+        "http://10.0.0.1/token",
+        "http://[::2]/token",
+        "http://localhost.example/token",
+        "http://128.0.0.1/token",
+    ):
+        with pytest.raises(builtins.ValueError) as raised:
+            OAuth2ClientCredentials(url, "id", "secret")
+        assert str(raised.value) == (
+            "the token_url must be https, or http to a loopback host: over "
+            f"http the client secret would travel in clear: {url!r}"
+        )
