@@ -674,3 +674,33 @@ def test_guards_declare_what_they_require_for_the_documentation():
         assert (declared.access_rule, declared.may_deny) == (rule, may_deny)
         assert declared.url_arguments == ("x",)
     assert webapi.declarations(handler).access_rule is None
+
+
+def test_guards_declare_the_errors_they_answer_with():
+    def handler(self, request):
+        return None
+
+    def errors(guard):
+        return [
+            error.exception_class
+            for described in webapi.declarations(guard(handler)).described
+            for error in described.errors
+        ]
+
+    assert errors(auth.login_required()) == [
+        "InvalidAuthenticationError",
+        "ServiceUnavailableError",
+    ]
+    assert errors(auth.login_required("ops")) == [
+        "InvalidAuthenticationError",
+        "ServiceUnavailableError",
+        "AccessDeniedError",
+    ]
+    # A namespace given twice is refused (see
+    # test_a_namespace_named_twice_or_internal_is_refused).
+    assert errors(auth.access("account", False, "read")) == [
+        "InvalidAuthenticationError",
+        "ServiceUnavailableError",
+        "AccessDeniedError",
+        "ValueError",
+    ]

@@ -368,7 +368,7 @@ print(" ".join(loaded))
         (
             "true",
             "markdown shiji.docs shiji.docs.docstrings shiji.docs.explorer "
-            "shiji.docs.html shiji.docs.model shiji.docs.openapi "
+            "shiji.docs.html shiji.docs.model shiji.docs.openapi shiji.docs.openapi_errors "
             "shiji.docs.prefix shiji.docs.render shiji.docs.schema_words "
             "shiji.docs.serve shiji.docs.style shiji.docs.usage",
         ),

@@ -8,6 +8,7 @@ Chromium).
 
 import json
 import re
+import shlex
 import shutil
 import subprocess
 from html import unescape
@@ -22,9 +23,9 @@ from browser import available, png_size, run_chromium, screenshot, scroll_width
 from daemons import example_daemon
 
 from shiji import auth, webapi
-from shiji.docs import serve
+from shiji.docs import explorer, serve
 from shiji.docs.explorer import EXPLORER_CSP
-from shiji.docs.html import html_document
+from shiji.docs.html import html_document, with_server
 from shiji.docs.model import describe_api
 from shiji.docs.openapi import openapi_document
 from shiji.docs.prefix import served_prefix
@@ -101,10 +102,14 @@ class Loans(URLMatchJSONResource):
 
 @pytest.fixture(scope="module")
 def library():
+    return describe_api(library_api())
+
+
+def library_api():
     api = make_api("library_api", [("1.0", r"1\.0", [Books, Vault, Loans])])
     # How callers of the login_required calls authenticate.
     api.auth_scheme = {"type": "apiKey", "in": "header", "name": "X-Token"}
-    return describe_api(api)
+    return api
 
 
 def commands(page):
@@ -408,8 +413,9 @@ async def test_an_api_name_redirects_to_its_page(method):
 @pytest.mark.parametrize(
     "method, path, status, error",
     [
-        # Other methods on an API's name keep the answer of an unknown path.
-        ("POST", "/_docs/mylogin_api", 404, "UnknownAPICallError"),
+        # Other methods on an API's name are not redirected: not allowed.
+        ("POST", "/_docs/mylogin_api", 405, "MethodNotAllowedError"),
+        ("DELETE", "/_docs/mylogin_api", 405, "MethodNotAllowedError"),
         ("GET", "/_docs/myloginapi", 404, "UnknownAPICallError"),
         ("GET", "/_docs/nothing", 404, "UnknownAPICallError"),
         ("GET", "/_docs/mylogin_api/nothing", 404, "UnknownAPICallError"),
@@ -482,7 +488,6 @@ async def test_head_answers_as_get_without_the_body():
         ("API.Example:8443", "http://api.example:8443"),
         ("api.example.:80", "http://api.example."),
         ("10.0.0.1:9990", "http://10.0.0.1:9990"),
-        ("[::1]:9990", "http://[::1]:9990"),
         ("docs_host", "http://docs_host"),
         # Not a host name or address: the address the request came in on.
         ("", "http://127.0.0.1"),
@@ -539,19 +544,170 @@ async def test_the_served_openapi_document_is_the_one_of_the_real_prefix():
 
 
 @pytest_twisted.ensureDeferred
-async def test_the_pages_of_the_last_servers_are_kept():
-    test_client = client()
-    hosts = [f"h{n}.example" for n in range(serve.SERVERS_KEPT + 4)]
-    for host in hosts:
-        await get(test_client, "/_docs/mylogin_api/", host)
-    # A server asked again is the most recently used.
-    await get(test_client, "/_docs/mylogin_api/1.0/openapi.json", hosts[5])
-    kept = test_client.site.docs.rendered
-    assert list(kept) == [f"http://{h}" for h in hosts[4:5] + hosts[6:] + hosts[5:6]]
-    assert sorted(kept[f"http://{hosts[5]}"]) == [
-        "/mylogin_api/",
-        "/mylogin_api/1.0/openapi.json",
+async def test_a_command_to_an_ipv6_server_is_quoted_for_the_shell(library):
+    test_client = client({"(library|books)": library_api()})
+    response = await get(
+        test_client, "/_docs/library_api/1.0/openapi.json", "[::1]:9990"
+    )
+    assert json.loads(response.body)["servers"][0]["url"] == "http://[::1]:9990/{api}"
+    page = (await get(test_client, "/_docs/library_api/", "[::1]:9990")).body.decode()
+    assert [command.split(" \\\n")[0] for command in commands(page)] == [
+        "curl -X GET 'http://[::1]:9990/library/books/1111111111111?lang=en'",
+        "curl -X POST 'http://[::1]:9990/library/books/1111111111111'",
+        "curl -X DELETE 'http://[::1]:9990/library/vault'",
+        "curl -X GET 'http://[::1]:9990/library/loans/due'",
+        "curl -X GET 'http://[::1]:9990/library/list_versions'",
     ]
+    # One word each, for any shell.
+    assert shlex.split(commands(page)[1])[3] == (
+        "http://[::1]:9990/library/books/1111111111111"
+    )
+
+
+@pytest.mark.parametrize(
+    "server",
+    ["http://[::1]:9990", "https://[fe80::1]", "http://api.example:8443", "http://h"],
+)
+@pytest.mark.parametrize("pattern", ["(library|books)", "[a-z]+-v1"])
+def test_a_page_naming_a_placeholder_names_any_server_as_if_rendered_for_it(
+    library, server, pattern
+):
+    prefix = served_prefix(pattern, "library_api")
+    placeholder = "http://server-0123456789abcdef.invalid"
+    template = html_document(library, prefix=prefix, server=placeholder)
+    assert with_server(template.encode(), placeholder, server) == (
+        html_document(library, prefix=prefix, server=server).encode()
+    )
+
+
+@pytest_twisted.ensureDeferred
+async def test_each_request_names_its_own_server():
+    test_client = client()
+    hosts = [f"h{n}.example" for n in range(20)]
+    for host in hosts + hosts[::-1]:
+        for path in ("/_docs/mylogin_api/", "/_docs/mylogin_api/1.0/openapi.json"):
+            body = (await get(test_client, path, host)).body
+            assert f"http://{host}/".encode() in body
+            others = {f"http://{h}/".encode() for h in hosts} - {
+                f"http://{host}/".encode()
+            }
+            assert not any(other in body for other in others)
+
+
+@pytest.mark.parametrize(
+    "options, peer, headers, server",
+    [
+        # A trusted proxy (loopback by default) names the scheme and host.
+        (
+            {"honor_x_realip": True},
+            "127.0.0.1",
+            [("X-Forwarded-Proto", "https"), ("X-Forwarded-Host", "api.example")],
+            "https://api.example",
+        ),
+        # The first value of each: the one the client reached.
+        (
+            {"honor_x_realip": True},
+            "127.0.0.1",
+            [
+                ("X-Forwarded-Proto", "HTTPS, http"),
+                ("X-Forwarded-Host", "API.example:8443, inner.example"),
+                ("X-Forwarded-Host", "other.example"),
+            ],
+            "https://api.example:8443",
+        ),
+        (
+            {"honor_x_realip": True},
+            "127.0.0.1",
+            [("X-Forwarded-Proto", "https"), ("X-Forwarded-Host", "[::1]:443")],
+            "https://[::1]",
+        ),
+        (
+            {"honor_x_realip": True, "trusted_proxies": ["10.0.0.0/8"]},
+            "10.1.2.3",
+            [("X-Forwarded-Proto", "http"), ("X-Forwarded-Host", "api.example")],
+            "http://api.example",
+        ),
+        # Only http or https; only a well-formed host (else Host).
+        (
+            {"honor_x_realip": True},
+            "127.0.0.1",
+            [("X-Forwarded-Proto", "ftp"), ("X-Forwarded-Host", "evil'$(id)")],
+            "http://inner.example:9990",
+        ),
+        (
+            {"honor_x_realip": True},
+            "127.0.0.1",
+            [("X-Forwarded-Proto", "javascript"), ("X-Forwarded-Host", "a.example:0")],
+            "http://inner.example:9990",
+        ),
+        # From a peer that is not a trusted proxy, or with the option off:
+        # ignored.
+        (
+            {"honor_x_realip": True},
+            "192.0.2.7",
+            [("X-Forwarded-Proto", "https"), ("X-Forwarded-Host", "api.example")],
+            "http://inner.example:9990",
+        ),
+        (
+            {},
+            "127.0.0.1",
+            [("X-Forwarded-Proto", "https"), ("X-Forwarded-Host", "api.example")],
+            "http://inner.example:9990",
+        ),
+    ],
+)
+@pytest_twisted.ensureDeferred
+async def test_a_trusted_proxy_names_the_server_the_client_reached(
+    options, peer, headers, server
+):
+    test_client = client(client_address=peer, **options)
+    sent = [("Host", "inner.example:9990"), *headers]
+    response = await test_client.get(
+        "/_docs/mylogin_api/1.0/openapi.json", version=None, headers=sent
+    )
+    assert json.loads(response.body)["servers"][0]["url"] == f"{server}/{{api}}"
+    page = await test_client.get("/_docs/mylogin_api/", version=None, headers=sent)
+    assert shlex.split(commands(page.body.decode())[0])[:4] == [
+        "curl",
+        "-X",
+        "GET",
+        f"{server}/myloginapi/ping/0",
+    ]
+
+
+@pytest.mark.parametrize(
+    "options, vary",
+    [
+        ({}, "Host"),
+        ({"honor_x_realip": True}, "Host, X-Forwarded-Host, X-Forwarded-Proto"),
+    ],
+)
+@pytest_twisted.ensureDeferred
+async def test_the_pages_naming_the_server_are_not_kept_for_another(options, vary):
+    test_client = client(**options)
+    for path, content_type in [
+        ("/_docs/mylogin_api/", HTML),
+        ("/_docs/mylogin_api/1.0/openapi.json", JSON),
+    ]:
+        response = await get(test_client, path)
+        assert without_date(response.headers) == {
+            "server": "Shiji API Server",
+            "content-type": content_type,
+            "content-length": str(len(response.body)),
+            "content-security-policy": PAGE_CSP,
+            "x-content-type-options": "nosniff",
+            "cache-control": "no-cache",
+            "vary": vary,
+        }
+    # The others are the same whatever the server.
+    for path in (
+        "/_docs/",
+        "/_docs/mylogin_api/openapi.json",
+        "/_docs/mylogin_api/1.0/explorer",
+    ):
+        response = await get(test_client, path)
+        assert "cache-control" not in response.headers
+        assert "vary" not in response.headers
 
 
 @pytest_twisted.ensureDeferred
@@ -566,14 +722,17 @@ async def test_the_explorer_is_served_offline():
         "content-security-policy": EXPLORER_CSP.decode(),
         "x-content-type-options": "nosniff",
     }
+    # The files are served at a path naming their content.
+    digest = re.search(rb"/_docs/swagger-ui/([0-9a-f]{16})/", response.body)[1]
+    assets = b"/_docs/swagger-ui/" + digest
     assert response.body == (
         b'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         b'<meta name="viewport" content="width=device-width, initial-scale=1">'
         b"<title>mylogin_api 1.0</title>"
-        b'<link rel="stylesheet" href="/_docs/swagger-ui/swagger-ui.css"></head><body>'
+        b'<link rel="stylesheet" href="' + assets + b'/swagger-ui.css"></head><body>'
         b'<div id="explorer" data-openapi="/_docs/mylogin_api/1.0/openapi.json"></div>'
-        b'<script src="/_docs/swagger-ui/swagger-ui-bundle.js"></script>'
-        b'<script src="/_docs/swagger-ui/start.js"></script></body></html>\n'
+        b'<script src="' + assets + b'/swagger-ui-bundle.js"></script>'
+        b'<script src="' + assets + b'/start.js"></script></body></html>\n'
     )
     shipped = swagger_ui_bundle.swagger_ui_path
     for name, content_type, body in [
@@ -588,7 +747,7 @@ async def test_the_explorer_is_served_offline():
             (shipped / "swagger-ui.css").read_bytes(),
         ),
     ]:
-        asset = await get(test_client, f"/_docs/swagger-ui/{name}")
+        asset = await get(test_client, f"{assets.decode()}/{name}")
         assert (asset.status, asset.body) == (200, body)
         assert without_date(asset.headers) == {
             "server": "Shiji API Server",
@@ -596,10 +755,28 @@ async def test_the_explorer_is_served_offline():
             "content-length": str(len(body)),
             "content-security-policy": PAGE_CSP,
             "x-content-type-options": "nosniff",
+            "cache-control": "public, max-age=31536000, immutable",
         }
-    start = await get(test_client, "/_docs/swagger-ui/start.js")
+        # Not at a path that would name other files.
+        assert (await get(test_client, f"/_docs/swagger-ui/{name}")).status == 404
+    start = await get(test_client, f"{assets.decode()}/start.js")
     assert start.headers["content-type"] == "text/javascript; charset=utf-8"
     assert b"SwaggerUIBundle({" in start.body and b"validatorUrl: null" in start.body
+
+
+@pytest_twisted.ensureDeferred
+async def test_other_explorer_files_are_served_at_another_path(monkeypatch):
+    shipped = explorer.explorer_assets()
+    paths = []
+    for change in (b"", b"// another release\n"):
+        files = {
+            **shipped,
+            "start.js": (shipped["start.js"][0], shipped["start.js"][1] + change),
+        }
+        monkeypatch.setattr(serve, "explorer_assets", lambda files=files: files)
+        page = (await get(client(), "/_docs/mylogin_api/1.0/explorer")).body
+        paths.append(re.search(rb'src="([^"]*)/start.js"', page)[1])
+    assert paths[0] != paths[1]
 
 
 @pytest_twisted.ensureDeferred

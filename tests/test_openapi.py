@@ -7,16 +7,19 @@ import json
 import sys
 
 import pytest
+import pytest_twisted
 from apitools import make_api
 from daemons import TESTS
 from openapi_spec_validator import validate
 
-from shiji import urldispatch, webapi
+from shiji import auth, urldispatch, webapi
 from shiji.admin import cli
+from shiji.docs.html import html_document
 from shiji.docs.model import describe_api, interface
 from shiji.docs.openapi import openapi_document, openapi_index, openapi_path
 from shiji.docs.prefix import served_prefix
-from shiji.docs.render import json_document
+from shiji.docs.render import json_document, markdown_document
+from shiji.testing import TestClient
 
 EXAMPLES = TESTS.parent / "examples"
 
@@ -578,6 +581,63 @@ def test_raises_lists_the_handlers_own_errors_in_every_format():
     ]
     with pytest.raises(TypeError, match=r"raises\(\) takes APIError subclasses"):
         webapi.raises(KeyError)
+
+
+class Answered(urldispatch.URLMatchJSONResource):
+    routes = r"answered"
+
+    @webapi.raises()
+    def render_GET(self, request):
+        """Read it."""
+        return {}
+
+    @webapi.raises(OtherError)
+    def render_OPTIONS(self, request):
+        """Never run: the router answers OPTIONS."""
+        raise OtherError(request)
+
+
+@pytest_twisted.ensureDeferred
+async def test_only_the_methods_the_server_runs_are_documented():
+    api = make_api("answered_api", [("1.0", r"1\.0", [Answered])])
+    doc = describe_api(api)
+    call = doc.version("1.0").calls[0]
+    assert (call.name, [method.method for method in call.methods]) == (
+        "Answered",
+        ["GET"],
+    )
+    document = openapi_document(doc, "1.0")
+    assert list(document["paths"]["/answered"]) == ["get"]
+    assert "OtherError" not in json.dumps(document["paths"])
+    version = json_document(doc)["versions"]["1.0"]
+    assert list(version["calls"]["answered"]) == ["GET"]
+    assert list(version["declarations"]["answered"]) == ["GET"]
+    assert "OPTIONS" not in markdown_document(doc)
+    assert "OPTIONS" not in html_document(doc)
+    # What the server does answer to OPTIONS: the router's 204.
+    response = await TestClient({"answered_api": api}).options("/answered_api/answered")
+    assert (response.status, response.headers["allow"]) == (204, "GET, HEAD, OPTIONS")
+
+
+class Guarded(urldispatch.URLMatchJSONResource):
+    routes = r"accounts/(?P<account>[a-z]+)"
+
+    @auth.access("account", False, "read")
+    @webapi.raises()
+    def render_GET(self, request):
+        """An account."""
+
+
+def test_a_guard_reading_a_namespace_lists_the_namespace_given_twice():
+    doc = describe_api(make_api("guarded_api", [("1.0", r"1\.0", [Guarded])]))
+    operation = openapi_document(doc, "1.0")["paths"]["/accounts/{account}"]["get"]
+    assert error_classes(operation) == merged(
+        ANY_CALL,
+        GUARDED,
+        {"403": ["AccessDeniedError"], "404": ["UnknownAPICallError"]},
+        {"409": ["ValueError"]},
+    )
+    assert "<code>ValueError</code>" in html_document(doc).split("<h5>Errors</h5>")[1]
 
 
 @pytest.mark.parametrize(

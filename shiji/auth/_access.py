@@ -365,7 +365,7 @@ def access(
         return declare(
             _authorize(handler, check),
             handler,
-            described=_guard_described(rule, may_deny=True),
+            described=_guard_described(rule, may_deny=True, reads_namespace=True),
             access_rule=rule,
             may_deny=True,
             namespaces=(*declarations(handler).namespaces, declared),
@@ -374,14 +374,19 @@ def access(
     return decorator
 
 
-def _guard_described(rule: str, may_deny: bool) -> Described:
-    """What a guard adds to a call's documentation."""
+def _guard_described(
+    rule: str, may_deny: bool, reads_namespace: bool = False
+) -> Described:
+    """What a guard adds to a call's documentation; one that reads a
+    namespace refuses it given twice (:func:`_namespace`)."""
     errors: Tuple[Type[Exception], ...] = (
         InvalidAuthenticationError,
         ServiceUnavailableError,
     )
     if may_deny:
         errors += (AccessDeniedError,)
+    if reads_namespace:
+        errors += (ArgumentValueError,)
     return Described(errors=errors, requirement=rule)
 
 

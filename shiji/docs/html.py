@@ -12,6 +12,7 @@ its OpenAPI document and explorer.
 from __future__ import annotations
 
 import re
+import shlex
 from dataclasses import dataclass
 from html import escape
 from typing import Callable, List, Optional, Sequence, Tuple
@@ -41,7 +42,13 @@ from .usage import (
     where_served,
 )
 
-__all__ = ["IndexEntry", "PageLinks", "html_document", "index_document"]
+__all__ = [
+    "IndexEntry",
+    "PageLinks",
+    "html_document",
+    "index_document",
+    "with_server",
+]
 
 
 @dataclass(frozen=True)
@@ -320,6 +327,32 @@ def html_document(
         nav.append(f'<a href="#{_anchor("v", version.version, "errors")}">Errors</a>')
         body += _version(doc, version, version_header, prefix, server, links)
     return html_page(f"{doc.api_name} API", "".join(body), "".join(nav))
+
+
+# A command's URL as the page shows it: a word of the characters a shell
+# leaves alone, or one in single quotes (which the page writes as &#x27;).
+_QUOTE = escape("'").encode()
+_URL_WORD = rb"([A-Za-z0-9_@%+=:,./-]*)"
+
+
+def with_server(page: bytes, placeholder: str, server: str) -> bytes:
+    """
+    ``page``, an :func:`html_document` whose commands call ``placeholder``
+    (a base URL a shell leaves alone), calling ``server`` instead (a base
+    URL with no quote): a URL the substitution leaves needing quotes for a
+    shell (``http://[::1]:9990/...``) gets them.
+    """
+    target = server.encode()
+    if shlex.quote(server) == server:
+        return page.replace(placeholder.encode(), target)
+
+    def fill(found: re.Match[bytes]) -> bytes:
+        start = found.start()
+        if page[start - len(_QUOTE) : start] == _QUOTE:
+            return target + found.group(1)
+        return escape(shlex.quote((target + found.group(1)).decode())).encode()
+
+    return re.sub(re.escape(placeholder.encode()) + _URL_WORD, fill, page)
 
 
 def _summary(doc: APIDoc) -> str:

@@ -53,7 +53,12 @@ __all__ = [
 ]
 
 #: The order methods are listed in; others follow alphabetically.
-METHOD_ORDER = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
+METHOD_ORDER = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD")
+
+#: Methods the router answers itself, whatever the call defines: an
+#: ``OPTIONS`` is answered 204 with ``Allow`` (and CORS), never by a
+#: ``render_OPTIONS``, which is therefore not documented.
+ROUTER_METHODS = frozenset({"OPTIONS"})
 
 
 @dataclass(frozen=True)
@@ -352,9 +357,12 @@ def readable_route(route: str) -> str:
 
 
 def _methods(call: Type[URLMatchJSONResource]) -> Tuple[MethodDoc, ...]:
+    """The methods the server runs a ``render_<METHOD>`` of ``call`` for."""
     found = []
     for name in dir(call):
         if not name.startswith("render_") or name == "render_":
+            continue
+        if name[len("render_") :] in ROUTER_METHODS:
             continue
         handler = getattr(call, name)
         if not callable(handler):

@@ -37,6 +37,7 @@ from .model import (
     interface,
     readable_route,
 )
+from .openapi_errors import ERROR_CONTENT, error_description, error_schemas
 from .prefix import ServedPrefix, served_prefix
 
 __all__ = ["openapi_document", "openapi_index", "openapi_path"]
@@ -116,52 +117,6 @@ _STATUS_HEADERS = {
     401: ("WWW-Authenticate",),
     429: ("Retry-After",),
     503: ("Retry-After",),
-}
-
-#: One failing field of a request, in the error envelope's ``fields`` and
-#: problem details' ``errors``.
-_FIELD_ERROR = {
-    "type": "object",
-    "required": ["field", "in", "reason", "expected"],
-    "properties": {
-        "field": {
-            "type": "string",
-            "description": "The field's path: client.address.zip, tags[2].",
-        },
-        "in": {"type": "string", "enum": ["body", "query", "path", "header"]},
-        "reason": {
-            "type": "string",
-            "description": "What is wrong: missing, wrong type, too long...",
-        },
-        "expected": {
-            "type": "string",
-            "description": "What would have been accepted, in words.",
-        },
-        "pointer": {
-            "type": "string",
-            "description": "A body field as an RFC 6901 JSON Pointer fragment.",
-        },
-    },
-}
-
-_FIELD_ERRORS = {
-    "type": "array",
-    "items": {"$ref": "#/components/schemas/FieldError"},
-}
-
-#: The members problem details always have.
-_PROBLEM_REQUIRED = [
-    "type",
-    "title",
-    "status",
-    "detail",
-    "error_code",
-    "exception_class",
-]
-
-_ERROR_CONTENT = {
-    "application/json": {"schema": {"$ref": "#/components/schemas/Error"}},
-    "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}},
 }
 
 _VERSION_PARAMETER = "VersionHeader"
@@ -248,19 +203,13 @@ def _response(context: _Context, response: Response) -> Dict[str, Any]:
 def _error_response(
     context: _Context, status: int, errors: List[ErrorDoc]
 ) -> Dict[str, Any]:
-    lines = [
-        f"- `{e.exception_class}` ({e.error_code}): {e.exception_text}"
-        for e in sorted(errors, key=lambda e: e.exception_class)
-    ]
-    found: Dict[str, Any] = {
-        "description": f"{status_phrase(status)}.\n\n" + "\n".join(lines)
-    }
+    found: Dict[str, Any] = {"description": error_description(status, errors)}
     names = list(_STATUS_HEADERS.get(status, ()))
     if context.version.deprecation is not None:
         names += _DEPRECATION_HEADERS
     if names:
         found["headers"] = _headers(context, names)
-    found["content"] = _ERROR_CONTENT
+    found["content"] = ERROR_CONTENT
     return found
 
 
@@ -487,47 +436,6 @@ def _description(doc: APIDoc, values: List[str], version_header: str) -> str:
     return as_markdown(doc.description, doc.docstring_format) + "\n\n" + usage
 
 
-def _error_schemas(classes: List[str]) -> Dict[str, Any]:
-    return {
-        "Error": {
-            "description": "The error envelope.",
-            "type": "object",
-            "required": ["result", "error"],
-            "properties": {
-                "result": {"type": "null"},
-                "error": {
-                    "type": "object",
-                    "required": ["error_code", "exception_class", "exception_text"],
-                    "properties": {
-                        "error_code": {"type": "integer"},
-                        "exception_class": {"type": "string", "enum": classes},
-                        "exception_text": {"type": "string"},
-                        "fields": _FIELD_ERRORS,
-                    },
-                },
-            },
-        },
-        "Problem": {
-            "description": (
-                "RFC 9457 problem details, sent when the request's Accept "
-                "asks for application/problem+json."
-            ),
-            "type": "object",
-            "required": _PROBLEM_REQUIRED,
-            "properties": {
-                "type": {"type": "string"},
-                "title": {"type": "string"},
-                "status": {"type": "integer"},
-                "detail": {"type": "string"},
-                "error_code": {"type": "integer"},
-                "exception_class": {"type": "string", "enum": classes},
-                "errors": _FIELD_ERRORS,
-            },
-        },
-        "FieldError": _FIELD_ERROR,
-    }
-
-
 def openapi_document(
     doc: APIDoc,
     version_key: str,
@@ -567,7 +475,7 @@ def openapi_document(
         info["x-shiji-deprecation"] = version.deprecation.describe()
     components: Dict[str, Any] = {
         "schemas": {
-            **_error_schemas(sorted(e.exception_class for e in version.errors)),
+            **error_schemas(sorted(e.exception_class for e in version.errors)),
             _VERSION_PARAMETER: {
                 "description": "A value of the version header: <api>-<version>+<mode>.",
                 "type": "string",
