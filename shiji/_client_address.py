@@ -36,7 +36,7 @@ class ClientAddresses:
         The client's address, given the peer's and the request's
         ``X-Real-IP`` and ``X-Forwarded-For`` headers (``None`` if absent).
         """
-        if not self.honor_x_realip or not self._trusted(peer):
+        if not self.trusts_proxy(peer):
             return peer
         if real_ip:
             candidate = real_ip.decode("latin-1").strip()
@@ -49,6 +49,13 @@ class ClientAddresses:
                 if not self._trusted(hop):
                     return hop
         return peer
+
+    def trusts_proxy(self, peer: str) -> bool:
+        """
+        Whether ``peer`` is a proxy whose forwarding headers are believed:
+        ``honor_x_realip`` is on and ``peer`` is in ``trusted_proxies``.
+        """
+        return self.honor_x_realip and self._trusted(peer)
 
     def _trusted(self, host: str) -> bool:
         try:

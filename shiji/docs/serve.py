@@ -133,10 +133,10 @@ def _from_trusted_proxy(request: Any) -> bool:
     if not _honors_forwarded(request):
         return False
     try:
-        peer = ipaddress.ip_address(str(request.getClientAddress().host))
-    except (AttributeError, ValueError):
+        peer = str(request.getClientAddress().host)
+    except AttributeError:
         return False
-    return any(peer in network for network in request.client_addresses.trusted_proxies)
+    return bool(request.client_addresses.trusts_proxy(peer))
 
 
 def server_url(request: Any) -> str:
