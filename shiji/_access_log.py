@@ -11,7 +11,11 @@ from urllib.parse import unquote_plus
 
 from twisted.logger import Logger
 
-__all__ = ["AccessLog", "loggable"]
+__all__ = ["LOST_STATUS", "AccessLog", "loggable"]
+
+#: The status logged for a request whose connection closed before its answer
+#: was complete: nginx's "client closed request", never sent.
+LOST_STATUS = 499
 
 access_log = Logger(namespace="shiji.access")
 log = Logger(namespace="shiji.site")
@@ -60,9 +64,16 @@ class AccessLog:
         #: :meth:`~shiji._logging.TextLog.access`.
         self.sink: Callable[[str], None] = _log_access_line
 
-    def answered(self, request: Any, duration_ms: float) -> None:
-        """Log ``request``, now answered."""
-        status = request.code
+    def answered(
+        self, request: Any, duration_ms: float, status: Optional[int] = None
+    ) -> None:
+        """
+        Log ``request``, now answered (with its status, unless ``status``
+        says otherwise: :data:`LOST_STATUS` for a request whose connection
+        closed first).
+        """
+        if status is None:
+            status = request.code
         if self.enabled:
             request_id = request.request_id
             # A method is a token, the API's name and the call's come from

@@ -16,8 +16,12 @@ preflights), ``health`` (``/_health``), ``docs`` (``/_docs``), ``options``
 (``OPTIONS *``) and ``unrouted`` (an unknown API, and what the connection
 refused).
 
+A request whose connection closed before its answer was complete is
+counted ``<base>.lost`` (``...<METHOD>.lost``) and timed under ``<base>``,
+the names its answer would have had, without the status counters.
+
 ``v1``, the names Shiji gave before ``v2``, for the dashboards built on
-them: ``<api>.<version>.<call>.<METHOD>``,
+them (lost requests are not counted): ``<api>.<version>.<call>.<METHOD>``,
 ``<api>.unrouted`` and ``unrouted``, each with its status class, and
 ``<api>.error.<exception_class>``; ``/_health`` is counted as ``unrouted``
 only when it is logged (``log_health``).
@@ -69,10 +73,12 @@ class _Names:
     the counters of each status and error under it.
     """
 
-    __slots__ = ("_errors", "_statuses", "base", "errors", "per_status")
+    __slots__ = ("_errors", "_statuses", "base", "errors", "lost", "per_status")
 
     def __init__(self, base: str, per_status: bool, errors: Optional[str]) -> None:
         self.base = base
+        #: The counter of the requests whose connection closed first.
+        self.lost = f"{base}.lost"
         self.per_status = per_status
         #: The prefix of the error counters, or ``None`` for none.
         self.errors = errors
@@ -229,6 +235,19 @@ class AnswerMetrics:
         if error_class is not None and not isinstance(error_class, str):
             error_class = str(error_class)
         self._count(names, request.code, duration_ms, error_class)
+
+    def lost(self, request: Any, duration_ms: float) -> None:
+        """
+        Count ``request``, whose connection closed after ``duration_ms``,
+        before its answer was complete: ``<base>.lost`` and the timer under
+        ``v2``; nothing under ``v1``, which never counted them.
+        """
+        if self.v1:
+            return
+        names = self._names(request)
+        if names is not None:
+            self.metrics.increment(names.lost)
+            self.metrics.timing(names.base, duration_ms)
 
     def refused(
         self, status: int, duration_ms: float, error_class: Optional[str]

@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any, List, Optional, Tuple
 
+from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IHalfCloseableDescriptor, ITCPTransport
 from twisted.internet.protocol import Protocol, connectionDone
 from twisted.python.failure import Failure
@@ -152,8 +153,9 @@ class HTTPConnection(Protocol):
         self.closed = True
         current, self.current = self.current, None
         if current is not None and not current.finished:
-            current.connectionLost(reason)
+            # Logged while the request still knows its client's address.
             self.site.request_lost(current)
+            current.connectionLost(reason)
         self.site.connection_lost(self)
 
     def write(self, data: bytes) -> None:
@@ -286,11 +288,25 @@ class HTTPConnection(Protocol):
 
     # Answers
 
-    def request_done(self, request: APIRequest) -> None:
-        """``request``'s answer is complete."""
+    def request_done(
+        self, request: APIRequest, notifications: List[Deferred[None]]
+    ) -> None:
+        """
+        ``request``'s answer is complete: the site logs and counts it, then
+        ``notifications`` (what waits on the answer) fire, then the next
+        request is read, or the connection closes.
+        """
         if request is not self.current:
+            for notification in notifications:
+                notification.callback(None)
             return
         self.site.request_finished(request)
+        if notifications:
+            for notification in notifications:
+                notification.callback(None)
+            if request is not self.current:
+                # What waited on the answer closed the connection.
+                return
         self.current = None
         self.idle_since = self.site.clock.seconds()
         if not request.keep_alive or self.site.draining:

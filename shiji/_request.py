@@ -727,9 +727,8 @@ class APIRequest:
         elif self._chunked:
             self.channel.write(b"0\r\n\r\n")
         notifications, self._notifications = self._notifications, []
-        for notification in notifications:
-            notification.callback(None)
-        self.channel.request_done(self)
+        # The connection logs the answer, then fires these, then reads on.
+        self.channel.request_done(self, notifications)
 
     def abort(self) -> None:
         """

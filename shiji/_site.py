@@ -18,7 +18,7 @@ from twisted.python.failure import Failure
 from twisted.web.http import datetimeToString
 
 from . import _server_ident as server_ident
-from ._access_log import AccessLog
+from ._access_log import LOST_STATUS, AccessLog
 from ._answer_metrics import AnswerMetrics
 from ._client_address import ClientAddresses
 from ._connection import HTTPConnection
@@ -28,7 +28,6 @@ from ._reactor import global_reactor
 from ._request import APIRequest, header_bytes
 from ._response import write_error, write_failure, write_json
 from ._settings import Settings
-from .auth._challenge import challenge
 from .metrics import Metrics
 
 __all__ = ["HEALTH_PATH", "Site"]
@@ -225,8 +224,16 @@ class Site(ServerFactory):
             self.answer_metrics.answered(request, duration_ms)
 
     def request_lost(self, request: APIRequest) -> None:
-        """``request``'s client went away before its answer was complete."""
+        """
+        ``request``'s connection closed before its answer was complete: log
+        it with status 499 and count it as lost, with the time it had run.
+        """
         self.in_flight.discard(request)
+        duration_ms = (self.clock.seconds() - request.started) * 1000.0
+        if request.path != HEALTH_PATH or self.settings.log_health:
+            self.access.answered(request, duration_ms, LOST_STATUS)
+        if self.answer_metrics is not None:
+            self.answer_metrics.lost(request, duration_ms)
 
     def log_refusal(
         self,
@@ -256,9 +263,11 @@ class Site(ServerFactory):
     def challenge(self, request: APIRequest) -> bytes:
         """
         The ``WWW-Authenticate`` challenge of a 401 answer to ``request``
-        that carries none (see :mod:`shiji.auth._challenge`).
+        that carries none: the router's (see
+        :meth:`shiji.urldispatch.APIRouter.challenge`).
         """
-        return challenge(request)
+        found: bytes = self.router.challenge(request)
+        return found
 
     def http_date(self) -> bytes:
         """The ``Date`` header's value, formatted once a second."""

@@ -45,6 +45,7 @@ from twisted.web import resource
 from twisted.web.iweb import IRequest
 from twisted.web.server import NOT_DONE_YET
 
+from . import auth
 from ._calls import (
     ListVersionsCall,
     URLMatchJSONResource,
@@ -71,6 +72,7 @@ from ._response import render_call, write_error, write_failure
 from ._settings import DEFAULT_SETTINGS, Settings
 from ._version_header import VersionHeader, version_and_mode
 from .auth import AuthBackend, CookieSigner, namespace_source
+from .auth._challenge import challenge
 from .metrics import Metrics, NullMetrics
 
 __all__ = [
@@ -386,6 +388,20 @@ class APIRouter(resource.Resource):
     def get_route_map(self) -> List[Tuple[Pattern[str], ModuleType]]:
         """The :attr:`route_map` (the original Shiji's accessor)."""
         return self.route_map
+
+    def challenge(self, request: APIRequest) -> bytes:
+        """
+        The ``WWW-Authenticate`` value of a 401 answer to ``request`` that
+        sets none: what the auth backend's optional ``challenge(request)``
+        returns (the router's ``auth_backend``, else the one
+        :func:`shiji.auth.install_auth` installed), or
+        ``Cookie realm="<api_name>"``. A backend's challenge that fails, or
+        is not a header value, is logged and the default sent.
+        """
+        backend = self.auth_backend
+        if backend is None:
+            backend = auth.auth_backend
+        return challenge(request, backend)
 
     def render(self, request: IRequest) -> int:
         """

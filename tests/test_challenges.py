@@ -5,7 +5,9 @@ otherwise, or what the auth backend's ``challenge(request)`` says, and a
 handler's own header wins.
 """
 
+import ast
 import re
+from pathlib import Path
 
 import mylogin_api
 import pytest
@@ -15,10 +17,10 @@ from mylogin_api import config, passwords
 from mylogin_api.backend import SessionBackend
 from twisted.logger import globalLogPublisher
 
-from shiji import auth, webapi
+from shiji import _site, auth, webapi
 from shiji.auth import _access, _challenge
 from shiji.testing import TestClient
-from shiji.urldispatch import URLMatchJSONResource
+from shiji.urldispatch import APIRouter, URLMatchJSONResource
 
 SECRET = "challenge tests: a secret of thirty-two characters or more"
 PROBLEM = {"Accept": "application/problem+json"}
@@ -281,3 +283,93 @@ async def test_the_example_names_its_session_cookie(tmp_path, cookie_secure, nam
 )
 def test_the_challenge_grammar_of_these_tests(value, expected):
     assert parses(value) is expected
+
+
+class Returns:
+    """A backend whose ``challenge`` returns ``value``."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def authenticate(self, request):
+        return None
+
+    def challenge(self, request):
+        return self.value
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        'Bearer realm="shop"\x00',
+        'Bearer realm="shop"\r\nSet-Cookie: session=forged',
+        'Bearer realm="shop"\n',
+        'Bearer\trealm="shop"',
+        'Bearer realm="shop\x1b[31m"',
+        'Bearer realm="shop\x7f"',
+        'Bearer realm="shop\x85"',
+        'Bearer realm="\u20ac"',
+        'Bearer realm="\U0001f600"',
+        b'Bearer realm="shop"\x00',
+        b'Bearer realm="shop"\r\nSet-Cookie: session=forged',
+        b'Bearer realm="shop\x07"',
+    ],
+)
+@pytest_twisted.ensureDeferred
+async def test_a_challenge_that_is_no_header_value_is_refused(value):
+    events = []
+    globalLogPublisher.addObserver(events.append)
+    try:
+        response = await client(Returns(value)).get("/c/calls/raise")
+    finally:
+        globalLogPublisher.removeObserver(events.append)
+    assert response.status == 401
+    assert response.header_values("www-authenticate") == [COOKIE]
+    assert "set-cookie" not in response.headers
+    [failure] = [e for e in events if e.get("log_failure")]
+    assert failure["log_format"] == (
+        "The auth backend's challenge failed; answering with the default challenge"
+    )
+    assert isinstance(failure["log_failure"].value, ValueError)
+
+
+@pytest.mark.parametrize(
+    "value, sent",
+    [
+        ('Bearer realm="caf\u00e9"', b'Bearer realm="caf\xe9"'),
+        (b'Bearer realm="caf\xc3\xa9"', b'Bearer realm="caf\xc3\xa9"'),
+        (b'Bearer realm="\x80\xff"', b'Bearer realm="\x80\xff"'),
+    ],
+)
+@pytest_twisted.ensureDeferred
+async def test_latin_1_text_and_any_byte_but_a_control_are_sent(value, sent):
+    response = await client(Returns(value)).get("/c/calls/raise")
+    assert response.status == 401
+    assert response.header_values("www-authenticate") == [sent.decode("latin-1")]
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_router_decides_the_challenge():
+    class Router(APIRouter):
+        def challenge(self, request):
+            return b'Bearer realm="' + request.api_name.encode() + b'"'
+
+    api = make_api("c_api", [("1.0", r"1\.0", [Calls])])
+    response = await TestClient(Router({"c": api})).get("/c/calls/raise")
+    assert response.status == 401
+    assert response.header_values("www-authenticate") == ['Bearer realm="c_api"']
+
+
+def test_the_http_layer_does_not_import_auth():
+    source = Path(_site.__file__).read_text(encoding="utf-8")
+    imported = [
+        node.module or ""
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.ImportFrom)
+    ] + [
+        alias.name
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, (ast.Import, ast.ImportFrom))
+        for alias in node.names
+    ]
+    assert not [name for name in imported if "auth" in name], imported

@@ -258,8 +258,15 @@ class Crash(URLMatchJSONResource):
         raise RuntimeError("a bug")
 
 
+class Later(URLMatchJSONResource):
+    routes = r"later"
+
+    def render_GET(self, request):
+        return task.deferLater(reactor, 0.01, lambda: {"pong": True})
+
+
 def shop_api():
-    return make_api("shop_api", [("1.0", r"1\.[0-9]+", [Ping, Crash])])
+    return make_api("shop_api", [("1.0", r"1\.[0-9]+", [Ping, Crash, Later])])
 
 
 class Packets:
@@ -463,6 +470,31 @@ async def test_the_site_sends_these_packets(receiver, names, scenario):
         if expected:
             assert packets.next() == lines(*expected)
         packets.assert_none()
+    finally:
+        statsd.stopService()
+
+
+@pytest.mark.parametrize("names", ["v2", "v1"])
+@pytest_twisted.ensureDeferred
+async def test_an_answer_given_later_is_counted_like_one_given_at_once(receiver, names):
+    # The in-memory client closes its connection as soon as the answer is
+    # complete: the answer is counted all the same, as shijid counts it.
+    statsd = await started_statsd(receiver)
+    try:
+        client = TestClient({"shop": shop_api()}, metrics=statsd, metric_names=names)
+        for path in ("/shop/ping", "/shop/later"):
+            response = await client.get(path, version="1.0")
+            assert (response.status, response.json) == (200, {"pong": True})
+        statsd.flush()
+        v1 = names == "v1"
+        api = "s.shop_api.1_0" if v1 else "s.shop_api.prod.1_0"
+        packets = Packets(receiver)
+        assert packets.next() == lines(
+            *counted(f"{api}.Ping.GET", "200", v1=v1),
+            *counted(f"{api}.Later.GET", "200", v1=v1),
+        )
+        packets.assert_none()
+        assert len(client.access_lines) == 2
     finally:
         statsd.stopService()
 

@@ -39,13 +39,41 @@ class Never(URLMatchJSONResource):
         return defer.Deferred()
 
 
+# The answers of Answer calls made "later", waiting to be given.
+LATER = []
+
+
+class Answer(URLMatchJSONResource):
+    routes = r"answer/(?P<when>now|later)"
+
+    def render_GET(self, request):
+        if self.url_matches["when"] == "now":
+            return {"when": "now"}
+        waiting = defer.Deferred()
+        LATER.append((waiting, request))
+        return waiting
+
+
+class Recorder:
+    """Metrics kept as ``(kind, name, value)``."""
+
+    def __init__(self):
+        self.seen = []
+
+    def increment(self, name, value=1, sample_rate=1.0):
+        self.seen.append(("c", name, value))
+
+    def timing(self, name, milliseconds, sample_rate=1.0):
+        self.seen.append(("ms", name, milliseconds))
+
+
 def client(**options):
     api = make_api(
         "t_api",
         [
             ("1.0", r"1\.0", [Echo]),
             ("2.0", r"2\.0", [Echo]),
-            ("1.10", r"1\.10", [Echo, Never]),
+            ("1.10", r"1\.10", [Echo, Never, Answer]),
         ],
     )
     return TestClient({"t": api}, **options)
@@ -230,3 +258,74 @@ async def test_the_one_line_style_from_the_docs(client):
         "PONG! Right back at ya. I'm production baby! (Timestamp Val: 123) "
         "(API: mylogin_api, Version: 1.0, Mode: prod)",
     )
+
+
+def counted(milliseconds):
+    base = "t_api.prod.1_10.Answer.GET"
+    return [
+        ("c", base, 1),
+        ("ms", base, milliseconds),
+        ("c", f"{base}.2xx", 1),
+        ("c", f"{base}.status.200", 1),
+    ]
+
+
+@pytest_twisted.ensureDeferred
+async def test_an_answer_given_later_is_logged_and_counted_like_one_given_at_once():
+    LATER.clear()
+    recorder = Recorder()
+    later_client = client(metrics=recorder)
+    now = await later_client.get("/t/answer/now", version="1.10")
+    answered = later_client.get("/t/answer/later", version="1.10")
+    later_client.clock.advance(0.25)
+    [(waiting, _)] = LATER
+    waiting.callback({"when": "later"})
+    later = await answered
+    assert (now.status, now.json, later.status, later.json) == (
+        200,
+        {"when": "now"},
+        200,
+        {"when": "later"},
+    )
+    assert later_client.access_lines == [
+        '127.0.0.1 "GET /t/answer/now" 200 14 0.0ms api=t_api version=1.10 call=Answer',
+        '127.0.0.1 "GET /t/answer/later" 200 16 250.0ms api=t_api version=1.10 '
+        "call=Answer",
+    ]
+    assert recorder.seen == counted(0.0) + counted(250.0)
+    assert later_client.site.in_flight == set()
+
+
+@pytest_twisted.ensureDeferred
+async def test_pipelined_answers_given_later_are_logged_in_order_on_one_connection():
+    # Logged as each answer is complete, before what waits on it runs, and
+    # the next request is read only then: keep-alive and pipelining hold.
+    LATER.clear()
+    later_client = client()
+    version = later_client.version_header("/t/answer/later", "1.10")
+    get = (
+        "GET /t/answer/{} HTTP/1.1\r\nHost: localhost\r\n"
+        f"X-API-Version: {version}\r\n\r\n"
+    )
+    connection = later_client.connect()
+    connection.send((get.format("later") + get.format("now")).encode("ascii"))
+    [(waiting, request)] = LATER
+    finished = []
+    notified = request.notifyFinish()
+    notified.addCallback(lambda _: finished.append(list(later_client.access_lines)))
+    assert connection.responses() == []
+    later_client.clock.advance(0.5)
+    waiting.callback({"when": "later"})
+    first, second = connection.responses()
+    assert (first.json, second.json) == ({"when": "later"}, {"when": "now"})
+    assert "connection" not in first.headers
+    line = '127.0.0.1 "GET /t/answer/{}" 200 {} {}ms api=t_api version=1.10 call=Answer'
+    # The first answer was logged when its notifyFinish fired; the second
+    # was read after both.
+    assert finished == [[line.format("later", 16, "500.0")]]
+    assert later_client.access_lines == [
+        line.format("later", 16, "500.0"),
+        line.format("now", 14, "0.0"),
+    ]
+    assert not connection.closing
+    connection.close()

@@ -64,7 +64,7 @@ HELP: Dict[str, str] = {
     "scheme": "Prefix of every metric name (names separated by dots; empty: none).",
     "names": (
         "Metric names: v2 (mode, status and error per call, health, docs and "
-        "OPTIONS apart) or v1 (the names before v2, for existing dashboards)."
+        "OPTIONS apart) or v1 (close to the names before v2, for existing dashboards)."
     ),
 }
 
