@@ -538,6 +538,90 @@ def test_openapi_options_say_where_the_api_is_served(capsys):
     assert header["VersionHeader"]["name"] == "X-Version"
 
 
+def test_a_shijid_configuration_says_where_the_api_is_served(tmp_path, capsys):
+    config = tmp_path / "shijid.conf"
+    config.write_text(
+        "[general]\n"
+        "listen_ip = 0.0.0.0\n"
+        "listen_port = 8000\n"
+        f"base_path = {EXAMPLES}\n"
+        "version_header = X-V\n"
+        "[apis]\n"
+        "mylogin_api: (myloginapi|login)\n"
+    )
+
+    def document(*options):
+        status, out, err = admin(
+            capsys, "-D", "mylogin_api", "-T", "openapi", "-V", "1.0", *options
+        )
+        assert (status, err) == (0, "")
+        return json.loads(out)
+
+    served = document("-c", str(config))
+    assert served["servers"] == [
+        {
+            "url": "http://127.0.0.1:8000/{api}",
+            "variables": {
+                "api": {"default": "myloginapi", "enum": ["myloginapi", "login"]}
+            },
+        }
+    ]
+    assert served["components"]["parameters"]["VersionHeader"]["name"] == "X-V"
+    # The command line wins over the file.
+    chosen = document(
+        "--shijid-config",
+        str(config),
+        "--server",
+        "https://api.example.com",
+        "--prefix",
+        "login",
+        "--version-header",
+        "X-Version",
+    )
+    assert chosen["servers"] == [{"url": "https://api.example.com/login"}]
+    assert chosen["components"]["parameters"]["VersionHeader"]["name"] == "X-Version"
+    # The shipped configuration: its address and its literal prefix.
+    shipped = document("-c", str(ROOT / "conf" / "shijid.conf.example"))
+    assert shipped["servers"] == [{"url": "http://127.0.0.1:9990/myloginapi"}]
+
+
+@pytest.mark.parametrize(
+    "args, error",
+    [
+        (
+            ("-D", "other_api", "-c", "{config}"),
+            "{config}: [apis] does not list other_api (it lists mylogin_api)",
+        ),
+        (("-D", "mylogin_api", "-c", "{missing}"), "{missing}: no such file"),
+        (
+            ("-D", "mylogin_api", "-c", "{bad}"),
+            "{bad}: [general] listen_port: must be a whole number from 0 to "
+            "65535, not 'x'",
+        ),
+        (
+            ("-A", "new_api", "-V", "1.0", "-c", "{config}"),
+            "-c/--shijid-config goes with -D",
+        ),
+    ],
+)
+def test_a_shijid_configuration_that_cannot_serve_the_api_is_refused(
+    tmp_path, capsys, args, error
+):
+    paths = {
+        "config": tmp_path / "shijid.conf",
+        "missing": tmp_path / "missing.conf",
+        "bad": tmp_path / "bad.conf",
+    }
+    paths["config"].write_text("[apis]\nmylogin_api: myloginapi\n")
+    paths["bad"].write_text("[general]\nlisten_port = x\n[apis]\nmylogin_api: m\n")
+    filled = [arg.format(**paths) for arg in args]
+    assert admin(capsys, *filled, "-p", str(tmp_path)) == (
+        1,
+        "",
+        f"shiji_admin: error: {error.format(**paths)}\n",
+    )
+
+
 def test_an_openapi_object_that_is_no_dict_is_refused(tmp_path, capsys, fresh_imports):
     (tmp_path / "odd_api").mkdir()
     (tmp_path / "odd_api" / "__init__.py").write_text(

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from .._imports import import_failure
-from ..config import GeneralConfig
+from ..config import ConfigError, GeneralConfig, load_config
 from ..docs.html import html_document
 from ..docs.model import APIDoc, describe_api
 from ..docs.openapi import openapi_document, openapi_index
@@ -58,9 +58,12 @@ RENDERERS: Dict[str, Callable[[APIDoc, str, ServedPrefix, str], str]] = {
 
 def _listen_url(config: GeneralConfig) -> str:
     host = config.listen_ip
+    # A wildcard address is reached on the loopback one of its family.
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
     if ":" in host:
         host = f"[{host}]"
-    return f"http://{host}:{config.listen_port}"
+    scheme = "https" if config.tls_certificate is not None else "http"
+    return f"{scheme}://{host}:{config.listen_port}"
 
 
 #: Where shijid listens unless configured otherwise.
@@ -97,6 +100,16 @@ def _parser() -> argparse.ArgumentParser:
         help="documentation format",
     )
     parser.add_argument(
+        "-c",
+        "--shijid-config",
+        metavar="FILE",
+        help=(
+            "with -D: document the API as the shijid configuration FILE serves "
+            "it (its address, its [apis] expression, its version header and "
+            "base_path); the options below override it"
+        ),
+    )
+    parser.add_argument(
         "--prefix",
         "--mount",
         dest="prefix",
@@ -108,7 +121,6 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--server",
-        default=_DEFAULT_SERVER,
         metavar="URL",
         help=(
             f"the server's base URL, for OpenAPI (default: {_DEFAULT_SERVER}; "
@@ -117,7 +129,6 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--version-header",
-        default="X-API-Version",
         metavar="NAME",
         help="the version header the documents name (default: X-API-Version)",
     )
@@ -127,7 +138,6 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "-p",
         "--path",
-        default=".",
         metavar="DIR",
         help="where API packages live (default: .)",
     )
@@ -216,9 +226,49 @@ def _scaffold(api_name: str, version: Optional[str], path: Path) -> List[Path]:
     return create_api(path, api_name, version)
 
 
+def _apply_shijid_config(options: argparse.Namespace) -> None:
+    """
+    Fill the options not given on the command line from the shijid
+    configuration named by ``--shijid-config``, or from shijid's defaults.
+    """
+    general = GeneralConfig()
+    if options.shijid_config:
+        if not options.document:
+            raise AdminError("-c/--shijid-config goes with -D")
+        try:
+            config = load_config(options.shijid_config)
+        except ConfigError as e:
+            raise AdminError(str(e)) from None
+        general = config.general
+        expressions = dict(config.apis)
+        if options.document not in expressions:
+            listed = ", ".join(expressions)
+            raise AdminError(
+                f"{options.shijid_config}: [apis] does not list "
+                f"{options.document} (it lists {listed})"
+            )
+        if options.prefix is None:
+            options.prefix = expressions[options.document]
+        if options.server is None:
+            options.server = _listen_url(general)
+        if options.path is None and general.base_path is not None:
+            options.path = str(general.base_path)
+    if options.server is None:
+        options.server = _DEFAULT_SERVER
+    if options.version_header is None:
+        options.version_header = general.version_header
+    if options.path is None:
+        options.path = "."
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run shiji_admin; returns the exit status."""
     options = _parser().parse_args(argv)
+    try:
+        _apply_shijid_config(options)
+    except AdminError as e:
+        print(f"shiji_admin: error: {e}", file=sys.stderr)
+        return 1
     path = Path(options.path).resolve()
     try:
         if options.api:
