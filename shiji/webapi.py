@@ -87,6 +87,7 @@ from ._response import write_json
 from ._returns import returns
 from ._schema import MISSING, Arg, Constraints, FieldError, Object
 from ._text_arguments import header_arguments, path_arguments, url_arguments
+from .auth._challenge import quoted_string
 
 __all__ = [
     "ARG_OPTIONAL",
@@ -180,8 +181,7 @@ def auth_http_basic(
     challenge for ``realm``. On success the user name is
     ``request.auth_user``.
     """
-    quoted_realm = realm.replace("\\", "\\\\").replace('"', '\\"')
-    challenge = f'Basic realm="{quoted_realm}", charset="UTF-8"'
+    challenge = f'Basic realm={quoted_string(realm)}, charset="UTF-8"'
 
     def refuse(request: APIRequest) -> InvalidAuthenticationError:
         error = InvalidAuthenticationError(request)

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
-import re
 import sys
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence
@@ -31,7 +30,7 @@ from ..config import ConfigError, GeneralConfig, load_config
 from ..docs.html import html_document
 from ..docs.model import APIDoc, describe_api
 from ..docs.openapi import openapi_document, openapi_index
-from ..docs.prefix import ServedPrefix, served_prefix
+from ..docs.prefix import ServedPrefix, default_prefix, served_prefix
 from ..docs.render import json_document, markdown_document
 from ..urldispatch import APIDefinitionError
 from .scaffold import ScaffoldError, add_version, create_api
@@ -171,7 +170,9 @@ def _write(text: str, output: Optional[str]) -> None:
 
 def _served_prefix(doc: APIDoc, options: argparse.Namespace) -> ServedPrefix:
     # --mount took a path (/myloginapi): the same segment, written as one.
-    pattern = (options.prefix or "").strip("/") or re.escape(doc.api_name)
+    pattern = (options.prefix or "").strip("/")
+    if not pattern:
+        return default_prefix(doc.api_name)
     return served_prefix(pattern, doc.api_name)
 
 

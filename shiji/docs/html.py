@@ -29,14 +29,13 @@ from .model import (
     interface,
 )
 from .openapi import DEFAULT_AUTH_SCHEME
-from .prefix import ServedPrefix
+from .prefix import ServedPrefix, default_prefix
 from .render import answer_words, deprecation_notice, parameter_rows
 from .schema_words import BodyWords, body_words
 from .style import html_page
 from .usage import (
     DEFAULT_SERVER,
     curl_command,
-    default_prefix,
     served_path,
     served_paths,
     where_served,

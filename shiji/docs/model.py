@@ -36,6 +36,7 @@ from ..webapi import (
 )
 
 __all__ = [
+    "ROUTE_GROUP",
     "APIDoc",
     "CallDoc",
     "ErrorDoc",
@@ -48,8 +49,10 @@ __all__ = [
     "error_doc",
     "group_patterns",
     "interface",
+    "is_pattern_route",
     "parameters",
     "readable_route",
+    "templated_route",
 ]
 
 #: The order methods are listed in; others follow alphabetically.
@@ -354,6 +357,26 @@ def readable_route(route: str) -> str:
             index += 1
     readable = _ESCAPED_LITERAL.sub(r"\1", "".join(out))
     return readable[:-2] if readable.endswith("/?") else readable
+
+
+#: A named group of a readable route: ``<timestamp>``.
+ROUTE_GROUP = re.compile(r"<([A-Za-z_][A-Za-z0-9_]*)>")
+# Characters that make a readable route a pattern rather than a path.
+_REGEX_SYNTAX = re.compile(r"[\[\]()*+?|^$\\{}]")
+
+
+def templated_route(route: str) -> str:
+    """
+    :func:`readable_route` with its groups as path templates:
+    ``ping/(?P<timestamp>[0-9]+)$`` becomes ``ping/{timestamp}``.
+    """
+    return ROUTE_GROUP.sub(r"{\1}", readable_route(route))
+
+
+def is_pattern_route(route: str) -> bool:
+    """Whether ``route``, its named groups aside, is a pattern rather than a
+    path (``ping[^/]*``)."""
+    return _REGEX_SYNTAX.search(ROUTE_GROUP.sub("", readable_route(route))) is not None
 
 
 def _methods(call: Type[URLMatchJSONResource]) -> Tuple[MethodDoc, ...]:

@@ -35,10 +35,12 @@ from .model import (
     VersionDoc,
     error_doc,
     interface,
+    is_pattern_route,
     readable_route,
+    templated_route,
 )
 from .openapi_errors import ERROR_CONTENT, error_description, error_schemas
-from .prefix import ServedPrefix, served_prefix
+from .prefix import ServedPrefix, default_prefix
 
 __all__ = ["openapi_document", "openapi_index", "openapi_path"]
 
@@ -124,8 +126,6 @@ _VERSION_PARAMETER = "VersionHeader"
 #: The answer of a call that declares none: any JSON.
 _UNDECLARED = Response(200, {}, "The call's result.")
 
-# Characters that make a readable route a pattern rather than a path.
-_REGEX_SYNTAX = re.compile(r"[\[\]()*+?|^$\\{}]")
 
 # A sentence: up to a full stop, question or exclamation mark and a space.
 _SENTENCE = re.compile(r"(.+?[.!?])(?:\s|$)")
@@ -141,10 +141,9 @@ def openapi_path(route: str, mount: str = "") -> Optional[str]:
     ``/ping/{timestamp}``; ``None`` for routes that are patterns rather than
     paths.
     """
-    readable = readable_route(route)
-    templated = re.sub(r"<([A-Za-z_][A-Za-z0-9_]*)>", r"{\1}", readable)
-    if _REGEX_SYNTAX.search(templated.replace("{", "").replace("}", "")):
+    if is_pattern_route(route):
         return None
+    templated = templated_route(route)
     return f"{mount.rstrip('/')}/{templated}" if templated else mount or "/"
 
 
@@ -458,7 +457,7 @@ def openapi_document(
     """
     version = doc.version(version_key)
     if prefix is None:
-        prefix = served_prefix(re.escape(doc.api_name), doc.api_name)
+        prefix = default_prefix(doc.api_name)
     context = _Context(doc, version, prefix, version.auth_scheme or DEFAULT_AUTH_SCHEME)
     paths, unlisted = _paths(context)
     values = _version_values(doc, version)

@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from typing import Optional, Tuple
 
-__all__ = ["ServedPrefix", "served_prefix"]
+__all__ = ["ServedPrefix", "default_prefix", "served_prefix"]
 
 _LITERAL = re.compile(r"[A-Za-z0-9_.~-]+")
 _ALTERNATION = re.compile(
@@ -63,3 +63,9 @@ def served_prefix(pattern: str, api_name: str) -> ServedPrefix:
     except re.error:
         matches_name = False
     return ServedPrefix(pattern, (), api_name if matches_name else None)
+
+
+def default_prefix(api_name: str) -> ServedPrefix:
+    """Where an API is shown served when nothing says otherwise: at its
+    name (``/mylogin_api``)."""
+    return served_prefix(re.escape(api_name), api_name)

@@ -23,9 +23,9 @@ from .model import (
     VersionDoc,
     interface,
 )
-from .prefix import ServedPrefix
+from .prefix import ServedPrefix, default_prefix
 from .schema_words import BodyWords, FieldRow, body_words, schema_row
-from .usage import default_prefix, served_paths, where_served
+from .usage import served_paths, where_served
 
 __all__ = [
     "answer_words",

@@ -299,15 +299,9 @@ class DocsResource(resource.Resource):
         reading = request.method in (b"GET", b"HEAD")
         if reading and path in self.redirects:
             target = self.redirects[path]
-            body = b'<a href="%s">%s</a>\n' % (target, target)
             request.setResponseCode(301)
             request.setHeader(b"location", target)
-            request.setHeader(b"content-type", _HTML)
-            request.setHeader(b"content-length", b"%d" % len(body))
-            request.setHeader(b"content-security-policy", _CSP)
-            request.setHeader(b"x-content-type-options", b"nosniff")
-            request.write(body)
-            request.finish()
+            _send(request, (_HTML, b'<a href="%s">%s</a>\n' % (target, target), _CSP))
         elif not known:
             write_error(request, UnknownAPICallError(request, clip("_docs" + path)))
         elif not reading:
@@ -327,11 +321,16 @@ class DocsResource(resource.Resource):
                 request.setHeader(b"vary", _VARY_FORWARDED if forwarded else _VARY)
             else:
                 found = self.pages[path]
-            content_type, body, policy = found
-            request.setHeader(b"content-type", content_type)
-            request.setHeader(b"content-length", b"%d" % len(body))
-            request.setHeader(b"content-security-policy", policy)
-            request.setHeader(b"x-content-type-options", b"nosniff")
-            request.write(body)
-            request.finish()
+            _send(request, found)
         return NOT_DONE_YET
+
+
+def _send(request: Any, page: Page) -> None:
+    """Answer ``request`` with ``page``, and the headers every page has."""
+    content_type, body, policy = page
+    request.setHeader(b"content-type", content_type)
+    request.setHeader(b"content-length", b"%d" % len(body))
+    request.setHeader(b"content-security-policy", policy)
+    request.setHeader(b"x-content-type-options", b"nosniff")
+    request.write(body)
+    request.finish()

@@ -18,13 +18,19 @@ from typing import Any, List, Mapping, Optional, Tuple
 from urllib.parse import quote
 
 from .._version_header import VersionHeader
-from .model import CallDoc, MethodInterface, readable_route
-from .prefix import ServedPrefix, served_prefix
+from .model import (
+    ROUTE_GROUP,
+    CallDoc,
+    MethodInterface,
+    is_pattern_route,
+    readable_route,
+    templated_route,
+)
+from .prefix import ServedPrefix
 
 __all__ = [
     "DEFAULT_SERVER",
     "curl_command",
-    "default_prefix",
     "example_value",
     "served_path",
     "served_paths",
@@ -34,9 +40,6 @@ __all__ = [
 #: Where shijid listens unless configured otherwise.
 DEFAULT_SERVER = "http://127.0.0.1:9990"
 
-# Characters that make a readable route a pattern rather than a path.
-_REGEX_SYNTAX = re.compile(r"[\[\]()*+?|^$\\{}]")
-_GROUP = re.compile(r"<([A-Za-z_][A-Za-z0-9_]*)>")
 # Header parameters a command sets otherwise (-u, the body's type).
 _OWN_HEADERS = ("authorization", "content-type", "accept")
 # Tried, in order, for a string that must match a pattern.
@@ -51,20 +54,13 @@ _FORMATS = {
 }
 
 
-def default_prefix(api_name: str) -> ServedPrefix:
-    """Where an API is shown served when nothing says otherwise: at its
-    name (``/mylogin_api``)."""
-    return served_prefix(re.escape(api_name), api_name)
-
-
 def served_path(route: str, prefix: ServedPrefix) -> str:
     """
     ``route`` as served under ``prefix``: ``ping/(?P<timestamp>[0-9]+)``
     under ``myloginapi`` is ``/myloginapi/ping/{timestamp}``. A route that
     is a pattern rather than a path is shown as its readable pattern.
     """
-    readable = readable_route(route)
-    templated = _GROUP.sub(r"{\1}", readable)
+    templated = templated_route(route)
     return f"{prefix.path}/{templated}" if templated else prefix.path
 
 
@@ -308,8 +304,7 @@ def curl_command(
     elif declared.backend_guarded and auth_scheme is not None:
         credentials += _credentials(auth_scheme, query)
     segment = prefix.example if prefix.example is not None else "{api}"
-    readable = readable_route(route)
-    globbed = segment == "{api}" or bool(_REGEX_SYNTAX.search(_GROUP.sub("", readable)))
+    globbed = segment == "{api}" or is_pattern_route(route)
 
     def fill(found: re.Match[str]) -> str:
         nonlocal globbed
@@ -319,7 +314,7 @@ def curl_command(
             return "{" + found.group(1) + "}"
         return quote(value, safe="")
 
-    path = _GROUP.sub(fill, readable)
+    path = ROUTE_GROUP.sub(fill, readable_route(route))
     url = f"{server.rstrip('/')}/{segment}" + (f"/{path}" if path else "")
     if query:
         url += "?" + "&".join(
