@@ -107,6 +107,18 @@ class GeneralConfig:
     #: with both, shijid serves HTTPS.
     tls_certificate: Optional[Path] = None
     tls_private_key: Optional[Path] = None
+    #: A worker that has answered this many requests (plus up to
+    #: ``max_requests_jitter`` more, chosen per worker) is replaced; 0: never.
+    max_requests: int = 0
+    max_requests_jitter: int = 0
+    #: Seconds after which a worker is replaced; 0: never.
+    max_worker_age: float = 0.0
+    #: Seconds a process's reactor may stay blocked before its Python stack
+    #: is logged and (a worker) it is killed and replaced; 0: no watchdog.
+    worker_watchdog: float = 0.0
+    #: A single-process shijid whose reactor the watchdog finds blocked
+    #: exits (for a supervisor to restart it) after logging the stack.
+    watchdog_exit: bool = False
 
 
 @dataclass(frozen=True)
@@ -245,6 +257,15 @@ def _seconds(raw: str) -> float:
     return value
 
 
+def _seconds_or_never(raw: str) -> float:
+    if raw.strip() == "0":
+        return 0.0
+    try:
+        return _seconds(raw)
+    except ValueError:
+        raise ValueError("a number of seconds greater than 0, or 0 for never") from None
+
+
 def _choice(*choices: str) -> Parser:
     def parse(raw: str) -> str:
         if raw not in choices:
@@ -346,6 +367,11 @@ SCHEMA: Dict[str, Dict[str, Parser]] = {
         "serve_docs": _boolean,
         "tls_certificate": _optional_text,
         "tls_private_key": _optional_text,
+        "max_requests": _integer(0),
+        "max_requests_jitter": _integer(0),
+        "max_worker_age": _seconds_or_never,
+        "worker_watchdog": _seconds_or_never,
+        "watchdog_exit": _boolean,
     },
     "logging": {
         "log_file": _optional_text,
@@ -469,6 +495,13 @@ def load_config(path: Union[str, Path]) -> ShijiConfig:
             "general",
             missing,
         )
+
+    for option, needs in (
+        ("max_requests_jitter", "max_requests"),
+        ("watchdog_exit", "worker_watchdog"),
+    ):
+        if getattr(general, option) and not getattr(general, needs):
+            raise ConfigError(path, f"needs {needs} above 0", "general", option)
 
     if not parser.has_section("apis") or not parser.items("apis"):
         raise ConfigError(

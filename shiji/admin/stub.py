@@ -43,6 +43,23 @@ HELP: Dict[str, str] = {
     "serve_docs": "Serve the APIs' documentation under /_docs/.",
     "tls_certificate": "PEM file of the certificate (and its chain): with tls_private_key, serve HTTPS.",
     "tls_private_key": "PEM file of the certificate's private key.",
+    "max_requests": (
+        "A worker that has answered this many requests is replaced, without "
+        "dropping any (0: never)."
+    ),
+    "max_requests_jitter": (
+        "Up to this many more requests, chosen per worker, so that workers "
+        "are not all replaced at once."
+    ),
+    "max_worker_age": "Seconds after which a worker is replaced (0: never).",
+    "worker_watchdog": (
+        "Seconds a process may leave requests unserved (a blocked reactor) "
+        "before its Python stack is logged and the worker replaced (0: off)."
+    ),
+    "watchdog_exit": (
+        "Without workers: exit once the watchdog finds the process blocked, "
+        "for a supervisor to restart it."
+    ),
     "log_file": 'A path, "-" for standard output, or empty for syslog.',
     "syslog_prefix": "Prefix of syslog entries.",
     "access_log": "Log one line per request.",
