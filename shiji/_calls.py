@@ -23,6 +23,7 @@ from typing import (
 from twisted.web import resource
 
 from ._errors import APIDefinitionError
+from ._filters import Filter
 from ._request import APIRequest
 
 __all__ = [
@@ -49,11 +50,17 @@ class URLMatchJSONResource(resource.Resource):
     (sent as the error), ``None`` after :func:`shiji.webapi.write_json`, a
     ``Deferred`` or a coroutine of any of these; or it may raise an
     ``APIError``. An instance is made for each request.
+
+    ``filters``, a list of ``filter(request, call_next)`` functions, run
+    around every handler of the call, inside the API's and the version's
+    (see :class:`~shiji.urldispatch.CallRouter`).
     """
 
     isLeaf = True
     #: The route(s) of this call: a regular expression or a list of them.
     routes: ClassVar[Union[str, Sequence[str], None]] = None
+    #: The filters around this call's handlers, the first outermost.
+    filters: ClassVar[Sequence[Filter]] = ()
     #: ``Resource`` answers HEAD with ``render_GET`` even where there is none;
     #: the router does that itself, only for calls that have one.
     render_HEAD = None  # type: ignore[assignment]

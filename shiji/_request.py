@@ -279,6 +279,26 @@ class APIRequest:
         """Every value of request header ``name`` (lower case), in order."""
         return [value for header, value in self._headers_in if header == name]
 
+    def set_request_header(
+        self, name: Union[str, bytes], value: Union[str, bytes, None]
+    ) -> None:
+        """
+        Replace every value of request header ``name`` (any case) with
+        ``value``, or remove the header with ``None``: what a filter does to
+        change the request the call sees. ``str`` values are UTF-8; CR and
+        LF become spaces. Headers read from it later (``getHeader``,
+        cookies, the client address) see the change.
+        """
+        raw_name = header_bytes(name).lower()
+        headers = [(h, v) for h, v in self._headers_in if h != raw_name]
+        if value is not None:
+            headers.append((raw_name, header_bytes(value)))
+        self._headers_in = headers
+        # What was worked out from the old headers is worked out again.
+        self._request_headers = None
+        self._cookies_received = None
+        self._client_ip = None
+
     @property
     def requestHeaders(self) -> Headers:
         """The request headers as ``twisted.web``'s ``Headers``."""

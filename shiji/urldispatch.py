@@ -10,7 +10,8 @@ Routing: from a request to the API call that answers it, in three steps.
 3. The version's :class:`CallRouter` matches the rest of the path against the
    ``routes`` of its :class:`URLMatchJSONResource` subclasses (a full match,
    in the order the classes appear in the calls module), and the call's
-   ``render_<METHOD>`` answers.
+   ``render_<METHOD>`` answers, behind the filters of the API, the version
+   and the call, if any declare some (see :class:`CallRouter`).
 
 Routers are built once, when the API packages are imported, and are never
 changed while serving: everything a request learns on its way is stored on
@@ -65,6 +66,7 @@ from ._errors import (
     UnknownAPIVersionError,
     clip,
 )
+from ._filters import Filter, chained, checked_filters
 from ._lifecycle import Deprecation
 from ._query import decode_url_matches, query_arguments
 from ._request import APIRequest
@@ -108,12 +110,34 @@ class CallRouter:
         installed, in the order the module defines (or imports) them.
     :param auto_list_versions: also install :class:`ListVersionsCall` (after
         the module's own calls).
+    :param filters: the version's filters, ``filter(request, call_next)``
+        functions run around every call of the version: inside the API's
+        (its package's ``filters``), outside the call's (its class's
+        ``filters``). They run once routing has chosen the call and its
+        handler (``request.api_call``, ``url_matches`` and the version are
+        set), before the handler's decorators; ``call_next(request)`` runs
+        the rest of the chain and returns a ``Deferred`` of the handler's
+        result, before encoding. Refusals of routing (an unknown API,
+        version or call, a method the call lacks, a version gone) and
+        ``OPTIONS`` are answered without them.
     :raises APIDefinitionError: a call's ``routes`` is not a string or list
-        of strings, or is not a valid regular expression.
+        of strings, or is not a valid regular expression; the version's or
+        a call's ``filters`` is not a list of ``filter(request,
+        call_next)`` callables.
     """
 
-    def __init__(self, calls: ModuleType, auto_list_versions: bool = False) -> None:
+    def __init__(
+        self,
+        calls: ModuleType,
+        auto_list_versions: bool = False,
+        filters: Optional[Sequence[Filter]] = None,
+    ) -> None:
         self.calls_module = calls
+        where = getattr(calls, "__name__", repr(calls))
+        #: The version's filters, the first outermost.
+        self.filters: Tuple[Filter, ...] = checked_filters(
+            filters, f"CallRouter({where}, filters=...)"
+        )
         found: List[Type[URLMatchJSONResource]] = []
         for value in vars(calls).values():
             if (
@@ -132,8 +156,15 @@ class CallRouter:
             for pattern in route_patterns(call)
         ]
         self._allowed = {call: allowed_methods(call) for call in found}
+        # The version's filters and the call's, for the calls that have any.
+        self._filters: Dict[Type[URLMatchJSONResource], Tuple[Filter, ...]] = {}
         for call in found:
             _guard_namespaces(call)
+            own = checked_filters(
+                call.filters, f"{call.__module__}.{call.__name__}.filters"
+            )
+            if self.filters or own:
+                self._filters[call] = self.filters + own
 
     def match(
         self, path: str
@@ -155,6 +186,13 @@ class CallRouter:
         The HTTP methods ``call`` answers (see :func:`allowed_methods`).
         """
         return self._allowed[call]
+
+    def filters_of(self, call: Type[URLMatchJSONResource]) -> Tuple[Filter, ...]:
+        """
+        The filters around ``call`` in this version, the first outermost:
+        the version's, then the call's (the API's go around these).
+        """
+        return self._filters.get(call, ())
 
     @property
     def route_map(self) -> List[Tuple[Pattern[str], Type[URLMatchJSONResource]]]:
@@ -293,8 +331,11 @@ class APIRouter(resource.Resource):
 
     :param route_map: ``{url_regex: api_package}``, or a sequence of such
         pairs; each package has ``api_name``, ``api_versions`` and
-        ``version_router``. The first segment of a request's path must fully
-        match a URL regex; they are tried in order.
+        ``version_router``, and may have ``filters``: a list of
+        ``filter(request, call_next)`` functions run around every call of
+        the API, outside the version's and the call's (see
+        :class:`CallRouter`). The first segment of a request's path must
+        fully match a URL regex; they are tried in order.
     :param config: every API's validated configuration, keyed by API name;
         handlers see it as ``request.api_config``.
     :param cross_origin_domains: origins allowed to make cross-origin
@@ -318,7 +359,9 @@ class APIRouter(resource.Resource):
         ``request_timeout`` (seconds a call's ``Deferred`` or coroutine may
         run before it is cancelled with ``RequestTimeoutError``, HTTP 503;
         ``None`` for no limit), ``cookie_secrets`` and ``cookie_secure``.
-    :raises APIDefinitionError: an API package lacks what routing needs.
+    :raises APIDefinitionError: an API package lacks what routing needs, or
+        its ``filters`` is not a list of ``filter(request, call_next)``
+        callables.
     :raises ValueError: ``cross_origin_domains`` names something that is
         not an origin.
     :raises TypeError: an option that is not a setting.
@@ -356,6 +399,23 @@ class APIRouter(resource.Resource):
             )
             for regex, api in pairs
         ]
+        # The whole chain of each call that has one, by API, version and
+        # call; empty when nothing declares filters, so that requests pay
+        # nothing for them.
+        self._chains: Dict[
+            Tuple[ModuleType, CallRouter, Type[URLMatchJSONResource]],
+            Tuple[Filter, ...],
+        ] = {}
+        for _, api in self.apis:
+            outer = checked_filters(
+                getattr(api, "filters", None),
+                f"{getattr(api, '__name__', api)}.filters",
+            )
+            for call_router in api.version_router.call_routers():
+                for call in call_router.calls:
+                    chain = outer + call_router.filters_of(call)
+                    if chain:
+                        self._chains[(api, call_router, call)] = chain
         self.config: Mapping[str, Any] = dict(config or {})
         self.version_header = settings.version_header
         self.strict_charset = settings.strict_charset
@@ -465,6 +525,10 @@ class APIRouter(resource.Resource):
                 sorted(call_router.allowed_methods(call_class))
             )
             raise error
+        if self._chains:
+            chain = self._chains.get((api, call_router, call_class))
+            if chain is not None:
+                handler = chained(chain, handler)
         render_call(request, handler, self.request_timeout)
 
     def _find_api(self, segment: str) -> Optional[ModuleType]:

@@ -766,3 +766,41 @@ def test_the_command_writes_every_version_and_an_index(tmp_path, capsys):
     assert capsys.readouterr().err == (
         "shiji_admin: error: -T openapi needs -V VERSION, or -o DIRECTORY for every version\n"
     )
+
+
+@pytest.fixture(scope="module")
+def filter_api():
+    sys.path.insert(0, str(TESTS / "daemon_apis"))
+    try:
+        yield describe_api(importlib.import_module("filter_api"))
+    finally:
+        sys.path.remove(str(TESTS / "daemon_apis"))
+
+
+def test_filters_are_an_extension_of_each_operation(filter_api):
+    document = openapi_document(filter_api, "1.0", server="http://127.0.0.1:9990")
+    validate(document)
+    names = ["require_api_key", "cache_for_a_minute", "csv_if_accepted"]
+    for method in ("get", "post"):
+        operation = document["paths"]["/users"][method]
+        assert [f["name"] for f in operation["x-shiji-filters"]] == names
+        # The API's filter declares the error it answers with.
+        assert error_classes(operation)["401"] == ["APIKeyError"]
+
+
+@pytest.mark.slow
+def test_a_document_with_filters_passes_both_linters(filter_api, tmp_path):
+    from linters import find, redocly, spectral
+
+    if find("redocly") is None or find("spectral") is None:
+        pytest.skip("the OpenAPI linters are not installed: run .ci/tools")
+    target = tmp_path / "filter_api-1.0.json"
+    document = openapi_document(filter_api, "1.0", server="http://127.0.0.1:9990")
+    target.write_text(json.dumps(document, indent=2))
+    status, [report] = redocly([target])
+    assert (status, report["totals"], report["problems"]) == (
+        0,
+        {"errors": 0, "warnings": 0, "ignored": 0},
+        [],
+    )
+    assert spectral([target]) == (0, [])

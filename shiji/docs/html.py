@@ -259,6 +259,18 @@ def _version(
         )
         if call.description:
             out.append(to_html(call.description, doc.docstring_format))
+        if call.filters:
+            out.append("<p>Filters, in the order they run:</p>")
+            out.append(
+                "<ul>"
+                + "".join(
+                    f"<li><code>{escape(found.name)}</code>"
+                    + (f": {escape(found.description)}" if found.description else "")
+                    + "</li>"
+                    for found in call.filters
+                )
+                + "</ul>"
+            )
         for method in call.methods:
             out += _method(doc, version, call, method, prefix, server, version_header)
         out.append("</section>")

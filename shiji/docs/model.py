@@ -11,6 +11,7 @@ named groups; no renderer knows any decorator.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import re
 import sys
@@ -19,6 +20,7 @@ from types import ModuleType
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Type
 
 from .. import _errors
+from .._filters import Filter, checked_filters, filter_name
 from .._lifecycle import Deprecation
 from ..urldispatch import (
     APIDefinitionError,
@@ -40,6 +42,7 @@ __all__ = [
     "APIDoc",
     "CallDoc",
     "ErrorDoc",
+    "FilterDoc",
     "MethodDoc",
     "MethodInterface",
     "ParameterDoc",
@@ -47,6 +50,7 @@ __all__ = [
     "builtin_errors",
     "describe_api",
     "error_doc",
+    "filter_doc",
     "group_patterns",
     "interface",
     "is_pattern_route",
@@ -76,13 +80,36 @@ class ErrorDoc:
 
 
 @dataclass(frozen=True)
+class FilterDoc:
+    """One filter around a call."""
+
+    #: Its qualified name: ``require_api_key``.
+    name: str
+    #: The first line of its docstring.
+    description: str
+    #: What it declares, as a decorator would (``webapi.raises``).
+    described: Tuple[Described, ...] = ()
+
+
+def filter_doc(value: Filter) -> FilterDoc:
+    """The documentation of the filter ``value``."""
+    lines = inspect.cleandoc(getattr(value, "__doc__", None) or "").splitlines()
+    return FilterDoc(
+        name=filter_name(value),
+        description=lines[0].strip() if lines else "",
+        described=declarations(value).described,
+    )
+
+
+@dataclass(frozen=True)
 class MethodDoc:
     """One ``render_<METHOD>`` of a call."""
 
     method: str
     docstring: str
     #: What each decorator on the handler declares, in source order: the
-    #: outermost decorator (written on top) first.
+    #: outermost decorator (written on top) first, after what the call's
+    #: filters declare (the errors they raise), which run around them.
     described: Tuple[Described, ...] = ()
 
 
@@ -245,7 +272,7 @@ def parameters(routes: Sequence[str], method: MethodDoc) -> Tuple[ParameterDoc, 
 
 @dataclass(frozen=True)
 class CallDoc:
-    """One call class of a version."""
+    """One call class of a version, and the filters around it."""
 
     name: str
     description: str
@@ -255,6 +282,9 @@ class CallDoc:
     #: One of Shiji's own calls (``list_versions``), which raise none of the
     #: API's errors.
     builtin: bool = False
+    #: The filters around the call, in the order they run: the API's, the
+    #: version's, the call's.
+    filters: Tuple[FilterDoc, ...] = ()
 
     @property
     def readable_routes(self) -> Tuple[str, ...]:
@@ -379,8 +409,11 @@ def is_pattern_route(route: str) -> bool:
     return _REGEX_SYNTAX.search(ROUTE_GROUP.sub("", readable_route(route))) is not None
 
 
-def _methods(call: Type[URLMatchJSONResource]) -> Tuple[MethodDoc, ...]:
-    """The methods the server runs a ``render_<METHOD>`` of ``call`` for."""
+def _methods(
+    call: Type[URLMatchJSONResource], around: Tuple[Described, ...] = ()
+) -> Tuple[MethodDoc, ...]:
+    """The methods the server runs a ``render_<METHOD>`` of ``call`` for,
+    each behind what its filters declare (``around``)."""
     found = []
     for name in dir(call):
         if not name.startswith("render_") or name == "render_":
@@ -394,7 +427,7 @@ def _methods(call: Type[URLMatchJSONResource]) -> Tuple[MethodDoc, ...]:
             MethodDoc(
                 method=name[len("render_") :],
                 docstring=inspect.cleandoc(handler.__doc__ or ""),
-                described=tuple(reversed(declarations(handler).described)),
+                described=around + tuple(reversed(declarations(handler).described)),
             )
         )
 
@@ -408,15 +441,26 @@ def _methods(call: Type[URLMatchJSONResource]) -> Tuple[MethodDoc, ...]:
     return tuple(sorted(found, key=order))
 
 
-def _describe_call(call: Type[URLMatchJSONResource]) -> CallDoc:
+def _describe_call(
+    call: Type[URLMatchJSONResource], filters: Sequence[Filter] = ()
+) -> CallDoc:
     routes = call.routes
     route_list = (routes,) if isinstance(routes, str) else tuple(routes or ())
+    filter_docs = tuple(filter_doc(value) for value in filters)
+    # A filter's errors add to the call's; what the handler raises is still
+    # the handler's to declare.
+    around = tuple(
+        dataclasses.replace(described, handler_errors=False)
+        for found in filter_docs
+        for described in found.described
+    )
     return CallDoc(
         name=call.__name__,
         description=inspect.cleandoc(call.__doc__ or ""),
         routes=route_list,
-        methods=_methods(call),
+        methods=_methods(call, around),
         builtin=call.__module__.startswith("shiji."),
+        filters=filter_docs,
     )
 
 
@@ -506,18 +550,25 @@ def _object(name: str, *modules: Any) -> Optional[Mapping[str, Any]]:
 def describe_api(api: Any) -> APIDoc:
     """
     Read an API package (``api_name``, ``api_versions``, ``version_router``,
-    and optionally ``docstring_format``, ``api_contact``, ``api_license``
-    and ``auth_scheme``) into an :class:`APIDoc`.
+    and optionally ``docstring_format``, ``api_contact``, ``api_license``,
+    ``auth_scheme`` and ``filters``) into an :class:`APIDoc`.
 
     :raises APIDefinitionError: ``api_contact``, ``api_license`` or an
-        ``auth_scheme`` is not a dict.
+        ``auth_scheme`` is not a dict, or ``filters`` is not a list of
+        filters.
     """
     versions = []
     builtins = builtin_errors()
+    api_filters = checked_filters(
+        getattr(api, "filters", None), f"{getattr(api, '__name__', api)}.filters"
+    )
     for key in sorted(api.api_versions, key=version_sort_key):
         pattern, module = api.api_versions[key]
         call_router: CallRouter = module.call_router
-        calls = tuple(_describe_call(call) for call in call_router.calls)
+        calls = tuple(
+            _describe_call(call, api_filters + call_router.filters_of(call))
+            for call in call_router.calls
+        )
         # One error per exception_class: the first of Shiji's (a subclass
         # may keep its base's name), unless the API names one of its own so;
         # then the errors its decorators declare.

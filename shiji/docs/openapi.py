@@ -41,6 +41,7 @@ from .model import (
 )
 from .openapi_errors import ERROR_CONTENT, error_description, error_schemas
 from .prefix import ServedPrefix, default_prefix
+from .render import filters_json
 
 __all__ = ["openapi_document", "openapi_index", "openapi_path"]
 
@@ -283,6 +284,8 @@ def _operation(
     operation["security"] = [{scheme: [] for scheme in schemes}] if schemes else []
     if declared.requires is not None:
         operation["x-shiji-requires"] = declared.requires
+    if call.filters:
+        operation["x-shiji-filters"] = filters_json(call)
     if context.version.deprecation is not None:
         operation["deprecated"] = True
     responses = {

@@ -32,6 +32,7 @@ __all__ = [
     "declarations_document",
     "deprecation_notice",
     "error_words",
+    "filters_json",
     "json_document",
     "markdown_document",
     "parameter_rows",
@@ -119,21 +120,35 @@ def _declared_json(declared: MethodInterface) -> Dict[str, Any]:
     }
 
 
+def filters_json(call: CallDoc) -> List[Dict[str, str]]:
+    """The filters around ``call``, in the order they run: ``[{"name":
+    ..., "description": <first docstring line>}]``."""
+    return [
+        {"name": found.name, "description": found.description} for found in call.filters
+    ]
+
+
 def declarations_document(version: VersionDoc) -> Dict[str, Dict[str, Any]]:
     """
     What each method of ``version`` declares, by readable route and method:
     ``{<route>: {<VERB>: {"parameters": [...], "body": {...} or None,
     "responses": {<status>: {...}}, "errors": [...], "security": [...],
     "requires": <words> or None}}}``, each parameter, body and body field
-    with its type, rules and description in words.
+    with its type, rules and description in words; and, for a call with
+    filters, ``"filters"``: the filters around it in the order they run
+    (see :func:`filters_json`).
     """
     found: Dict[str, Dict[str, Any]] = {}
     for call in version.calls:
+        filters = filters_json(call)
         for route, readable in zip(call.routes, call.readable_routes):
             found[readable] = {
                 method.method: _declared_json(interface((route,), method))
                 for method in call.methods
             }
+            if filters:
+                for declared in found[readable].values():
+                    declared["filters"] = filters
     # The schemas are the declarations' own: the caller gets copies.
     return copy.deepcopy(found)
 
@@ -240,6 +255,18 @@ def _markdown_method(doc: APIDoc, call: CallDoc, method: MethodDoc) -> List[str]
     return lines
 
 
+def _markdown_filters(call: CallDoc) -> List[str]:
+    if not call.filters:
+        return []
+    lines = ["Filters, in the order they run:", ""]
+    for found in call.filters:
+        line = f"- `{found.name}`"
+        if found.description:
+            line += f": {_line(found.description)}"
+        lines.append(line)
+    return [*lines, ""]
+
+
 def _code_sentence(parts: Sequence[str]) -> str:
     """Text and code alternating, the text first, as Markdown."""
     return "".join(
@@ -271,6 +298,7 @@ def _markdown_version(
         lines += [f"### {routes}", "", _served_at(call, prefix), ""]
         if call.description:
             lines += [as_markdown(call.description, doc.docstring_format), ""]
+        lines += _markdown_filters(call)
         for method in call.methods:
             lines += _markdown_method(doc, call, method)
     lines += [
