@@ -14,6 +14,7 @@ import sys
 import time
 from typing import IO, Any, List, Optional
 
+from twisted.application import service
 from twisted.logger import (
     FilteringLogObserver,
     ILogObserver,
@@ -28,7 +29,7 @@ from zope.interface import implementer
 
 from ._reactor import global_reactor
 
-__all__ = ["ReopenableFileObserver", "TextLog", "start_logging"]
+__all__ = ["LoggingService", "ReopenableFileObserver", "TextLog", "start_logging"]
 
 #: Access lines wait at most this long before they are written...
 FLUSH_SECONDS = 0.05
@@ -162,3 +163,42 @@ def start_logging(log_file: Optional[str], syslog_prefix: str) -> Optional[TextL
     filtered: Any = FilteringLogObserver(observer, [level])
     globalLogBeginner.beginLoggingTo([filtered], redirectStandardIO=False)
     return text_log
+
+
+class LoggingService(service.Service):
+    """
+    shijid's log, as ``[logging]`` configures it (see :func:`start_logging`):
+    started first in the daemon's tree and stopped last, writing then what
+    is still waiting.
+
+    :param log_file: a path, ``"-"`` for standard output, ``None`` for
+        syslog.
+    :param syslog_prefix: the syslog prefix.
+    :param access: the site's access log, whose lines then go straight to
+        a text log in batches (see :meth:`TextLog.access`).
+    """
+
+    def __init__(
+        self, log_file: Optional[str], syslog_prefix: str, access: Any = None
+    ) -> None:
+        self.log_file = log_file
+        self.syslog_prefix = syslog_prefix
+        self.access = access
+        #: The text log once started (``None`` for syslog).
+        self.text_log: Optional[TextLog] = None
+
+    def startService(self) -> None:
+        super().startService()
+        self.text_log = start_logging(self.log_file, self.syslog_prefix)
+        if self.text_log is not None and self.access is not None:
+            self.access.sink = self.text_log.access
+
+    def reopen(self) -> None:
+        """Reopen the log file (after rotation; SIGHUP calls it)."""
+        if self.text_log is not None:
+            self.text_log.reopen()
+
+    def stopService(self) -> None:
+        super().stopService()
+        if self.text_log is not None:
+            self.text_log.flush()

@@ -9,7 +9,9 @@ import os
 from pathlib import Path
 from typing import Optional
 
-__all__ = ["PIDFile", "PIDFileError"]
+from twisted.application import service
+
+__all__ = ["PIDFile", "PIDFileError", "PIDFileService"]
 
 
 class PIDFileError(Exception):
@@ -78,3 +80,25 @@ class PIDFile:
                 self.path.unlink()
         except (OSError, PIDFileError):
             pass
+
+
+class PIDFileService(service.Service):
+    """
+    Holds the PID file while the daemon runs: acquired when the service
+    starts (first in shijid's tree, so a held file stops the start before
+    anything else begins), released when it stops (last).
+
+    :param path: where the process id is written.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.pidfile = PIDFile(path)
+
+    def startService(self) -> None:
+        """:raises PIDFileError: see :meth:`PIDFile.acquire`."""
+        self.pidfile.acquire()
+        super().startService()
+
+    def stopService(self) -> None:
+        super().stopService()
+        self.pidfile.release()

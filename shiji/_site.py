@@ -106,6 +106,8 @@ class Site(ServerFactory):
         #: and a description of the mismatch; ``shiji.testing`` fails the
         #: test with it.
         self.on_response_mismatch: Optional[Callable[[APIRequest, str], None]] = None
+        #: Requests answered so far (a worker reports it to its parent).
+        self.answered = 0
         #: Requests being answered.
         self.in_flight: Set[APIRequest] = set()
         #: Open connections.
@@ -216,6 +218,7 @@ class Site(ServerFactory):
 
     def request_finished(self, request: APIRequest) -> None:
         """``request`` is answered: log and count it."""
+        self.answered += 1
         self.in_flight.discard(request)
         duration_ms = (self.clock.seconds() - request.started) * 1000.0
         if request.path != HEALTH_PATH or self.settings.log_health:

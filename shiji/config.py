@@ -34,6 +34,7 @@ __all__ = [
     "LoggingConfig",
     "ShijiConfig",
     "StatsdConfig",
+    "TasksConfig",
     "load_config",
 ]
 
@@ -163,6 +164,24 @@ class StatsdConfig:
 
 
 @dataclass(frozen=True)
+class TasksConfig:
+    """The ``[tasks]`` section: the queue of background tasks and cron jobs."""
+
+    #: The SQLite file of the queue, relative to the configuration file;
+    #: by default ``<configuration file name>.tasks.sqlite`` beside it.
+    database: Optional[Path] = None
+    #: Tasks each process runs at once.
+    concurrency: int = 4
+    #: Seconds between two looks at the queue.
+    poll_interval: float = 1.0
+    #: Seconds a claimed task stays claimed without being renewed: after a
+    #: process dies, its tasks run again once their lease expires.
+    lease: float = 60.0
+    #: Seconds finished tasks (and past cron ticks) are kept.
+    keep_finished: float = 7 * 86400.0
+
+
+@dataclass(frozen=True)
 class ShijiConfig:
     """A whole, validated configuration file."""
 
@@ -171,6 +190,7 @@ class ShijiConfig:
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     auth: AuthConfig = field(default_factory=AuthConfig)
     statsd: StatsdConfig = field(default_factory=StatsdConfig)
+    tasks: TasksConfig = field(default_factory=TasksConfig)
     #: ``(module_name, url_regex)`` for each API, in file order.
     apis: Tuple[Tuple[str, str], ...] = ()
     #: The raw options of each ``[config_<module_name>]`` section.
@@ -394,6 +414,13 @@ SCHEMA: Dict[str, Dict[str, Parser]] = {
         "scheme": _metric_prefix,
         "names": _choice(*METRIC_NAMES),
     },
+    "tasks": {
+        "database": _optional_text,
+        "concurrency": _integer(1, 1024),
+        "poll_interval": _seconds,
+        "lease": _seconds,
+        "keep_finished": _seconds,
+    },
 }
 
 #: Options whose values never appear in an error message.
@@ -455,6 +482,14 @@ def _section(
                 shown = "" if option in SECRET_OPTIONS else f", not {raw.strip()!r}"
                 raise ConfigError(path, f"must be {e}{shown}", name, option) from None
     return cls(**values)
+
+
+def _tasks_section(path: Path, parser: configparser.ConfigParser) -> TasksConfig:
+    tasks: TasksConfig = _section(path, parser, "tasks", TasksConfig)
+    # Named for the configuration file, so that two in one directory never
+    # share a queue.
+    database = tasks.database or f"{path.name}.tasks.sqlite"
+    return dataclasses.replace(tasks, database=(path.parent / database).resolve())
 
 
 def load_config(path: Union[str, Path]) -> ShijiConfig:
@@ -556,6 +591,7 @@ def load_config(path: Union[str, Path]) -> ShijiConfig:
         logging=_section(path, parser, "logging", LoggingConfig),
         auth=auth,
         statsd=_section(path, parser, "statsd", StatsdConfig),
+        tasks=_tasks_section(path, parser),
         apis=tuple(apis),
         api_options=api_options,
     )

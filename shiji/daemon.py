@@ -6,9 +6,15 @@ or SIGINT, then stops accepting connections, lets requests in flight finish
 (up to ``shutdown_grace`` seconds) and exits 0. ``SHIJI_CONFIG`` in the
 environment overrides ``-c``; ``--check`` validates the configuration (API
 packages and their ``validate_config`` included) and exits.
+``--reload`` (development) serves the APIs' changed code as soon as it is
+saved, see :mod:`shiji._reload`.
 
 The daemon is a ``twisted.application`` service tree built by
-:func:`makeService`, which ``twistd shiji`` uses as well. With
+:func:`makeService` (``twistd shiji`` builds the same tree minus what twistd
+owns, see :mod:`shiji.tap`): the PID file, the log, the signals, what
+serves and the announcement of where, started in that order and stopped in
+the reverse one, one after another (see :mod:`shiji._process`). ``main``
+parses the options, installs the reactor, builds the tree and runs it. With
 ``workers = N`` above 1 the process binds the port and runs N worker
 processes that share it, restarting any that dies.
 """
@@ -17,24 +23,27 @@ from __future__ import annotations
 
 import importlib
 import os
-import signal
 import socket
 import sys
-from pathlib import Path
 from types import ModuleType
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from twisted.application import service
-from twisted.internet import defer, error, task
+from twisted.internet import defer, error
 from twisted.logger import Logger
 from twisted.python import usage
 
 from ._imports import import_failure
-from ._pidfile import PIDFile, PIDFileError
+from ._pidfile import PIDFileError
+from ._process import ProcessServices
 from ._reactor import global_reactor
+from ._reload import WATCHER_MISSING, ReloadService, check_reload, watcher_available
+from ._service_tree import ServiceTree
+from ._signals import stop_reactor
 from ._site import Site
 from ._tls import tls_options
-from ._workers import WORKER_READY_FD, WorkerPool
+from ._watchdog import watchdogs
+from ._workers import WorkerPool
 from .auth import AuthBackend
 from .config import ConfigError, ShijiConfig, load_config
 from .metrics import Metrics
@@ -81,7 +90,7 @@ class ConfigOptions(usage.Options):
 class Options(ConfigOptions):
     """Command-line options of ``shijid``."""
 
-    synopsis = "-c CONFIG [-p PIDFILE] [--check]"
+    synopsis = "-c CONFIG [-p PIDFILE] [--check] [--reload]"
     optParameters = [
         ["pidfile", "p", None, "Write the process id to this file while running."],
         [
@@ -90,16 +99,32 @@ class Options(ConfigOptions):
             None,
             "Serve the listening socket inherited on this descriptor (internal).",
         ],
+        [
+            "log-fd",
+            None,
+            None,
+            "Send log events to the parent on this descriptor (internal).",
+        ],
+        [
+            "reactor",
+            None,
+            None,
+            "Run this reactor, as twistd names it: the parent's (internal).",
+        ],
     ]
-    optFlags = [["check", None, "Validate the configuration and its APIs, then exit."]]
+    optFlags = [
+        ["check", None, "Validate the configuration and its APIs, then exit."],
+        ["reload", None, "Serve the APIs' code anew when it changes (development)."],
+    ]
 
     def postOptions(self) -> None:
         super().postOptions()
-        if self["worker-fd"] is not None:
-            try:
-                self["worker-fd"] = int(self["worker-fd"])
-            except ValueError:
-                raise usage.UsageError("--worker-fd takes a number") from None
+        for name in ("worker-fd", "log-fd"):
+            if self[name] is not None:
+                try:
+                    self[name] = int(self[name])
+                except ValueError:
+                    raise usage.UsageError(f"--{name} takes a number") from None
 
 
 def _import_error(config: ShijiConfig, module: str, exc: BaseException) -> ConfigError:
@@ -174,6 +199,10 @@ def load_apis(
             raise _import_error(config, module_name, e) from None
         route_map.append((regex, module))
         api_config[module_name] = _api_config(config, module_name)
+        # A broken tasks.py stops the start (and --check) in one line too.
+        from ._task_service import load_tasks
+
+        load_tasks(config, [module])
     return route_map, api_config
 
 
@@ -323,31 +352,67 @@ class HTTPService(service.Service):
 
 def makeService(options: Mapping[str, Any]) -> service.MultiService:
     """
-    Build the daemon's service tree from parsed :class:`Options`: the statsd
-    client (if configured) and the HTTP service (or, with ``workers`` above
-    1 and no inherited socket, the worker pool).
+    Build shijid's service tree from parsed :class:`Options`: the PID file,
+    the log, the signals, the statsd client (if configured), the HTTP
+    service (or, with ``workers`` above 1 and no inherited socket, the
+    worker pool) and the announcement of where it serves (see
+    :class:`shiji._process.ProcessServices` for the order).
 
     :raises ConfigError: the configuration or an API is unusable.
     """
-    config = load_config(options["config"])
-    return build_service(config, options.get("worker-fd"))
+    return _shijid_service(options, load_config(options["config"]))
+
+
+def _shijid_service(
+    options: Mapping[str, Any], config: ShijiConfig
+) -> service.MultiService:
+    return build_service(
+        config,
+        options.get("worker-fd"),
+        reload=bool(options.get("reload")),
+        pidfile=options.get("pidfile"),
+        log_fd=options.get("log-fd"),
+    )
 
 
 def build_service(
-    config: ShijiConfig, worker_fd: Optional[int] = None
+    config: ShijiConfig,
+    worker_fd: Optional[int] = None,
+    reload: bool = False,
+    *,
+    twistd: bool = False,
+    pidfile: Optional[str] = None,
+    log_fd: Optional[int] = None,
 ) -> service.MultiService:
-    """:func:`makeService` for an already loaded configuration."""
-    top = service.MultiService()
+    """
+    :func:`makeService` for an already loaded configuration; ``reload``
+    (``--reload``, see :func:`shiji._reload.check_reload`) runs one worker
+    and replaces it whenever the APIs' code changes.
+
+    :param worker_fd: serve this inherited listening socket (a worker).
+    :param twistd: twistd runs the tree: it owns the log, the PID file and
+        the reactor (see :mod:`shiji._process`).
+    :param pidfile: the PID file to hold (``shijid -p``).
+    :param log_fd: send log events to the parent on this pipe (a worker of
+        twistd).
+    """
+    top = ServiceTree()
+    process = ProcessServices(
+        config, worker_fd, twistd=twistd, pidfile=pidfile, log_fd=log_fd
+    )
+    process.begin(top)
     general = config.general
     tls = tls_options(config)
-    if general.workers > 1 and worker_fd is None:
+    if (general.workers > 1 or reload) and worker_fd is None:
         # The workers import the APIs; doing it here first turns a broken API
         # into one clear error instead of workers failing over and over.
         make_site(config)
-        pool = WorkerPool(config, general.workers)
+        pool = WorkerPool(config, 1 if reload else general.workers)
         pool.setName("workers")
         pool.setServiceParent(top)
-        return top
+        if reload:
+            ReloadService(config, pool).setServiceParent(top)
+        return process.end(top)
     metrics = make_metrics(config)
     if metrics is not None:
         metrics.setName("statsd")
@@ -364,16 +429,36 @@ def build_service(
     )
     http.setName("http")
     http.setServiceParent(top)
+    from ._task_service import task_service
+
+    task_service(config, site.router, metrics).setServiceParent(top)
+    for watchdog in watchdogs(general, site, worker_fd):
+        watchdog.setServiceParent(top)
     global_reactor().suggestThreadPoolSize(general.thread_pool_size)
-    return top
+    return process.end(top)
 
 
-def install_reactor(config: ShijiConfig) -> None:
+def install_reactor(config: ShijiConfig, name: Optional[str] = None) -> None:
     """
-    Install the reactor ``[general] reactor`` names.
+    Install the reactor ``[general] reactor`` names or, given ``name`` (a
+    worker's ``--reactor``: its parent's), the one twistd's ``--reactor``
+    names so.
 
     :raises ConfigError: it is not available on this platform.
     """
+    if name is not None:
+        from twisted.application.reactors import installReactor
+
+        try:
+            installReactor(name)
+        except Exception as e:
+            raise ConfigError(
+                config.path,
+                f"the parent's {name} reactor is not available here: {e}",
+                "general",
+                "reactor",
+            ) from None
+        return
     name = config.general.reactor
     try:
         module = importlib.import_module(REACTOR_MODULES[name])
@@ -387,35 +472,48 @@ def install_reactor(config: ShijiConfig) -> None:
         ) from None
 
 
-def stop_services(top: service.MultiService) -> defer.Deferred[Any]:
-    """Stop ``top``'s services, logging any that fails to stop cleanly."""
-
-    def report(results: List[Tuple[bool, Any]]) -> None:
-        for succeeded, result in results:
-            if not succeeded:
-                log.failure("A service failed to stop cleanly", result)
-
-    stopping: defer.Deferred[Any] = top.stopService()
-    return stopping.addCallback(report)
-
-
-def announce(config: ShijiConfig, host: str, port: int) -> None:
-    """Say where shijid serves, once it does."""
-    count = len(config.apis)
-    scheme = "http" if config.general.tls_certificate is None else "https"
-    print(f"shijid: serving {count} API(s) on {scheme}://{host}:{port}/", flush=True)
-    log.info(
-        "Serving {count} API(s) on {scheme}://{host}:{port}/",
-        count=count,
-        scheme=scheme,
-        host=host,
-        port=port,
-    )
-
-
 def _fail(message: str) -> int:
     print(f"shijid: error: {message}", file=sys.stderr, flush=True)
     return 1
+
+
+def _start_failure(config: ShijiConfig, e: Exception) -> str:
+    """The one line saying why the tree could not start."""
+    if isinstance(e, error.CannotListenError):
+        general = config.general
+        return (
+            f"{config.path}: [general] listen_port: cannot listen on "
+            f"{general.listen_ip}:{general.listen_port}: {e.socketError}"
+        )
+    if isinstance(e, PIDFileError):
+        return str(e)
+    return f"cannot start: {type(e).__name__}: {e}"
+
+
+def run(top: service.MultiService, config: ShijiConfig) -> int:
+    """
+    Run the service tree ``top``: start it once the reactor runs, stop it
+    (draining) when the reactor shuts down.
+
+    :returns: the exit status: 0, or 1 (the reason printed on standard
+        error, one line) if the tree could not start.
+    """
+    reactor = global_reactor()
+    failures: List[str] = []
+
+    def start() -> None:
+        try:
+            top.startService()
+        except Exception as e:
+            if not isinstance(e, (error.CannotListenError, PIDFileError)):
+                log.failure("shijid could not start")
+            failures.append(_start_failure(config, e))
+            stop_reactor()
+
+    reactor.callWhenRunning(start)
+    reactor.addSystemEventTrigger("before", "shutdown", top.stopService)
+    reactor.run()
+    return _fail(failures[0]) if failures else 0
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -426,100 +524,22 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except usage.UsageError as e:
         print(f"shijid: {e}\n{options}", file=sys.stderr)
         return 2
+    if options["reload"] and not watcher_available():
+        print(f"shijid: error: {WATCHER_MISSING}", file=sys.stderr)
+        return 2
     try:
         config = load_config(options["config"])
+        if options["reload"]:
+            check_reload(config)
         if options["check"]:
             load_apis(config)
             print(f"{config.path}: OK")
             return 0
-        install_reactor(config)
+        install_reactor(config, options["reactor"])
+        top = _shijid_service(options, config)
     except ConfigError as e:
         return _fail(str(e))
-    from ._logging import start_logging
-
-    reactor = global_reactor()
-    pidfile = PIDFile(Path(options["pidfile"])) if options["pidfile"] else None
-    worker_fd = options["worker-fd"]
-    try:
-        if pidfile is not None and worker_fd is None:
-            pidfile.acquire()
-        top = build_service(config, worker_fd)
-    except (ConfigError, PIDFileError) as e:
-        return _fail(str(e))
-
-    log_file = None
-    try:
-        log_file = start_logging(config.logging.log_file, config.logging.syslog_prefix)
-        http = top.namedServices.get("http")
-        if log_file is not None and http is not None:
-            http.site.access.sink = log_file.access
-        try:
-            top.startService()
-        except error.CannotListenError as e:
-            general = config.general
-            return _fail(
-                f"{config.path}: [general] listen_port: cannot listen on "
-                f"{general.listen_ip}:{general.listen_port}: {e.socketError}"
-            )
-        if worker_fd is not None:
-            os.write(WORKER_READY_FD, b"ready\n")
-            os.close(WORKER_READY_FD)
-        else:
-            serving = top.getServiceNamed(
-                "workers" if config.general.workers > 1 else "http"
-            )
-            serving.ready.addCallbacks(
-                lambda _: announce(config, *serving.address),
-                lambda reason: log.failure("A worker failed to start", reason),
-            )
-
-        stopping: List[int] = []
-
-        def stop(signum: int, frame: Any) -> None:
-            if not stopping:
-                stopping.append(signum)
-                name = signal.Signals(signum).name
-                log.info("Received {signal}: draining and shutting down", signal=name)
-                reactor.callFromThread(reactor.stop)
-
-        def install_signal_handlers() -> None:
-            # Replaces Twisted's own, which stop the reactor again on a
-            # second signal and fail while it is already stopping.
-            for signum in (signal.SIGTERM, signal.SIGINT):
-                signal.signal(signum, stop)
-
-        reactor.callWhenRunning(install_signal_handlers)
-        pool = top.namedServices.get("workers")
-
-        def reopen_logs() -> None:
-            if log_file is not None:
-                log_file.reopen()
-            if pool is not None:
-                pool.signal_workers("HUP")
-
-        signal.signal(
-            signal.SIGHUP, lambda signum, frame: reactor.callFromThread(reopen_logs)
-        )
-        if worker_fd is not None:
-            # A worker whose parent is gone (even killed outright) stops too.
-            parent = os.getppid()
-
-            def check_parent() -> None:
-                if os.getppid() != parent:
-                    log.warn("The shijid parent process is gone; stopping")
-                    orphan_check.stop()
-                    reactor.stop()
-
-            orphan_check = task.LoopingCall(check_parent)
-            orphan_check.start(1.0, now=False)
-        reactor.addSystemEventTrigger("before", "shutdown", stop_services, top)
-        reactor.run()
-    finally:
-        if log_file is not None:
-            log_file.flush()
-        if pidfile is not None and worker_fd is None:
-            pidfile.release()
-    return 0
+    return run(top, config)
 
 
 if __name__ == "__main__":

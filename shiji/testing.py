@@ -25,6 +25,11 @@ a ``Deferred``; with ``pytest-twisted``::
 
 Unless told otherwise the client sends the version header for the newest
 version of the API the path names, in ``prod`` mode.
+
+APIs with a ``tasks.py`` get the task service shijid runs, on the client's
+clock with a queue in memory: ``await client.run_tasks()`` runs the tasks
+that are due, and advancing ``client.clock`` runs scheduled jobs at their
+ticks (see :meth:`TestClient.run_tasks`).
 """
 
 from __future__ import annotations
@@ -53,6 +58,9 @@ from twisted.python.failure import Failure
 from ._reactor import global_reactor
 from ._settings import DEFAULT_SETTINGS
 from ._site import Site
+from ._task_declarations import load_api_tasks
+from ._task_service import TaskService, call_at_once
+from ._task_store import SQLiteTaskStore
 from ._version_header import VersionHeader
 from .urldispatch import APIRouter, RouteMap
 
@@ -320,6 +328,12 @@ class TestClient:
         ``validate_responses`` is on unless turned off: an answer that
         does not match its call's ``webapi.returns`` fails the request's
         ``Deferred`` with :class:`ResponseMismatchError`.
+    :param tasks: options of the :class:`~shiji.tasks.TaskService` that runs
+        the APIs' tasks and jobs in memory (see :attr:`tasks`):
+        ``concurrency``, ``poll_interval``, ``lease``, ``keep_finished``,
+        ``shutdown_grace``, ``in_thread`` (how blocking tasks run: in the
+        test's thread, at once, by default) and ``store`` (an SQLite queue
+        in memory by default).
     """
 
     __test__ = False
@@ -331,6 +345,7 @@ class TestClient:
         client_address: str = "127.0.0.1",
         timeout: float = 30.0,
         clock: Optional[Clock] = None,
+        tasks: Optional[Mapping[str, Any]] = None,
         **options: Any,
     ) -> None:
         router_objects = {
@@ -370,6 +385,39 @@ class TestClient:
         self.site.on_response_mismatch = self._mismatched
         self._peer = IPv4Address("TCP", client_address, 49152)
         self.timeout = timeout
+        #: The service running the APIs' tasks and scheduled jobs, as shijid
+        #: does, on :attr:`clock` (``None`` when no API has a ``tasks.py``).
+        self.tasks: Optional[TaskService] = None
+        declared = [load_api_tasks(api) for _, api in self.router.apis]
+        found = [api_tasks for api_tasks in declared if api_tasks is not None]
+        if found:
+            task_options = dict(tasks or {})
+            task_options.setdefault("in_thread", call_at_once)
+            store = task_options.pop("store", None) or SQLiteTaskStore(":memory:")
+            self.tasks = TaskService(
+                found,
+                store,
+                api_config=self.router.config,
+                metrics=metrics,
+                clock=self.clock,
+                call_store=call_at_once,
+                **task_options,
+            )
+            self.tasks.startService()
+
+    def run_tasks(self) -> Deferred[int]:
+        """
+        Run every task that is due (by :attr:`clock`), and those they queue,
+        as shijid's task service would; fires with the number of runs once
+        they are over. A retry waits for its back-off: advance the clock
+        first (``client.clock.advance(2)``). Scheduled jobs run when the
+        clock passes their ticks.
+
+        :raises RuntimeError: no API has a ``tasks.py``.
+        """
+        if self.tasks is None:
+            raise RuntimeError("no API of this client has a tasks.py")
+        return self.tasks.run_due()
 
     def _mismatched(self, request: Any, description: str) -> None:
         self._mismatches.append(description)

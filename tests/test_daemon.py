@@ -634,3 +634,19 @@ def test_documentation_can_be_turned_off(shijid):
     status, _, body = daemon.request("GET", "/_docs/")
     assert status == 404
     assert json.loads(body)["error"]["exception_class"] == "UnknownAPIError"
+
+
+def test_a_start_that_fails_removes_its_pid_file(shijid, tmp_path):
+    first = shijid()
+    pidfile = tmp_path / "second.pid"
+    path, line = failing_run(
+        tmp_path / "second",
+        {"general": {"listen_port": str(first.port)}},
+        args=["-p", str(pidfile)],
+    )
+    assert line == (
+        f"shijid: error: {path}: [general] listen_port: cannot listen on "
+        f"127.0.0.1:{first.port}: [Errno 98] Address already in use"
+    )
+    assert not pidfile.exists()
+    assert first.request("GET", "/probe/probe")[0] == 200

@@ -125,3 +125,34 @@ def test_syslog_gets_the_prefix_and_each_message(monkeypatch):
     )
     assert opened[0][0] == "Shiji"
     assert [message for _, message in sent] == ["[-] hello syslog"]
+
+
+def test_the_logging_service_sends_access_lines_to_the_text_log_and_flushes_at_stop(
+    tmp_path, monkeypatch
+):
+    from shiji import _logging
+    from shiji._access_log import AccessLog
+
+    clock = Clock()
+    path = tmp_path / "shijid.log"
+    started = []
+
+    def start_logging(log_file, syslog_prefix):
+        started.append((log_file, syslog_prefix))
+        return ReopenableFileObserver(log_file, clock)
+
+    monkeypatch.setattr(_logging, "start_logging", start_logging)
+    access = AccessLog(True, (), 0)
+    service = _logging.LoggingService(str(path), "shiji", access)
+    service.startService()
+    assert started == [(str(path), "shiji")]
+    assert access.sink == service.text_log.access
+    access.sink("before rotation")
+    path.rename(tmp_path / "shijid.log.1")
+    service.reopen()
+    access.sink("after rotation")
+    assert path.read_text() == ""
+    service.stopService()
+    assert (tmp_path / "shijid.log.1").read_text().endswith("before rotation\n")
+    assert path.read_text().endswith("[shiji.access#info] after rotation\n")
+    assert clock.getDelayedCalls() == []

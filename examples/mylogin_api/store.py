@@ -138,3 +138,15 @@ class UserStore:
         return self.pool.runOperation(
             self._sql("DELETE FROM sessions WHERE token = ?"), (token,)
         )
+
+    def purge_expired_sessions(self, now=None):
+        """A Deferred of the number of expired sessions deleted."""
+
+        def purge(cursor):
+            cursor.execute(
+                self._sql("DELETE FROM sessions WHERE expires <= ?"),
+                (time.time() if now is None else now,),
+            )
+            return cursor.rowcount
+
+        return self.pool.runInteraction(purge)

@@ -8,7 +8,14 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Dict, List
 
-from ..config import SCHEMA, AuthConfig, GeneralConfig, LoggingConfig, StatsdConfig
+from ..config import (
+    SCHEMA,
+    AuthConfig,
+    GeneralConfig,
+    LoggingConfig,
+    StatsdConfig,
+    TasksConfig,
+)
 
 __all__ = ["config_stub"]
 
@@ -57,8 +64,8 @@ HELP: Dict[str, str] = {
         "before its Python stack is logged and the worker replaced (0: off)."
     ),
     "watchdog_exit": (
-        "Without workers: exit once the watchdog finds the process blocked, "
-        "for a supervisor to restart it."
+        "Without workers: exit with status 70 once the watchdog finds the "
+        "process blocked, for a supervisor to restart it."
     ),
     "log_file": 'A path, "-" for standard output, or empty for syslog.',
     "syslog_prefix": "Prefix of syslog entries.",
@@ -83,6 +90,17 @@ HELP: Dict[str, str] = {
         "Metric names: v2 (mode, status and error per call, health, docs and "
         "OPTIONS apart) or v1 (close to the names before v2, for existing dashboards)."
     ),
+    "database": (
+        "SQLite file of the task queue, relative to this file "
+        "(default: this file's name followed by .tasks.sqlite)."
+    ),
+    "concurrency": "Tasks each process runs at once.",
+    "poll_interval": "Seconds between two looks at the task queue.",
+    "lease": (
+        "Seconds a task a process claimed stays claimed unrenewed: the tasks "
+        "of a process that died run again after it."
+    ),
+    "keep_finished": "Seconds finished tasks and past cron ticks are kept.",
 }
 
 DEFAULTS = {
@@ -90,6 +108,7 @@ DEFAULTS = {
     "logging": LoggingConfig(),
     "auth": AuthConfig(),
     "statsd": StatsdConfig(),
+    "tasks": TasksConfig(),
 }
 
 

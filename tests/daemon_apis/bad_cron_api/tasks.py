@@ -1,0 +1,6 @@
+from shiji import tasks
+
+
+@tasks.cron("61 * * * *")
+def never():
+    pass

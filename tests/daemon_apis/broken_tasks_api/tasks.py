@@ -1,0 +1,3 @@
+from shiji import tasks
+
+raise RuntimeError("tasks.py fails on import")

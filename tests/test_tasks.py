@@ -1,0 +1,761 @@
+"""
+Background tasks (shiji.tasks): queued from handlers, run off the request
+path, retried, timed out, reported; in memory through shiji.testing, and
+over real shijid processes.
+"""
+
+import json
+import os
+import re
+import signal
+import sqlite3
+import sys
+import time
+
+import pytest
+import pytest_twisted
+from daemons import TESTS, Daemon, failing_run, write_config
+from twisted.internet.defer import Deferred
+from twisted.logger import formatEvent, globalLogPublisher
+
+from shiji import tasks
+from shiji._task_service import load_tasks
+from shiji._task_store import SQLiteTaskStore
+from shiji.admin.stub import config_stub
+from shiji.config import ConfigError, load_config
+from shiji.metrics import NullMetrics
+from shiji.testing import TestClient
+
+sys.path.insert(0, str(TESTS / "daemon_apis"))
+
+import broken_tasks_api
+import tasks_api
+from tasks_api import tasks as api_tasks
+
+TASKS_VERSION = {"X-API-Version": "tasks_api-1.0+prod"}
+ID = "[0-9a-f]{32}"
+ERROR = "[0-9a-f]{12}"
+
+
+class Recorder(NullMetrics):
+    """Metrics that remember what they are given."""
+
+    def __init__(self):
+        self.counted = []
+        self.timed = []
+
+    def increment(self, name, value=1, sample_rate=1.0):
+        self.counted.append((name, value))
+
+    def timing(self, name, milliseconds, sample_rate=1.0):
+        self.timed.append((name, milliseconds))
+
+
+@pytest.fixture(autouse=True)
+def fresh_api_state():
+    for kept in (api_tasks.RUNS, api_tasks.FAILURES):
+        kept.clear()
+    api_tasks.WAITING.clear()
+    yield
+
+
+@pytest.fixture
+def task_log():
+    """The task service's log lines (without tracebacks), as they are logged."""
+    lines = []
+
+    def observe(event):
+        if event.get("log_namespace") == "shiji.tasks":
+            lines.append(formatEvent(event))
+
+    globalLogPublisher.addObserver(observe)
+    yield lines
+    globalLogPublisher.removeObserver(observe)
+
+
+def fired(deferred):
+    """The result of a Deferred that has fired (failing the test otherwise)."""
+    results = []
+    deferred.addBoth(results.append)
+    assert results, "the Deferred has not fired"
+    if hasattr(results[0], "raiseException"):
+        results[0].raiseException()
+    return results[0]
+
+
+def test_queued_over_http_runs_once_off_the_request_path(task_log):
+    client = TestClient({"tasks": tasks_api})
+    response = fired(client.post("/tasks/record", json={"label": "a", "count": 2}))
+    assert response.status == 200
+    ids = response.json["ids"]
+    assert len(ids) == 2 and all(re.fullmatch(ID, i) for i in ids)
+    # Queued, not run by the request.
+    assert api_tasks.RUNS == []
+    assert [t.state for t in client.tasks.store.tasks()] == ["queued", "queued"]
+    assert fired(client.run_tasks()) == 2
+    assert api_tasks.RUNS == [("record", "a-0"), ("record", "a-1")]
+    assert task_log == [
+        f"task record ok 0ms (id {ids[0]})",
+        f"task record ok 0ms (id {ids[1]})",
+    ]
+    assert [(t.id, t.state, t.attempts) for t in client.tasks.store.tasks()] == [
+        (ids[0], "done", 1),
+        (ids[1], "done", 1),
+    ]
+    # Nothing runs twice.
+    client.clock.advance(5)
+    assert fired(client.run_tasks()) == 0
+    assert len(api_tasks.RUNS) == 2
+
+
+def test_the_poll_runs_due_tasks_as_the_clock_advances():
+    client = TestClient({"tasks": tasks_api}, tasks={"poll_interval": 5})
+    fired(api_tasks.record.enqueue("later"))
+    # A task queued in this process is started at the next turn of the clock.
+    client.clock.advance(0)
+    assert api_tasks.RUNS == [("record", "later")]
+
+
+def test_retries_back_off_then_give_up_and_call_on_error(task_log):
+    metrics = Recorder()
+    client = TestClient(
+        {"tasks": tasks_api}, metrics=metrics, tasks={"poll_interval": 60}
+    )
+    task_id = fired(api_tasks.flaky.enqueue("x", failures=5))
+    assert fired(client.run_tasks()) == 1
+    (stored,) = client.tasks.store.tasks()
+    assert (stored.state, stored.attempts, stored.run_at) == ("queued", 1, 2.0)
+    assert re.fullmatch(rf"ValueError: failure 1 of x \(error {ERROR}\)", stored.error)
+    client.clock.advance(1.9)
+    assert fired(client.run_tasks()) == 0
+    client.clock.advance(0.1)
+    assert fired(client.run_tasks()) == 1
+    (stored,) = client.tasks.store.tasks()
+    # Twice the first back-off: 4 seconds after the second run.
+    assert (stored.state, stored.attempts, stored.run_at) == ("queued", 2, 6.0)
+    client.clock.advance(3.9)
+    assert fired(client.run_tasks()) == 0
+    client.clock.advance(0.1)
+    assert fired(client.run_tasks()) == 1
+    (stored,) = client.tasks.store.tasks()
+    assert (stored.state, stored.attempts) == ("failed", 3)
+    assert api_tasks.RUNS == [("flaky", "x", 1), ("flaky", "x", 2), ("flaky", "x", 3)]
+    assert len(task_log) == 3
+    for line, expected in zip(
+        task_log,
+        [
+            "task flaky failed 0ms: ValueError: failure 1 of x; retry 1 of 2 in 2s",
+            "task flaky failed 0ms: ValueError: failure 2 of x; retry 2 of 2 in 4s",
+            "task flaky failed 0ms: ValueError: failure 3 of x; gave up after 3 run(s)",
+        ],
+    ):
+        assert re.fullmatch(
+            re.escape(expected) + rf" \(id {task_id}, error {ERROR}\)", line
+        ), line
+    assert [
+        ("flaky", task_id, {"args": ["x"], "kwargs": {"failures": 5}}, "failure 3 of x")
+    ] == api_tasks.FAILURES
+    prefix = "tasks_api.tasks.flaky"
+    assert metrics.counted == [
+        (f"{prefix}.failed", 1),
+        (f"{prefix}.retried", 1),
+        (f"{prefix}.failed", 1),
+        (f"{prefix}.retried", 1),
+        (f"{prefix}.failed", 1),
+        (f"{prefix}.gave_up", 1),
+    ]
+    assert metrics.timed == [(prefix, 0.0)] * 3
+
+
+def test_a_retry_that_succeeds_calls_no_hook(task_log):
+    metrics = Recorder()
+    client = TestClient({"tasks": tasks_api}, metrics=metrics)
+    task_id = fired(api_tasks.flaky.enqueue("y", failures=1))
+    fired(client.run_tasks())
+    client.clock.advance(2)
+    fired(client.run_tasks())
+    assert api_tasks.RUNS == [("flaky", "y", 1), ("flaky", "y", 2)]
+    assert task_log[-1] == f"task flaky ok 0ms (id {task_id})"
+    assert api_tasks.FAILURES == []
+    assert [t.state for t in client.tasks.store.tasks()] == ["done"]
+    assert metrics.counted == [
+        ("tasks_api.tasks.flaky.failed", 1),
+        ("tasks_api.tasks.flaky.retried", 1),
+        ("tasks_api.tasks.flaky.ok", 1),
+    ]
+
+
+def test_a_coroutine_that_runs_too_long_is_cancelled(task_log):
+    client = TestClient({"tasks": tasks_api})
+    task_id = fired(api_tasks.wait_for.enqueue("k"))
+    client.clock.advance(0)
+    assert api_tasks.RUNS == [("wait_for", "k")]
+    client.clock.advance(4.9)
+    assert task_log == []
+    client.clock.advance(0.1)
+    assert api_tasks.RUNS == [("wait_for", "k"), ("cancelled", "k")]
+    assert len(task_log) == 1
+    assert re.fullmatch(
+        re.escape(
+            "task wait_for failed 5000ms: timed out after 5s; gave up after 1 run(s)"
+        )
+        + rf" \(id {task_id}, error {ERROR}\)",
+        task_log[0],
+    )
+    assert [
+        ("wait_for", task_id, {"args": ["k"], "kwargs": {}}, "timed out after 5s")
+    ] == api_tasks.FAILURES
+
+
+def test_a_thread_that_runs_too_long_is_reported_timed_out(task_log):
+    # A thread that never returns: what runs in it is not waited for.
+    client = TestClient({"tasks": tasks_api}, tasks={"in_thread": lambda f: Deferred()})
+    task_id = fired(api_tasks.in_thread.enqueue("t"))
+    client.clock.advance(0)
+    client.clock.advance(2.9)
+    assert task_log == []
+    client.clock.advance(0.1)
+    assert re.fullmatch(
+        re.escape(
+            "task in_thread failed 3000ms: timed out after 3s; gave up after 1 run(s)"
+        )
+        + rf" \(id {task_id}, error {ERROR}\)",
+        task_log[0],
+    )
+    assert [t.state for t in client.tasks.store.tasks()] == ["failed"]
+
+
+def test_an_async_task_that_finishes_later_is_waited_for(task_log):
+    client = TestClient({"tasks": tasks_api})
+    task_id = fired(api_tasks.wait_for.enqueue("w"))
+    client.clock.advance(0)
+    assert [t.state for t in client.tasks.store.tasks()] == ["running"]
+    client.clock.advance(1)
+    api_tasks.WAITING["w"].callback(None)
+    assert task_log == [f"task wait_for ok 1000ms (id {task_id})"]
+    assert [t.state for t in client.tasks.store.tasks()] == ["done"]
+
+
+@pytest.mark.parametrize(
+    "args, kwargs, error, message",
+    [
+        (({1, 2},), {}, TypeError, "argument 1 is not JSON: set is not a JSON type"),
+        (
+            (),
+            {"label": (1, 2)},
+            TypeError,
+            "argument 'label' is not JSON: tuple is not a JSON type",
+        ),
+        ((b"x",), {}, TypeError, "argument 1 is not JSON: bytes is not a JSON type"),
+        (
+            ([{"a": object()}],),
+            {},
+            TypeError,
+            "argument 1 is not JSON: object is not a JSON type",
+        ),
+        (
+            ({1: "one"},),
+            {},
+            TypeError,
+            "argument 1 is not JSON: the key 1 is not a string",
+        ),
+        (
+            (float("nan"),),
+            {},
+            ValueError,
+            "argument 1 is not JSON: nan is not a JSON number",
+        ),
+        (
+            (),
+            {"label": float("inf")},
+            ValueError,
+            "argument 'label' is not JSON: inf is not a JSON number",
+        ),
+        ((), {}, TypeError, "missing a required argument: 'label'"),
+        (("a", "b"), {}, TypeError, "too many positional arguments"),
+        ((), {"labl": "a"}, TypeError, "missing a required argument: 'label'"),
+    ],
+)
+def test_arguments_that_are_not_json_are_refused_when_queued(
+    args, kwargs, error, message
+):
+    client = TestClient({"tasks": tasks_api})
+    with pytest.raises(error) as raised:
+        api_tasks.record.enqueue(*args, **kwargs)
+    assert str(raised.value) == f"record.enqueue(): {message}"
+    assert client.tasks.store.tasks() == []
+
+
+def test_a_handler_sees_the_refusal_at_once():
+    client = TestClient({"tasks": tasks_api})
+    response = fired(client.post("/tasks/refused", headers=TASKS_VERSION))
+    assert response.json == {
+        "refused": "record.enqueue(): argument 1 is not JSON: set is not a JSON type"
+    }
+    assert client.tasks.store.tasks() == []
+
+
+def test_json_values_come_back_as_they_were_given():
+    client = TestClient({"tasks": tasks_api})
+    value = {"a": [1, 2.5, None, True, "é"], "b": {}}
+    fired(api_tasks.record.enqueue(label=value))
+    fired(client.run_tasks())
+    assert [("record", value)] == api_tasks.RUNS
+
+
+def test_a_task_learns_of_its_run_and_sends_metrics():
+    metrics = Recorder()
+    client = TestClient(
+        {"tasks": tasks_api}, metrics=metrics, config={"tasks_api": {"k": 1}}
+    )
+    fired(api_tasks.measured.enqueue())
+    fired(client.run_tasks())
+    assert api_tasks.RUNS == [("measured", "measured", "tasks_api", 1)]
+    assert metrics.counted == [
+        ("tasks_api.custom", 1),
+        ("tasks_api.tasks.measured.ok", 1),
+    ]
+    assert metrics.timed == [("tasks_api.tasks.measured", 0.0)]
+
+
+def test_current_is_only_known_inside_a_task():
+    with pytest.raises(
+        LookupError, match=r"^tasks.current\(\) is only known inside a task$"
+    ):
+        tasks.current()
+
+
+def test_a_task_of_no_running_service_cannot_be_queued():
+    @tasks.task()
+    def alone(x):
+        return x * 2
+
+    assert alone(2) == 4
+    with pytest.raises(RuntimeError, match=r"^alone.enqueue\(\): no task service runs"):
+        fired(alone.enqueue(1))
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"retries": -1}, "tasks.task(): retries must be 0 or more, not -1"),
+        ({"backoff": "1"}, "tasks.task(): backoff must be seconds, not '1'"),
+        ({"timeout": 0}, "tasks.task(): timeout must be seconds above 0, not 0"),
+    ],
+)
+def test_bad_task_options_are_refused_when_declared(options, message):
+    with pytest.raises(ValueError) as raised:
+        tasks.task(**options)
+    assert str(raised.value) == message
+
+
+def test_a_task_unknown_here_fails(task_log):
+    client = TestClient({"tasks": tasks_api})
+    store = client.tasks.store
+    task_id = store.enqueue(
+        "tasks_api", "renamed", '{"args": [], "kwargs": {}}', 0.0, 0.0
+    )
+    fired(client.run_tasks())
+    assert task_log == [
+        f"task renamed of tasks_api is unknown here; it fails (id {task_id})"
+    ]
+    assert [(t.state, t.error) for t in store.tasks()] == [("failed", "unknown task")]
+
+
+def test_stopping_waits_for_running_tasks_then_gives_them_back(task_log):
+    client = TestClient({"tasks": tasks_api}, tasks={"shutdown_grace": 3})
+    fired(api_tasks.wait_for.enqueue("s"))
+    client.clock.advance(0)
+    stopped = []
+    client.tasks.stopService().addBoth(stopped.append)
+    client.clock.advance(2.9)
+    assert stopped == []
+    client.clock.advance(0.1)
+    assert stopped == [None]
+    assert task_log == [
+        "1 task(s) and 0 job(s) still running after 3s; their claims are released"
+        " for another run"
+    ]
+
+
+def test_stopping_gives_back_claims_in_the_store(tmp_path):
+    store = SQLiteTaskStore(str(tmp_path / "q.sqlite"))
+    client = TestClient(
+        {"tasks": tasks_api}, tasks={"store": store, "shutdown_grace": 1}
+    )
+    task_id = fired(api_tasks.wait_for.enqueue("r"))
+    client.clock.advance(0)
+    client.clock.advance(0.5)
+    stopped = client.tasks.stopService()
+    client.clock.advance(1)
+    fired(stopped)
+    reopened = SQLiteTaskStore(str(tmp_path / "q.sqlite"))
+    reopened.open()
+    try:
+        # Queued again, the interrupted run not counted.
+        assert [(t.id, t.state, t.attempts) for t in reopened.tasks()] == [
+            (task_id, "queued", 0)
+        ]
+    finally:
+        reopened.close()
+
+
+def test_stopping_with_nothing_running_is_immediate():
+    client = TestClient({"tasks": tasks_api})
+    assert fired(client.tasks.stopService()) is None
+
+
+# The store
+
+
+@pytest.fixture
+def store():
+    opened = SQLiteTaskStore(":memory:")
+    opened.open()
+    yield opened
+    opened.close()
+
+
+def test_a_claim_is_a_lease_that_expires(store):
+    task_id = store.enqueue("api", "job", "{}", 0.0, 0.0)
+    (claimed,) = store.claim("one", 1.0, 10.0, 5)
+    assert (claimed.id, claimed.state, claimed.attempts) == (task_id, "running", 1)
+    assert store.claim("two", 10.9, 10.0, 5) == []
+    # The first owner died without renewing: the second runs it again.
+    (again,) = store.claim("two", 11.0, 10.0, 5)
+    assert (again.id, again.attempts) == (task_id, 2)
+    # The first owner can no longer settle it.
+    assert store.finish(task_id, "one", 12.0) is False
+    assert store.finish(task_id, "two", 12.0) is True
+    assert [t.state for t in store.tasks()] == ["done"]
+
+
+def test_a_renewed_lease_holds(store):
+    task_id = store.enqueue("api", "job", "{}", 0.0, 0.0)
+    store.claim("one", 0.0, 10.0, 5)
+    store.renew("one", [task_id], [], 30.0)
+    assert store.claim("two", 29.0, 10.0, 5) == []
+    assert len(store.claim("two", 30.0, 10.0, 5)) == 1
+
+
+def test_claims_take_due_tasks_oldest_first_up_to_the_limit(store):
+    first = store.enqueue("api", "a", "{}", 0.0, 0.0)
+    later = store.enqueue("api", "b", "{}", 0.0, 50.0)
+    second = store.enqueue("api", "c", "{}", 1.0, 1.0)
+    third = store.enqueue("api", "d", "{}", 2.0, 2.0)
+    assert [t.id for t in store.claim("o", 10.0, 60.0, 2)] == [first, second]
+    assert [t.id for t in store.claim("o", 10.0, 60.0, 2)] == [third]
+    assert [t.id for t in store.claim("o", 50.0, 60.0, 2)] == [later]
+
+
+def test_finished_tasks_are_purged_after_keep_finished(store):
+    done = store.enqueue("api", "a", "{}", 0.0, 0.0)
+    waiting = store.enqueue("api", "b", "{}", 0.0, 100.0)
+    store.claim("o", 0.0, 60.0, 1)
+    store.finish(done, "o", 5.0)
+    assert store.purge(5.0) == 0
+    assert store.purge(5.1) == 1
+    assert [t.id for t in store.tasks()] == [waiting]
+
+
+def test_two_connections_share_the_file_and_never_claim_one_task_twice(tmp_path):
+    path = str(tmp_path / "shared.sqlite")
+    one, two = SQLiteTaskStore(path), SQLiteTaskStore(path)
+    one.open()
+    two.open()
+    try:
+        ids = {one.enqueue("api", "t", "{}", 0.0, 0.0) for _ in range(20)}
+        claimed = []
+        while True:
+            got = one.claim("one", 1.0, 60.0, 3) + two.claim("two", 1.0, 60.0, 3)
+            if not got:
+                break
+            claimed += [t.id for t in got]
+        assert sorted(claimed) == sorted(ids)
+    finally:
+        one.close()
+        two.close()
+
+
+# Configuration and loading
+
+
+def test_the_queue_is_a_file_named_for_the_configuration(tmp_path):
+    path = write_config(tmp_path / "site.conf", {"apis": {"tasks_api": "tasks"}})
+    assert (
+        load_config(path).tasks.database
+        == (tmp_path / "site.conf.tasks.sqlite").resolve()
+    )
+    path = write_config(
+        tmp_path / "other.conf",
+        {
+            "tasks": {
+                "database": "queues/q.sqlite",
+                "concurrency": "2",
+                "poll_interval": "0.5",
+                "lease": "30",
+                "keep_finished": "3600",
+            },
+            "apis": {"tasks_api": "tasks"},
+        },
+    )
+    settings = load_config(path).tasks
+    assert settings.database == (tmp_path / "queues" / "q.sqlite").resolve()
+    assert (
+        settings.concurrency,
+        settings.poll_interval,
+        settings.lease,
+        settings.keep_finished,
+    ) == (
+        2,
+        0.5,
+        30.0,
+        3600.0,
+    )
+
+
+@pytest.mark.parametrize(
+    "option, value, message",
+    [
+        ("concurrency", "0", "must be a whole number from 1 to 1024, not '0'"),
+        (
+            "poll_interval",
+            "never",
+            "must be a number of seconds greater than 0, not 'never'",
+        ),
+        ("lease", "-1", "must be a number of seconds greater than 0, not '-1'"),
+        ("keep_finshed", "1", "unknown option (did you mean 'keep_finished'?)"),
+    ],
+)
+def test_bad_task_options_are_one_line(tmp_path, option, value, message):
+    path = write_config(
+        tmp_path / "shijid.conf",
+        {"tasks": {option: value}, "apis": {"tasks_api": "tasks"}},
+    )
+    with pytest.raises(ConfigError) as raised:
+        load_config(path)
+    assert str(raised.value) == f"{path}: [tasks] {option}: {message}"
+
+
+def test_the_stub_shows_the_tasks_section():
+    stub = config_stub()
+    section = stub[stub.index("[tasks]") :]
+    assert section.startswith(
+        "[tasks]\n"
+        "; SQLite file of the task queue, relative to this file (default: this "
+        "file's name followed by .tasks.sqlite).\n"
+        ";database:\n"
+        "; Tasks each process runs at once.\n"
+        ";concurrency: 4\n"
+    )
+    assert ";lease: 60\n" in section and ";keep_finished: 604800\n" in section
+
+
+def test_a_broken_tasks_module_is_one_configuration_error(tmp_path):
+    path = write_config(tmp_path / "shijid.conf", {"apis": {"broken_tasks_api": "b"}})
+    config = load_config(path)
+    with pytest.raises(ConfigError) as raised:
+        load_tasks(config, [broken_tasks_api])
+    tasks_file = TESTS / "daemon_apis" / "broken_tasks_api" / "tasks.py"
+    assert str(raised.value) == (
+        f"{path}: [apis] broken_tasks_api: cannot import broken_tasks_api.tasks: "
+        f"RuntimeError: tasks.py fails on import ({tasks_file}, line 3)"
+    )
+
+
+@pytest.mark.slow
+def test_shijid_refuses_a_broken_tasks_module_in_one_line(tmp_path):
+    path, line = failing_run(tmp_path, {"apis": {"broken_tasks_api": "b"}})
+    tasks_file = TESTS / "daemon_apis" / "broken_tasks_api" / "tasks.py"
+    assert line == (
+        f"shijid: error: {path}: [apis] broken_tasks_api: cannot import "
+        f"broken_tasks_api.tasks: RuntimeError: tasks.py fails on import "
+        f"({tasks_file}, line 3)"
+    )
+
+
+# Over real processes
+
+
+def tasks_daemon(tmp_path, out, workers=1, **tasks_options):
+    tasks_options.setdefault("poll_interval", "0.1")
+    return Daemon(
+        tmp_path,
+        {
+            "general": {"workers": str(workers), "shutdown_grace": "1"},
+            "apis": {"tasks_api": "tasks"},
+            "config_tasks_api": {"out": str(out)},
+            "tasks": tasks_options,
+        },
+    )
+
+
+def out_lines(out):
+    return out.read_text().splitlines() if out.exists() else []
+
+
+def wait_for_lines(out, predicate, timeout=20):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        lines = out_lines(out)
+        if predicate(lines):
+            return lines
+        time.sleep(0.05)
+    raise AssertionError(f"not written in {timeout}s: {out_lines(out)}")
+
+
+def post(daemon, path, body):
+    status, _, answer = daemon.request("POST", path, body, headers=TASKS_VERSION)
+    assert status == 200, answer
+    return json.loads(answer)
+
+
+@pytest.mark.slow
+def test_a_task_queued_over_http_runs_once(tmp_path):
+    out = tmp_path / "out.txt"
+    daemon = tasks_daemon(tmp_path, out).start()
+    try:
+        answer = post(daemon, "/tasks/record", {"label": "one", "count": 1})
+        (task_id,) = answer["ids"]
+        lines = wait_for_lines(out, lambda lines: len(lines) == 1)
+        assert lines == [f"record one-0 {daemon.process.pid}"]
+        daemon.wait_for_log(rf"task record ok [0-9]+ms \(id {task_id}\)")
+        time.sleep(0.5)
+        assert out_lines(out) == lines
+    finally:
+        assert daemon.stop() == 0
+    assert (tmp_path / "shijid.conf.tasks.sqlite").exists()
+
+
+@pytest.mark.slow
+def test_with_two_workers_each_task_runs_exactly_once(tmp_path):
+    out = tmp_path / "out.txt"
+    daemon = tasks_daemon(tmp_path, out, workers=2).start()
+    try:
+        labels = []
+        for batch in range(4):
+            answer = post(daemon, "/tasks/record", {"label": f"b{batch}", "count": 25})
+            assert len(answer["ids"]) == 25
+            labels += [f"b{batch}-{i}" for i in range(25)]
+        lines = wait_for_lines(out, lambda lines: len(lines) >= 100)
+        time.sleep(1)
+        lines = out_lines(out)
+        assert sorted(line.split()[1] for line in lines) == sorted(labels)
+        # Run by the workers, never by their parent.
+        assert str(daemon.process.pid) not in {line.split()[2] for line in lines}
+    finally:
+        assert daemon.stop() == 0
+
+
+@pytest.mark.slow
+def test_a_task_queued_before_a_kill_runs_after_the_restart(tmp_path):
+    out = tmp_path / "out.txt"
+    # One task at a time: the second waits behind the first.
+    daemon = tasks_daemon(tmp_path, out, concurrency="1", lease="2").start()
+    try:
+        post(daemon, "/tasks/slow", {"label": "long", "seconds": 30})
+        wait_for_lines(out, lambda lines: len(lines) == 1)
+        post(daemon, "/tasks/record", {"label": "waiting", "count": 1})
+        first = daemon.process.pid
+        daemon.stop(signal.SIGKILL)
+        assert out_lines(out) == [f"start long {first}"]
+        daemon = tasks_daemon(tmp_path, out, concurrency="2", lease="2").start()
+        second = daemon.process.pid
+        # The queued task runs; the one killed mid-run runs again once its
+        # lease has expired.
+        lines = wait_for_lines(out, lambda lines: len(lines) == 3)
+        assert sorted(lines[1:]) == sorted(
+            [f"record waiting-0 {second}", f"start long {second}"]
+        )
+    finally:
+        daemon.kill()
+
+
+@pytest.mark.slow
+def test_a_worker_killed_mid_run_leaves_a_lease_that_expires(tmp_path):
+    out = tmp_path / "out.txt"
+    daemon = tasks_daemon(tmp_path, out, workers=2, lease="2").start()
+    try:
+        post(daemon, "/tasks/slow", {"label": "cut", "seconds": 1.5})
+        (line,) = wait_for_lines(out, lambda lines: len(lines) == 1)
+        victim = int(line.split()[2])
+        os.kill(victim, signal.SIGKILL)
+        lines = wait_for_lines(
+            out, lambda lines: any(x.startswith("end ") for x in lines)
+        )
+        # Run again, by a process that lives, once the lease ran out.
+        assert lines[0] == f"start cut {victim}"
+        (again,) = [x for x in lines[1:] if x.startswith("start ")]
+        (end,) = [x for x in lines if x.startswith("end ")]
+        assert again.split()[2] != str(victim)
+        assert end.split()[2] == again.split()[2]
+    finally:
+        daemon.kill()
+
+
+def test_the_tasks_api_module_is_what_the_tests_use():
+    assert isinstance(api_tasks.record, tasks.Task)
+    assert api_tasks.record.name == "record"
+    assert tasks_api.api_name == "tasks_api"
+
+
+# The example
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_example_deletes_expired_sessions_every_night(tmp_path):
+    import mylogin_api
+    from mylogin_api import config as example_config
+    from mylogin_api import passwords
+
+    if passwords.scrypt is None:
+        pytest.skip("the example's login service needs scrypt")
+    database = tmp_path / "users.sqlite"
+    settings = example_config.validate_config({"db_path": str(database)})
+    users = settings["users"]
+
+    def tokens():
+        connection = sqlite3.connect(database)
+        try:
+            rows = connection.execute("SELECT token FROM sessions ORDER BY token")
+            return [token for (token,) in rows.fetchall()]
+        finally:
+            connection.close()
+
+    try:
+        user_id = await users.create_user("a@example.com", "not a real hash")
+        await users.create_session("old", user_id, time.time() - 10)
+        await users.create_session("live", user_id, time.time() + 3600)
+        metrics = Recorder()
+        client = TestClient(
+            {"myloginapi": mylogin_api},
+            config={"mylogin_api": settings},
+            metrics=metrics,
+        )
+        client.clock.advance(3 * 3600 + 17 * 60 - 1)
+        assert await client.run_tasks() == 0
+        assert tokens() == ["live", "old"]
+        client.clock.advance(1)
+        assert await client.run_tasks() == 0
+        assert tokens() == ["live"]
+        assert ("mylogin_api.sessions.purged", 1) in metrics.counted
+        assert ("mylogin_api.cron.purge_expired_sessions.ok", 1) in metrics.counted
+    finally:
+        users.close()
+
+
+def test_without_tasks_no_service_runs_and_no_file_is_made(tmp_path):
+    import probe_api
+
+    from shiji._task_service import task_service
+    from shiji.urldispatch import APIRouter
+
+    path = write_config(tmp_path / "shijid.conf", {"apis": {"probe_api": "probe"}})
+    config = load_config(path)
+    service = task_service(config, APIRouter({"probe": probe_api}))
+    assert not isinstance(service, tasks.TaskService)
+    service.startService()
+    service.stopService()
+    assert not config.tasks.database.exists()
+    router = APIRouter({"tasks": tasks_api})
+    assert isinstance(task_service(config, router), tasks.TaskService)
