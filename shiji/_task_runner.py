@@ -1,28 +1,58 @@
 """
 Running one task or job: a coroutine function on the reactor, a plain
 function in a thread, with its :class:`~shiji._task_declarations.TaskContext`
-and its time limit.
+and its time limit (:func:`run_function`); and what every run of a task or
+a job is given and leaves behind (:class:`Runner`): its timer and counters,
+its log line, its outcome in the store and the API's ``on_error`` hook.
 
 A coroutine that runs out of time is cancelled (``CancelledError`` is
 raised where it waits). A thread cannot be stopped from outside: the run is
 reported as timed out at once, and the thread goes on until the function
 returns, holding its thread-pool thread; what it returns then is dropped.
+
+A run's log line (namespace ``shiji.tasks``) says what ran, how it ended
+and how long it took, then which run it was; a failure's traceback
+follows its line::
+
+    task send_email ok 12ms (id 5f0c...)
+    cron purge failed 2ms: OSError: disk full (tick 2026-12-03T02:00:00+00:00, error 1b2c3d4e5f60)
 """
 
 from __future__ import annotations
 
 import contextvars
-from typing import Any, Callable, Dict, List, Optional
+import secrets
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, List, Mapping, Optional, Union
 
-from twisted.internet.defer import Deferred, maybeDeferred
+from twisted.internet.defer import Deferred, maybeDeferred, succeed
+from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from ._task_declarations import CURRENT_TASK, TaskContext
+from ._answer_metrics import segment
+from ._task_declarations import CURRENT_TASK, APITasks, CronJob, Task, TaskContext
+from .metrics import Metrics
 
-__all__ = ["InThread", "TaskTimeoutError", "run_function"]
+__all__ = [
+    "Failed",
+    "InThread",
+    "Runner",
+    "StoreCall",
+    "TaskTimeoutError",
+    "counter_prefix",
+    "log",
+    "log_failure",
+    "run_function",
+]
+
+#: The log of the task service, its queue and its scheduled jobs.
+log = Logger(namespace="shiji.tasks")
 
 #: Runs a function of no arguments off the reactor thread; fires with its result.
 InThread = Callable[[Callable[[], Any]], "Deferred[Any]"]
+
+#: Calls ``function(*args)`` off the reactor thread (or at once, in memory).
+StoreCall = Callable[..., "Deferred[Any]"]
 
 
 class TaskTimeoutError(Exception):
@@ -66,3 +96,186 @@ def run_function(
         return Failure(TaskTimeoutError(timeout))
 
     return running.addTimeout(timeout, clock, onTimeoutCancel=timed_out)
+
+
+def counter_prefix(api: APITasks, section: str, name: str) -> str:
+    """
+    Where the metrics of the task or job ``name`` of ``api`` go:
+    ``<api>.<section>.<name>``, the section being ``tasks`` or ``cron``.
+    """
+    return f"{segment(api.api_name)}.{section}.{segment(name)}"
+
+
+def log_failure(reason: Failure, what: str) -> int:
+    """Log that ``what`` failed, with its traceback; 0 runs started."""
+    log.failure(what, reason)
+    return 0
+
+
+def _error_text(failure: Failure) -> str:
+    if failure.check(TaskTimeoutError):
+        return str(failure.value)
+    return f"{type(failure.value).__name__}: {failure.value}"
+
+
+@dataclass(frozen=True)
+class Failed:
+    """
+    How a run failed.
+
+    :ivar reason: what it raised.
+    :ivar error: its error and the id its log line carries, as the store
+        keeps it.
+    """
+
+    reason: Failure
+    error: str
+
+
+#: Stores a run's outcome: ``None`` when it succeeded.
+Record = Callable[[Optional[Failed]], "Deferred[Any]"]
+
+
+class Runner:
+    """
+    Runs the tasks and jobs of APIs, each with its context, and reports
+    each run: its timer and its ``ok`` or ``failed`` counter, its log line.
+
+    :param clock: the time.
+    :param metrics: where the counters and timers go.
+    :param api_config: every API's validated configuration, by module name.
+    :param in_thread: runs a blocking function.
+    :param call_store: runs a store method off the reactor thread.
+    """
+
+    def __init__(
+        self,
+        *,
+        clock: Any,
+        metrics: Metrics,
+        api_config: Mapping[str, Any],
+        in_thread: InThread,
+        call_store: StoreCall,
+    ) -> None:
+        self.clock = clock
+        self.metrics = metrics
+        self.api_config = api_config
+        self.in_thread = in_thread
+        self.call_store = call_store
+        self._released = False
+
+    def release(self) -> None:
+        """From now on, outcomes are not stored: the claims were given back."""
+        self._released = True
+
+    def settle(self, method: Callable[..., Any], *args: Any) -> Deferred[Any]:
+        """Store a run's outcome, unless its claim was given back on stop."""
+        if self._released:
+            return succeed(None)
+        return self.call_store(method, *args)
+
+    def run(
+        self,
+        api: APITasks,
+        declared: Union[Task, CronJob],
+        arguments: Dict[str, Any],
+        record: Record,
+        *,
+        kind: str,
+        prefix: str,
+        run_id: str,
+        where: str,
+        attempt: int = 1,
+        if_failed: str = "",
+    ) -> Deferred[Any]:
+        """
+        Run ``declared`` of ``api`` with ``arguments`` (``args`` and
+        ``kwargs``), report it, then ``record`` its outcome; fires once
+        that is stored, or fails as storing it did.
+
+        :param kind: ``task`` or ``cron``, for the log line.
+        :param prefix: the name of its timer and the start of its counters.
+        :param run_id: :attr:`TaskContext.id`.
+        :param where: which run it is, for the log line (``id 5f0c...``).
+        :param if_failed: what a failure leads to, for the log line
+            (``; retry 1 of 3 in 2s``).
+        """
+        context = TaskContext(
+            name=declared.name,
+            id=run_id,
+            attempt=attempt,
+            api=api.module_name,
+            config=self.api_config.get(api.module_name),
+            metrics=self.metrics,
+        )
+        started = self.clock.seconds()
+        run = run_function(
+            declared.function,
+            declared.is_async,
+            arguments["args"],
+            arguments["kwargs"],
+            context,
+            clock=self.clock,
+            in_thread=self.in_thread,
+            timeout=declared.timeout,
+        )
+
+        def succeeded(_: Any) -> Deferred[Any]:
+            log.info(
+                "{kind} {name} ok {ms}ms ({where})",
+                kind=kind,
+                name=declared.name,
+                ms=self._elapsed(started, prefix),
+                where=where,
+            )
+            self.metrics.increment(f"{prefix}.ok")
+            return record(None)
+
+        def failed(reason: Failure) -> Deferred[Any]:
+            ms = self._elapsed(started, prefix)
+            error, error_id = _error_text(reason), secrets.token_hex(6)
+            self.metrics.increment(f"{prefix}.failed")
+            log.failure(
+                "{kind} {name} failed {ms}ms: {error}{if_failed}"
+                " ({where}, error {error_id})",
+                reason,
+                kind=kind,
+                name=declared.name,
+                ms=ms,
+                error=error,
+                if_failed=if_failed,
+                where=where,
+                error_id=error_id,
+            )
+            return record(Failed(reason, f"{error} (error {error_id})"))
+
+        return run.addCallbacks(succeeded, failed)
+
+    def _elapsed(self, started: float, timer: str) -> int:
+        ms: float = max(0.0, (self.clock.seconds() - started) * 1000.0)
+        self.metrics.timing(timer, ms)
+        return round(ms)
+
+    def on_error(
+        self,
+        api: APITasks,
+        name: str,
+        run_id: str,
+        arguments: Dict[str, Any],
+        reason: Failure,
+    ) -> Deferred[Any]:
+        """Call ``api``'s ``on_error`` hook, if it has one, for a run that failed for good."""
+        if api.on_error is None:
+            return succeed(None)
+        called = maybeDeferred(api.on_error, name, run_id, arguments, reason)
+
+        def hook_failed(hook_reason: Failure) -> None:
+            log.failure(
+                "{api}.tasks.on_error failed for {name} (id {id})",
+                hook_reason,
+                api=api.module_name,
+                name=name,
+                id=run_id,
+            )
+
+        return called.addErrback(hook_failed)

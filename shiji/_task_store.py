@@ -349,11 +349,7 @@ class SQLiteTaskStore:
             busy = row is not None and row[0] is not None and row[1] > now
             if busy or not run:
                 outcome = "busy" if busy else "missed"
-                _change(
-                    db,
-                    "UPDATE shiji_cron_ticks SET outcome = ? WHERE job = ? AND tick = ?",
-                    (outcome, job, tick),
-                )
+                _set_outcome(db, job, tick, outcome)
                 _change(
                     db,
                     "INSERT INTO shiji_cron_jobs (job, last_tick) VALUES (?, ?)"
@@ -374,17 +370,21 @@ class SQLiteTaskStore:
 
     def end_tick(self, job: str, tick: float, owner: str, outcome: str) -> None:
         with self._transaction() as db:
-            _change(
-                db,
-                "UPDATE shiji_cron_ticks SET outcome = ? WHERE job = ? AND tick = ?",
-                (outcome, job, tick),
-            )
+            _set_outcome(db, job, tick, outcome)
             _change(
                 db,
                 "UPDATE shiji_cron_jobs SET owner = NULL, lease_until = NULL"
                 " WHERE job = ? AND owner = ?",
                 (job, owner),
             )
+
+
+def _set_outcome(db: sqlite3.Connection, job: str, tick: float, outcome: str) -> None:
+    _change(
+        db,
+        "UPDATE shiji_cron_ticks SET outcome = ? WHERE job = ? AND tick = ?",
+        (outcome, job, tick),
+    )
 
 
 def _rows(db: sqlite3.Connection, sql: str, parameters: Any = ()) -> List[Any]:
