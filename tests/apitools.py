@@ -1,9 +1,12 @@
 """
 Build API packages in memory, for tests that need routing set-ups the example
-API does not have.
+API does not have; watch what is logged.
 """
 
+from contextlib import contextmanager
 from types import ModuleType
+
+from twisted.logger import formatEvent, globalLogPublisher
 
 from shiji.urldispatch import CallRouter, VersionRouter
 
@@ -50,3 +53,19 @@ def envelope(error_class, code, text):
             "exception_text": text,
         },
     }
+
+
+@contextmanager
+def log_lines(namespace):
+    """The lines logged under ``namespace`` while the block runs, formatted."""
+    lines = []
+
+    def observe(event):
+        if event.get("log_namespace") == namespace:
+            lines.append(formatEvent(event))
+
+    globalLogPublisher.addObserver(observe)
+    try:
+        yield lines
+    finally:
+        globalLogPublisher.removeObserver(observe)

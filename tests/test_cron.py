@@ -11,10 +11,10 @@ import time
 from collections import Counter
 
 import pytest
+from apitools import log_lines
 from daemons import TESTS, Daemon, failing_run
 from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
-from twisted.logger import formatEvent, globalLogPublisher
 
 from shiji import tasks
 from shiji._cron import CronSchedule, IntervalSchedule, missed_ticks
@@ -50,15 +50,8 @@ def fresh_jobs():
 
 @pytest.fixture
 def job_log():
-    lines = []
-
-    def observe(event):
-        if event.get("log_namespace") == "shiji.tasks":
-            lines.append(formatEvent(event))
-
-    globalLogPublisher.addObserver(observe)
-    yield lines
-    globalLogPublisher.removeObserver(observe)
+    with log_lines("shiji.tasks") as lines:
+        yield lines
 
 
 def runs_of(name):

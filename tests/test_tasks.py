@@ -14,9 +14,9 @@ import time
 
 import pytest
 import pytest_twisted
+from apitools import log_lines
 from daemons import TESTS, Daemon, failing_run, write_config
 from twisted.internet.defer import Deferred
-from twisted.logger import formatEvent, globalLogPublisher
 
 from shiji import tasks
 from shiji._task_service import load_tasks
@@ -62,15 +62,8 @@ def fresh_api_state():
 @pytest.fixture
 def task_log():
     """The task service's log lines (without tracebacks), as they are logged."""
-    lines = []
-
-    def observe(event):
-        if event.get("log_namespace") == "shiji.tasks":
-            lines.append(formatEvent(event))
-
-    globalLogPublisher.addObserver(observe)
-    yield lines
-    globalLogPublisher.removeObserver(observe)
+    with log_lines("shiji.tasks") as lines:
+        yield lines
 
 
 def fired(deferred):

@@ -12,9 +12,9 @@ import threading
 import time
 
 import pytest
+from apitools import log_lines
 from daemons import TESTS
 from twisted.internet.task import Clock
-from twisted.logger import formatEvent, globalLogPublisher
 
 from shiji._watchdog import (
     WATCHDOG_EXIT_STATUS,
@@ -31,14 +31,8 @@ CALLS = TESTS / "daemon_apis" / "stuck_api" / "v1_0" / "calls.py"
 
 @pytest.fixture
 def logged():
-    events = []
-    globalLogPublisher.addObserver(events.append)
-    yield lambda: [
-        formatEvent(event)
-        for event in events
-        if event.get("log_namespace") == "shiji.watchdog"
-    ]
-    globalLogPublisher.removeObserver(events.append)
+    with log_lines("shiji.watchdog") as lines:
+        yield lambda: list(lines)
 
 
 class FakeTime:

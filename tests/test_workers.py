@@ -16,10 +16,10 @@ import threading
 import time
 
 import pytest
+from apitools import log_lines
 from daemons import TESTS, merged, write_config
 from twisted.internet import error
 from twisted.internet.task import Clock
-from twisted.logger import formatEvent, globalLogPublisher
 from twisted.python.failure import Failure
 
 from shiji._workers import (
@@ -123,14 +123,8 @@ def end(worker, signum=signal.SIGTERM, stderr=b""):
 
 @pytest.fixture
 def logged():
-    events = []
-    globalLogPublisher.addObserver(events.append)
-    yield lambda: [
-        formatEvent(event)
-        for event in events
-        if event.get("log_namespace") == "shiji.workers"
-    ]
-    globalLogPublisher.removeObserver(events.append)
+    with log_lines("shiji.workers") as lines:
+        yield lambda: list(lines)
 
 
 @pytest.fixture
