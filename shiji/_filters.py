@@ -59,20 +59,17 @@ def filter_name(value: Any) -> str:
 
 def checked_filters(value: Any, where: str) -> Tuple[Filter, ...]:
     """
-    The filters ``value`` declares (``None`` for none), checked.
+    The filters ``value`` declares (``None`` for none), checked; a module
+    (an API package's submodule named ``filters``) declares none.
 
     :param where: what declares them, for the error: ``"myapi.filters"``.
     :raises APIDefinitionError: ``value`` is not a list or tuple, or holds
         something that cannot be called as ``filter(request, call_next)``.
     """
-    if value is None:
+    if value is None or isinstance(value, ModuleType):
+        # A package's own module named filters (an API written before
+        # filters were, say) is not a declaration.
         return ()
-    if isinstance(value, ModuleType):
-        raise APIDefinitionError(
-            f"{where} is the module {value.__name__}, not a list of filters; "
-            "a module named filters takes the place of the package's list: "
-            "give it another name"
-        )
     if not isinstance(value, (list, tuple)):
         raise APIDefinitionError(
             f"{where} must be a list of filter(request, call_next) functions, "
