@@ -532,7 +532,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if options["reload"]:
             check_reload(config)
         if options["check"]:
-            load_apis(config)
+            # Everything a start builds from the APIs: the routers too.
+            make_site(config)
             print(f"{config.path}: OK")
             return 0
         install_reactor(config, options["reactor"])
