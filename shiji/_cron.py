@@ -7,13 +7,20 @@ it. Ticks are the same in every process: an interval's ticks are the
 multiples of its length since the epoch, a cron expression's the minutes it
 names. That is what lets the processes of one shijid agree on which tick
 they claim.
+
+When clocks go back, a wall time comes round twice: a cron expression with
+fixed hours (its hour field not ``*`` nor ``*/N``) ticks at its first
+occurrence only, as Vixie cron does; one with any hour ticks at both, an
+hour apart. When clocks go forward, a fixed time that does not exist that
+night (02:30 in Paris on the last Sunday of March) ticks once, at the first
+minute after the gap (03:00), as croniter gives it.
 """
 
 from __future__ import annotations
 
 import math
 from datetime import datetime, timezone, tzinfo
-from typing import Optional, Protocol, Tuple
+from typing import Iterator, Optional, Protocol, Tuple
 
 # croniter ships no type information.
 from croniter import CroniterError, croniter  # type: ignore[import-untyped]
@@ -118,25 +125,40 @@ class CronSchedule:
             ) from None
         self.expression = expression
         self.zone = parse_timezone(zone)
+        #: Whether the hour field names fixed hours (not ``*`` nor ``*/N``).
+        self.fixed_hours = not fields[1].startswith("*")
+
+    def _ticks(self, start: float, forward: bool) -> Iterator[float]:
+        """
+        The ticks strictly after (or before) ``start``, nearest first; with
+        fixed hours, without the second occurrence of a wall time.
+        """
+        found = croniter(self.expression, datetime.fromtimestamp(start, self.zone))
+        step = found.get_next if forward else found.get_prev
+        while True:
+            tick = float(step(datetime).timestamp())
+            # croniter's own fold is not reliable going backwards: the
+            # time stamp tells.
+            if self.fixed_hours and datetime.fromtimestamp(tick, self.zone).fold:
+                continue
+            yield tick
 
     def next_tick(self, after: float) -> float:
-        start = datetime.fromtimestamp(after, self.zone)
-        found: datetime = croniter(self.expression, start).get_next(datetime)
-        return found.timestamp()
+        return next(self._ticks(after, True))
 
     def latest_tick(self, until: float) -> float:
-        start = datetime.fromtimestamp(until, self.zone)
-        found: datetime = croniter(self.expression, start).get_prev(datetime)
+        found = next(self._ticks(until, False))
         # croniter looks strictly before; ``until`` may be a tick itself.
-        following = self.next_tick(found.timestamp())
-        return following if following <= until else float(found.timestamp())
+        following = self.next_tick(found)
+        return following if following <= until else found
 
     def count_ticks(self, after: float, until: float) -> Tuple[int, bool]:
         count = 0
-        ticks = croniter(self.expression, datetime.fromtimestamp(after, self.zone))
-        while count < MISSED_LIMIT:
-            if ticks.get_next(datetime).timestamp() > until:
+        for tick in self._ticks(after, True):
+            if tick > until:
                 return count, True
+            if count == MISSED_LIMIT:
+                break
             count += 1
         return count, False
 

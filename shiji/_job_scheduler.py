@@ -182,7 +182,8 @@ class JobScheduler(service.Service):
             self.runner.metrics.increment(
                 f"{counter_prefix(api, 'cron', job.name)}.skipped"
             )
-        elif claim == "run":
+        elif claim == "run" and self.running:
+            # Not after the stop: the claim is given back on close.
             self._run_job(api, job, tick)
 
     def _run_job(self, api: APITasks, job: CronJob, tick: float) -> None:

@@ -1,11 +1,13 @@
 """
-A worker stops when its parent is gone (see :mod:`shiji._workers`).
+A worker stops when its parent is gone (see :mod:`shiji._workers`): the
+parent passes its process id (``--parent-pid``); a worker whose parent
+process id differs, when it starts or later, stops.
 """
 
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, Optional
+from typing import Any, Callable
 
 from twisted.application import service
 from twisted.internet import task
@@ -17,19 +19,14 @@ __all__ = ["ParentWatchService"]
 
 log = Logger(namespace="shiji.daemon")
 
-#: The parent process id when this module was first imported: a worker
-#: imports it before its APIs, so a parent that dies while they are being
-#: imported is noticed too.
-_FIRST_PARENT = os.getppid()
-
 
 class ParentWatchService(service.Service):
     """
     Stops the reactor, and so the worker, once the process that started it
     is gone (even killed outright): its parent process id then changes.
 
-    :param parent: the parent's process id; by default, this process's
-        parent when Shiji's daemon modules were imported (before the APIs).
+    :param parent: the parent's process id, as the parent said
+        (``--parent-pid``).
     :param interval: seconds between looks.
     :param clock: schedules the looks; the global reactor by default.
     :param stop: called when the parent is gone; stops the reactor by
@@ -38,13 +35,13 @@ class ParentWatchService(service.Service):
 
     def __init__(
         self,
-        parent: Optional[int] = None,
+        parent: int,
         interval: float = 1.0,
         clock: Any = None,
         stop: Callable[[], None] = stop_reactor,
     ) -> None:
         self.stop = stop
-        self.parent_pid = _FIRST_PARENT if parent is None else parent
+        self.parent_pid = parent
         self.interval = interval
         self._looking = task.LoopingCall(self.look)
         if clock is not None:
@@ -52,7 +49,8 @@ class ParentWatchService(service.Service):
 
     def startService(self) -> None:
         super().startService()
-        self._looking.start(self.interval, now=False)
+        # At once too: the parent may have died while the APIs were imported.
+        self._looking.start(self.interval, now=True)
 
     def look(self) -> None:
         """Stop the reactor if the parent is gone."""

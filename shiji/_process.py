@@ -13,6 +13,7 @@ them to twistd's log.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, List, Optional
 
@@ -98,6 +99,8 @@ class ProcessServices:
     :param pidfile: the PID file's path (``shijid -p``).
     :param log_fd: a worker's pipe for its log events to its parent
         (``--log-fd``), used instead of ``[logging]``.
+    :param parent_pid: a worker's parent (``--parent-pid``), which it
+        watches; by default, its parent now.
     """
 
     def __init__(
@@ -108,8 +111,10 @@ class ProcessServices:
         twistd: bool = False,
         pidfile: Optional[str] = None,
         log_fd: Optional[int] = None,
+        parent_pid: Optional[int] = None,
     ) -> None:
         self.config = config
+        self.parent_pid = parent_pid
         self.worker_fd = worker_fd
         self.twistd = twistd
         self.pidfile = pidfile
@@ -136,7 +141,8 @@ class ProcessServices:
         self.signals.setName("signals")
         self.signals.setServiceParent(top)
         if self.worker_fd is not None:
-            watch = ParentWatchService()
+            parent = self.parent_pid if self.parent_pid is not None else os.getppid()
+            watch = ParentWatchService(parent)
             watch.setName("parent-watch")
             watch.setServiceParent(top)
 

@@ -123,7 +123,7 @@ class Task:
     :ivar backoff: seconds before the first retry, doubled for each further one.
     :ivar timeout: seconds a run may take (``None``: no limit).
     :ivar is_async: the function is a coroutine function (it runs on the
-        reactor); otherwise it runs in the thread pool.
+        reactor); otherwise in the task service's threads.
     """
 
     def __init__(
@@ -246,7 +246,7 @@ def task(
         @tasks.task(retries=3, backoff=2.0, timeout=30)
         def send_email(to, subject): ...
 
-    A plain function runs in the reactor's thread pool; a coroutine
+    A plain function runs in the task service's own threads; a coroutine
     function runs on the reactor.
 
     :param retries: runs after a failed one, at most (``retries=3``: four

@@ -6,9 +6,18 @@ a job is given and leaves behind (:class:`Runner`): its timer and counters,
 its log line, its outcome in the store and the API's ``on_error`` hook.
 
 A coroutine that runs out of time is cancelled (``CancelledError`` is
-raised where it waits). A thread cannot be stopped from outside: the run is
-reported as timed out at once, and the thread goes on until the function
-returns, holding its thread-pool thread; what it returns then is dropped.
+raised where it waits). A plain function runs in one of the task service's
+own threads (:class:`TaskThreads`), never in the reactor's thread pool that
+request handlers share through ``deferToThread``. A thread cannot be
+stopped from outside: the run is reported as timed out at once, and the
+thread goes on until the function returns; what it returns then is dropped.
+Until it returns, its thread still counts against the service's
+``concurrency`` (:meth:`Runner.room`), so runs that hang cannot pile up
+threads. The threads are daemon threads, never joined: a process that has
+stopped its task service exits even while one still runs, and logs so::
+
+    task send_email still running in a thread at exit; it will run again elsewhere (id 5f0c...)
+    3 of 4 task slots are held by threads of runs that timed out; no task is taken until one returns
 
 A run's log line (namespace ``shiji.tasks``) says what ran, how it ended
 and how long it took, then which run it was; a failure's traceback
@@ -21,9 +30,12 @@ follows its line::
 from __future__ import annotations
 
 import contextvars
+import itertools
 import secrets
+import threading
+from collections import deque
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Mapping, Optional, Union
+from typing import Any, Callable, Deque, Dict, List, Mapping, Optional, Union
 
 from twisted.internet.defer import Deferred, maybeDeferred, succeed
 from twisted.logger import Logger
@@ -38,6 +50,7 @@ __all__ = [
     "InThread",
     "Runner",
     "StoreCall",
+    "TaskThreads",
     "TaskTimeoutError",
     "counter_prefix",
     "log",
@@ -61,6 +74,86 @@ class TaskTimeoutError(Exception):
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
         super().__init__(f"timed out after {seconds:g}s")
+
+
+class _ThreadRun:
+    """One call given to :class:`TaskThreads`."""
+
+    def __init__(self, function: Callable[[], Any], threads: TaskThreads) -> None:
+        self.function = function
+        self.threads = threads
+        self.deferred: Deferred[Any] = Deferred(self._cancel)
+        self.started = False
+
+    def _cancel(self, deferred: Deferred[Any]) -> None:
+        # Deferred then fails with CancelledError; a run that waits is
+        # dropped, one that has started is left to its thread.
+        if not self.started:
+            self.threads.drop(self)
+
+
+class TaskThreads:
+    """
+    The task service's own threads for blocking runs (an :data:`InThread`):
+    a daemon thread for each call, at most ``size`` at once; a call beyond
+    waits its turn. The threads are never joined.
+
+    Cancelling a call's ``Deferred`` (its run timed out) drops it if it is
+    still waiting; if it has started, its thread goes on, still counted
+    against ``size``, until the function returns, and what it returns is
+    dropped.
+
+    :param reactor: the reactor the results are given back on
+        (``callFromThread``).
+    :param size: threads at most.
+    """
+
+    def __init__(self, reactor: Any, size: int) -> None:
+        self.reactor = reactor
+        self.size = size
+        #: Threads running a function now.
+        self.busy = 0
+        self._waiting: Deque[_ThreadRun] = deque()
+        self._numbers = itertools.count(1)
+
+    def __call__(self, function: Callable[[], Any]) -> Deferred[Any]:
+        """Call ``function`` in a thread; fires with its result on the reactor."""
+        run = _ThreadRun(function, self)
+        self._waiting.append(run)
+        self._start_waiting()
+        return run.deferred
+
+    def drop(self, run: _ThreadRun) -> None:
+        """Forget ``run``, which waits for a thread."""
+        self._waiting.remove(run)
+
+    def _start_waiting(self) -> None:
+        while self._waiting and self.busy < self.size:
+            run = self._waiting.popleft()
+            run.started = True
+            self.busy += 1
+            threading.Thread(
+                target=self._work,
+                args=(run,),
+                name=f"shiji-task-{next(self._numbers)}",
+                daemon=True,
+            ).start()
+
+    def _work(self, run: _ThreadRun) -> None:
+        try:
+            outcome = run.function()
+        except BaseException:
+            outcome = Failure()
+        self.reactor.callFromThread(self._returned, run, outcome)
+
+    def _returned(self, run: _ThreadRun, outcome: Any) -> None:
+        self.busy -= 1
+        if not run.deferred.called:
+            if isinstance(outcome, Failure):
+                run.deferred.errback(outcome)
+            else:
+                run.deferred.callback(outcome)
+        self._start_waiting()
 
 
 def run_function(
@@ -132,6 +225,19 @@ class Failed:
     error: str
 
 
+@dataclass(eq=False)
+class _InThread:
+    """A blocking run whose function has not returned."""
+
+    kind: str
+    name: str
+    where: str
+    #: Its function has started, in a thread.
+    started: bool = False
+    #: Its run is over (it timed out): only its thread goes on.
+    ended: bool = False
+
+
 #: Stores a run's outcome: ``None`` when it succeeded.
 Record = Callable[[Optional[Failed]], "Deferred[Any]"]
 
@@ -163,10 +269,85 @@ class Runner:
         self.in_thread = in_thread
         self.call_store = call_store
         self._released = False
+        #: The blocking runs whose function has not returned, which the
+        #: threads they run in drop as they return.
+        self._in_threads: List[_InThread] = []
+        self._lock = threading.Lock()
+        #: The timed-out threads that left no room when last logged.
+        self._stuck_logged = 0
 
     def release(self) -> None:
-        """From now on, outcomes are not stored: the claims were given back."""
+        """
+        From now on, outcomes are not stored: the claims were given back.
+        Logs the blocking runs still going on in their threads, which the
+        process does not wait for.
+        """
         self._released = True
+        with self._lock:
+            going_on = list(self._in_threads)
+        for run in going_on:
+            if run.ended:
+                what = ", after it timed out"
+            elif run.kind == "task":
+                what = "; it will run again elsewhere"
+            else:
+                what = ""
+            log.warn(
+                "{kind} {name} still running in a thread at exit{what} ({where})",
+                kind=run.kind,
+                name=run.name,
+                what=what,
+                where=run.where,
+            )
+
+    def room(self, concurrency: int, running: int) -> int:
+        """
+        How many more tasks may start: ``concurrency`` less the ``running``
+        ones and the threads of runs that timed out but have not returned.
+        Logs when those threads leave no room (again, when there are more).
+        """
+        with self._lock:
+            stuck = sum(1 for run in self._in_threads if run.ended)
+        free = concurrency - running - stuck
+        full = free <= 0 and stuck > 0
+        if full and stuck != self._stuck_logged:
+            log.warn(
+                "{stuck} of {concurrency} task slots are held by threads of runs"
+                " that timed out; no task is taken until one returns",
+                stuck=stuck,
+                concurrency=concurrency,
+            )
+        self._stuck_logged = stuck if full else 0
+        return free
+
+    def _tracked(self, function: Callable[..., Any], run: _InThread) -> Any:
+        """
+        ``function``, noted in :attr:`_in_threads` from now on until it
+        returns; or, if its run ends before it starts (it timed out while
+        waiting for a thread), from when it starts, if it ever does.
+        """
+        with self._lock:
+            self._in_threads.append(run)
+
+        def tracked(*args: Any, **kwargs: Any) -> Any:
+            with self._lock:
+                run.started = True
+                if run not in self._in_threads:
+                    self._in_threads.append(run)
+            try:
+                return function(*args, **kwargs)
+            finally:
+                with self._lock:
+                    self._in_threads.remove(run)
+
+        return tracked
+
+    def _ended(self, run: _InThread) -> None:
+        """The run of ``run`` is over, whether or not its function has returned."""
+        with self._lock:
+            run.ended = True
+            if not run.started:
+                self._in_threads.remove(run)
 
     def settle(self, method: Callable[..., Any], *args: Any) -> Deferred[Any]:
         """Store a run's outcome, unless its claim was given back on stop."""
@@ -209,8 +390,13 @@ class Runner:
             metrics=self.metrics,
         )
         started = self.clock.seconds()
+        function = declared.function
+        in_thread: Optional[_InThread] = None
+        if not declared.is_async:
+            in_thread = _InThread(kind, declared.name, where)
+            function = self._tracked(function, in_thread)
         run = run_function(
-            declared.function,
+            function,
             declared.is_async,
             arguments["args"],
             arguments["kwargs"],
@@ -249,7 +435,12 @@ class Runner:
             )
             return record(Failed(reason, f"{error} (error {error_id})"))
 
-        return run.addCallbacks(succeeded, failed)
+        def ended(result: Any) -> Any:
+            if in_thread is not None:
+                self._ended(in_thread)
+            return result
+
+        return run.addBoth(ended).addCallbacks(succeeded, failed)
 
     def _elapsed(self, started: float, timer: str) -> int:
         ms: float = max(0.0, (self.clock.seconds() - started) * 1000.0)

@@ -3,8 +3,10 @@ The task service: in every process that serves the APIs, it takes queued
 tasks from the store and runs them (at most ``concurrency`` at once, each
 claimed for a lease it renews, retried with back-off), and has its
 :class:`~shiji._job_scheduler.JobScheduler` run the scheduled jobs. It
-stops in order: no tick is timed and no task claimed any more, the runs
-still going may finish within the grace period, then the store is closed.
+stops in order: no tick is timed and no task claimed any more (what a claim
+in flight brings is given back, not run), the runs still going may finish
+within the grace period (their claims still renewed), the claims of those
+still running are given back, then the store is closed.
 
 Log lines (namespace ``shiji.tasks``; the jobs' are in
 :mod:`shiji._job_scheduler`)::
@@ -12,8 +14,12 @@ Log lines (namespace ``shiji.tasks``; the jobs' are in
     task send_email ok 12ms (id 5f0c...)
     task send_email failed 30000ms: timed out after 30s; retry 1 of 3 in 2s (id 5f0c..., error 9d1e2a3b4c5d)
     task send_email failed 3ms: ValueError: bad address; gave up after 4 run(s) (id 5f0c..., error 0a1b2c3d4e5f)
+    task send_email failed: its process ended during run 4; gave up after 4 run(s) (id 5f0c...)
 
-A failure's traceback follows its line. Metrics, through the configured
+A failure's traceback follows its line. The last line is that of a task
+whose process ended (killed, or the machine lost) during its last run: the
+process that finds its lease expired marks it failed instead of running it
+again, and calls ``on_error`` with a :class:`TaskLostError`. Metrics, through the configured
 :class:`~shiji.metrics.Metrics`: ``<api>.tasks.<name>.ok``, ``.failed``,
 ``.retried`` and ``.gave_up`` counters and the ``<api>.tasks.<name>`` timer.
 """
@@ -24,6 +30,8 @@ import json
 import os
 import secrets
 import socket
+import sqlite3
+from dataclasses import replace
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
 from twisted.application import service
@@ -36,6 +44,7 @@ from twisted.internet.defer import (
 )
 from twisted.internet.task import LoopingCall
 from twisted.internet.threads import deferToThreadPool
+from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 
 from ._job_scheduler import JobScheduler
@@ -46,14 +55,34 @@ from ._task_runner import (
     InThread,
     Runner,
     StoreCall,
+    TaskThreads,
     counter_prefix,
     log,
     log_failure,
 )
-from ._task_store import SQLiteTaskStore, StoredTask, TaskStore
+from ._task_store import FAILED, SQLiteTaskStore, StoredTask, TaskStore, lost_error
 from .metrics import Metrics, NullMetrics
 
-__all__ = ["TaskService", "load_tasks", "task_service"]
+__all__ = [
+    "TaskLostError",
+    "TaskService",
+    "check_task_store",
+    "load_tasks",
+    "task_service",
+]
+
+
+class TaskLostError(Exception):
+    """
+    The process running a task ended (killed, or the machine lost) during
+    its last run; what ``on_error`` is given for it.
+
+    :ivar run: which run it was (1, 2...).
+    """
+
+    def __init__(self, run: int) -> None:
+        self.run = run
+        super().__init__(lost_error(run))
 
 
 def call_at_once(function: Callable[..., Any], *args: Any) -> Deferred[Any]:
@@ -71,8 +100,8 @@ class TaskService(service.Service):
     :param clock: the time (the reactor; a ``Clock`` in tests).
     :param call_store: runs a store method off the reactor thread; the
         service's own single thread by default (``None``).
-    :param in_thread: runs a blocking task; the reactor's thread pool by
-        default (``None``).
+    :param in_thread: runs a blocking task; the service's own
+        ``concurrency`` daemon threads by default (``None``).
     :param concurrency: tasks run at once.
     :param poll_interval: seconds between two looks at the queue.
     :param lease: seconds a claim lasts unrenewed (renewed every third of it).
@@ -107,10 +136,7 @@ class TaskService(service.Service):
             call_store = lambda f, *a: deferToThreadPool(self.clock, pool, f, *a)  # noqa: E731
         self._call = call_store
         if in_thread is None:
-
-            def in_thread(function: Callable[[], Any]) -> Deferred[Any]:
-                reactor: Any = self.clock
-                return deferToThreadPool(reactor, reactor.getThreadPool(), function)
+            in_thread = TaskThreads(self.clock, concurrency)
 
         self.concurrency = concurrency
         self.poll_interval = poll_interval
@@ -137,8 +163,13 @@ class TaskService(service.Service):
                 self._api_of[id(declared)] = api.module_name
         self._open = False
         self._polling = False
+        #: Fire when the claim in flight is over.
+        self._poll_waiters: List[Deferred[None]] = []
+        #: Claimed after the stop: given back, not run.
+        self._unstarted: List[str] = []
         self._poll_call: Any = None
-        self._loops: List[LoopingCall] = []
+        self._poll_loop: Optional[LoopingCall] = None
+        self._renew_loop: Optional[LoopingCall] = None
         #: The tasks running here, by id, and their whole run.
         self._running: Dict[str, Deferred[None]] = {}
         self._next_purge = 0.0
@@ -162,30 +193,42 @@ class TaskService(service.Service):
 
     def _begin(self) -> Deferred[Any]:
         self._open = True
-        for function, interval in (
-            (self._poll, self.poll_interval),
-            (self._renew, self.lease / 3),
-        ):
-            loop = LoopingCall(function)
-            loop.clock = self.clock
-            loop.start(interval, now=True).addErrback(
-                lambda reason: log.failure("The task loop failed", reason)
-            )
-            self._loops.append(loop)
+        self._poll_loop = self._loop(self._poll, self.poll_interval)
+        self._renew_loop = self._loop(self._renew, self.lease / 3)
         return self.jobs.begin()
 
+    def _loop(self, function: Callable[[], Any], interval: float) -> LoopingCall:
+        loop = LoopingCall(function)
+        loop.clock = self.clock
+        loop.start(interval, now=True).addErrback(
+            lambda reason: log.failure("The task loop failed", reason)
+        )
+        return loop
+
     def stopService(self) -> Deferred[None]:
+        """
+        Claim no more tasks and time no more ticks; wait for a claim in
+        flight, then for the runs going on (up to ``shutdown_grace``),
+        renewing their claims meanwhile; give back the claims of those
+        still running, and close the store.
+        """
         super().stopService()
         self.jobs.stopService()
-        for loop in self._loops:
-            if loop.running:
-                loop.stop()
-        self._loops = []
+        _stop(self._poll_loop)
         if self._poll_call is not None and self._poll_call.active():
             self._poll_call.cancel()
-        stopping: Deferred[Any] = self._started.addCallback(lambda _: self._drain())
+        stopping: Deferred[Any] = self._started.addCallback(lambda _: self._idle())
+        stopping.addCallback(lambda _: self._drain())
         stopping.addCallback(lambda _: self._close())
         return stopping
+
+    def _idle(self) -> Deferred[None]:
+        """Fires once no claim is in flight."""
+        if not self._polling:
+            return succeed(None)
+        waiter: Deferred[None] = Deferred()
+        self._poll_waiters.append(waiter)
+        return waiter
 
     def _runs(self) -> List[Deferred[None]]:
         """The runs of tasks and jobs going on here."""
@@ -208,6 +251,7 @@ class TaskService(service.Service):
         return done
 
     def _close(self) -> Deferred[None]:
+        _stop(self._renew_loop)
         unfinished = list(self._running)
         jobs = len(self.jobs.running_jobs)
         self.runner.release()
@@ -220,7 +264,12 @@ class TaskService(service.Service):
                 grace=self.shutdown_grace,
             )
         released: Deferred[Any] = (
-            self._call(self.store.release, self.owner, unfinished, self.clock.seconds())
+            self._call(
+                self.store.release,
+                self.owner,
+                unfinished + self._unstarted,
+                self.clock.seconds(),
+            )
             if self._open
             else succeed(None)
         )
@@ -252,7 +301,7 @@ class TaskService(service.Service):
             return fail(RuntimeError("the task service has stopped"))
         now = self.clock.seconds()
         queued: Deferred[str] = self._call(
-            self.store.enqueue, api, task.name, arguments, now, now
+            self.store.enqueue, api, task.name, arguments, now, now, task.retries + 1
         )
         return queued.addCallback(self._queued)
 
@@ -266,7 +315,7 @@ class TaskService(service.Service):
 
     def _poll(self) -> Deferred[int]:
         """Claim and start as many due tasks as there is room for."""
-        free = self.concurrency - len(self._running)
+        free = self.runner.room(self.concurrency, len(self._running))
         if not self._open or not self.running or self._polling or free <= 0:
             return succeed(0)
         self._polling = True
@@ -275,14 +324,25 @@ class TaskService(service.Service):
         )
 
         def start(tasks: List[StoredTask]) -> int:
+            started = 0
             for stored in tasks:
-                self._run_task(stored)
+                if stored.state == FAILED:
+                    self._lost(stored)
+                elif not self.running:
+                    # Claimed as the service stopped: given back on close.
+                    self._unstarted.append(stored.id)
+                else:
+                    self._run_task(stored)
+                    started += 1
             if len(tasks) == free:
                 self._poll_soon()
-            return len(tasks)
+            return started
 
         def done(result: Any) -> Any:
             self._polling = False
+            waiters, self._poll_waiters = self._poll_waiters, []
+            for waiter in waiters:
+                waiter.callback(None)
             return result
 
         claimed.addCallback(start)
@@ -349,9 +409,32 @@ class TaskService(service.Service):
                 "unknown task",
             ).addErrback(log_failure, "Storing a failed task failed")
             return
+        # Tasks queued before their runs were limited in the store: by
+        # the task's retries.
+        max_runs = task.retries + 1 if stored.max_runs is None else stored.max_runs
+        if stored.attempts > max_runs:
+            # Claimed again after its process ended during its last run.
+            lost = replace(
+                stored,
+                state=FAILED,
+                attempts=stored.attempts - 1,
+                error=lost_error(stored.attempts - 1),
+            )
+            self.runner.settle(
+                self.store.fail,
+                stored.id,
+                self.owner,
+                self.clock.seconds(),
+                lost.error,
+            ).addCallbacks(
+                lambda _: self._lost(lost),
+                log_failure,
+                errbackArgs=("Storing a failed task failed",),
+            )
+            return
         arguments = json.loads(stored.arguments)
         prefix = counter_prefix(api, "tasks", task.name)
-        retrying = stored.attempts <= task.retries
+        retrying = stored.attempts < max_runs
         delay = task.delay(stored.attempts)
         settle = self.runner.settle
 
@@ -394,7 +477,7 @@ class TaskService(service.Service):
             where=f"id {stored.id}",
             attempt=stored.attempts,
             if_failed=(
-                f"; retry {stored.attempts} of {task.retries} in {delay:g}s"
+                f"; retry {stored.attempts} of {max_runs - 1} in {delay:g}s"
                 if retrying
                 else f"; gave up after {stored.attempts} run(s)"
             ),
@@ -408,6 +491,32 @@ class TaskService(service.Service):
         run.addBoth(over)
         if not run.called:
             self._running[stored.id] = run
+
+    def _lost(self, stored: StoredTask) -> None:
+        """Report a task whose process ended during its last run."""
+        log.error(
+            "task {name} failed: {error}; gave up after {runs} run(s) (id {id})",
+            name=stored.name,
+            error=stored.error,
+            runs=stored.attempts,
+            id=stored.id,
+        )
+        api = self.apis.get(stored.api)
+        if api is None:
+            return
+        self.metrics.increment(f"{counter_prefix(api, 'tasks', stored.name)}.gave_up")
+        self.runner.on_error(
+            api,
+            stored.name,
+            stored.id,
+            json.loads(stored.arguments),
+            Failure(TaskLostError(stored.attempts)),
+        )
+
+
+def _stop(loop: Optional[LoopingCall]) -> None:
+    if loop is not None and loop.running:
+        loop.stop()
 
 
 def load_tasks(config: Any, api_modules: Sequence[Any]) -> List[APITasks]:
@@ -428,6 +537,29 @@ def load_tasks(config: Any, api_modules: Sequence[Any]) -> List[APITasks]:
         if declared is not None:
             found.append(declared)
     return found
+
+
+def check_task_store(config: Any) -> None:
+    """
+    Open (creating it if needed) and close the queue ``[tasks] database``
+    of ``config``, so that shijid does not start with one it cannot use.
+
+    :raises ConfigError: it cannot be opened; the line says why.
+    """
+    from .config import ConfigError
+
+    path = str(config.tasks.database)
+    store = SQLiteTaskStore(path)
+    try:
+        store.open()
+    except OSError as e:
+        reason = e.strerror or str(e)
+    except sqlite3.Error as e:
+        reason = str(e)
+    else:
+        store.close()
+        return
+    raise ConfigError(config.path, f"cannot open {path}: {reason}", "tasks", "database")
 
 
 def task_service(

@@ -12,15 +12,23 @@ Claims are atomic: a transaction begun with ``BEGIN IMMEDIATE`` holds the
 database's write lock while it picks tasks and marks them claimed, so two
 processes never claim the same task. A claim is a lease: the owner renews it
 while the task runs; a task whose lease has expired (its process was
-killed) is claimed again.
+killed) is claimed again, unless that run was its last (``max_runs``): it
+is then marked failed in the same transaction, so that one process only
+learns of it.
+
+The file is created readable by its owner only (mode 0600); SQLite gives
+its ``-wal`` and ``-shm`` files the mode of the database. The schema's
+version is the database's ``user_version``; :meth:`SQLiteTaskStore.open`
+brings an older schema up to date.
 """
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, List, Optional, Protocol, Sequence, Tuple
 
 __all__ = ["SQLiteTaskStore", "StoredTask", "TaskStore", "TickClaim"]
@@ -42,6 +50,14 @@ class StoredTask:
     attempts: int
     run_at: float
     error: Optional[str] = None
+    #: Runs it may have in all (``retries`` + 1); ``None`` for a task
+    #: queued before the store kept it.
+    max_runs: Optional[int] = None
+
+
+def lost_error(run: int) -> str:
+    """What the store keeps of a task whose process ended during ``run``."""
+    return f"its process ended during run {run}"
 
 
 #: What :meth:`TaskStore.claim_tick` found: ``run`` (this process runs the
@@ -61,9 +77,15 @@ class TaskStore(Protocol):
         """Release the connection."""
 
     def enqueue(
-        self, api: str, name: str, arguments: str, now: float, run_at: float
+        self,
+        api: str,
+        name: str,
+        arguments: str,
+        now: float,
+        run_at: float,
+        max_runs: Optional[int] = None,
     ) -> str:
-        """Queue a task; returns its new id."""
+        """Queue a task that may run ``max_runs`` times; returns its new id."""
 
     def claim(
         self, owner: str, now: float, lease: float, limit: int
@@ -71,6 +93,9 @@ class TaskStore(Protocol):
         """
         Claim up to ``limit`` tasks that are due, or whose lease expired,
         for ``owner`` until ``now + lease``; each claim counts an attempt.
+        A task whose lease expired during its last run is not claimed but
+        marked failed (:func:`lost_error`) and returned in state
+        ``failed``.
         """
 
     def renew(
@@ -115,8 +140,12 @@ class TaskStore(Protocol):
         """Record a tick's outcome and let the job run again."""
 
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS shiji_tasks (
+#: The version of the tables below, kept as the database's ``user_version``:
+#: 0 before ``max_runs`` was kept.
+SCHEMA_VERSION = 1
+
+_SCHEMA = [
+    """CREATE TABLE IF NOT EXISTS shiji_tasks (
     id TEXT PRIMARY KEY,
     api TEXT NOT NULL,
     name TEXT NOT NULL,
@@ -128,25 +157,26 @@ CREATE TABLE IF NOT EXISTS shiji_tasks (
     finished REAL,
     owner TEXT,
     lease_until REAL,
-    error TEXT
-);
-CREATE INDEX IF NOT EXISTS shiji_tasks_due ON shiji_tasks (state, run_at);
-CREATE TABLE IF NOT EXISTS shiji_cron_ticks (
+    error TEXT,
+    max_runs INTEGER
+)""",
+    "CREATE INDEX IF NOT EXISTS shiji_tasks_due ON shiji_tasks (state, run_at)",
+    """CREATE TABLE IF NOT EXISTS shiji_cron_ticks (
     job TEXT NOT NULL,
     tick REAL NOT NULL,
     owner TEXT NOT NULL,
     outcome TEXT NOT NULL,
     PRIMARY KEY (job, tick)
-);
-CREATE TABLE IF NOT EXISTS shiji_cron_jobs (
+)""",
+    """CREATE TABLE IF NOT EXISTS shiji_cron_jobs (
     job TEXT PRIMARY KEY,
     last_tick REAL NOT NULL,
     owner TEXT,
     lease_until REAL
-);
-"""
+)""",
+]
 
-_COLUMNS = "id, api, name, arguments, state, attempts, run_at, error"
+_COLUMNS = "id, api, name, arguments, state, attempts, run_at, error, max_runs"
 
 
 class SQLiteTaskStore:
@@ -164,16 +194,31 @@ class SQLiteTaskStore:
         self._lock = threading.Lock()
 
     def open(self) -> None:
+        """
+        Create the file (mode 0600) and its tables if needed, or bring its
+        tables up to date.
+
+        :raises OSError: the file cannot be created.
+        :raises sqlite3.Error: it cannot be opened, or is not a database
+            of this or an older schema.
+        """
+        if self.path != ":memory:":
+            _create_private(self.path)
         connection = sqlite3.connect(
             self.path,
             timeout=self.busy_timeout,
             isolation_level=None,
             check_same_thread=False,
         )
-        _rows(connection, f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
-        if self.path != ":memory:":
-            _rows(connection, "PRAGMA journal_mode=WAL")
-        connection.executescript(_SCHEMA).close()
+        try:
+            _rows(connection, f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
+            if self.path != ":memory:":
+                _rows(connection, "PRAGMA journal_mode=WAL")
+            with _Transaction(connection, self._lock) as db:
+                _migrate(db)
+        except BaseException:
+            connection.close()
+            raise
         self._connection = connection
 
     def close(self) -> None:
@@ -190,15 +235,21 @@ class SQLiteTaskStore:
         return _Transaction(self._db(), self._lock)
 
     def enqueue(
-        self, api: str, name: str, arguments: str, now: float, run_at: float
+        self,
+        api: str,
+        name: str,
+        arguments: str,
+        now: float,
+        run_at: float,
+        max_runs: Optional[int] = None,
     ) -> str:
         task_id = uuid.uuid4().hex
         with self._transaction() as db:
             _change(
                 db,
                 "INSERT INTO shiji_tasks (id, api, name, arguments, state, run_at,"
-                " created) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (task_id, api, name, arguments, QUEUED, run_at, now),
+                " created, max_runs) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (task_id, api, name, arguments, QUEUED, run_at, now, max_runs),
             )
         return task_id
 
@@ -213,25 +264,35 @@ class SQLiteTaskStore:
                 " ORDER BY run_at LIMIT ?",
                 (QUEUED, now, RUNNING, now, limit),
             )
+            found = [StoredTask(*row) for row in rows]
+            # A lease that expired during the last run: its process ended.
+            lost = [
+                replace(task, state=FAILED, error=lost_error(task.attempts))
+                for task in found
+                if task.state == RUNNING
+                and task.max_runs is not None
+                and task.attempts >= task.max_runs
+            ]
+            lost_ids = {task.id for task in lost}
+            claimed = [
+                replace(task, state=RUNNING, attempts=task.attempts + 1)
+                for task in found
+                if task.id not in lost_ids
+            ]
             _change_many(
                 db,
                 "UPDATE shiji_tasks SET state = ?, owner = ?, lease_until = ?,"
                 " attempts = attempts + 1 WHERE id = ?",
-                [(RUNNING, owner, now + lease, row[0]) for row in rows],
+                [(RUNNING, owner, now + lease, task.id) for task in claimed],
             )
-        return [
-            StoredTask(
-                id=row[0],
-                api=row[1],
-                name=row[2],
-                arguments=row[3],
-                state=RUNNING,
-                attempts=row[5] + 1,
-                run_at=row[6],
-                error=row[7],
+            _change_many(
+                db,
+                "UPDATE shiji_tasks SET state = ?, finished = ?, error = ?,"
+                " owner = NULL, lease_until = NULL WHERE id = ?",
+                [(FAILED, now, task.error, task.id) for task in lost],
             )
-            for row in rows
-        ]
+        settled = {task.id: task for task in [*lost, *claimed]}
+        return [settled[task.id] for task in found]
 
     def renew(
         self, owner: str, task_ids: Sequence[str], jobs: Sequence[str], until: float
@@ -377,6 +438,41 @@ class SQLiteTaskStore:
                 " WHERE job = ? AND owner = ?",
                 (job, owner),
             )
+
+
+def _create_private(path: str) -> None:
+    """
+    Create the file at ``path``, readable by its owner only, unless it
+    exists; raise what the system says if it cannot be read and written.
+    """
+    try:
+        descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        os.close(os.open(path, os.O_RDWR))
+        return
+    try:
+        os.fchmod(descriptor, 0o600)  # whatever the umask
+    finally:
+        os.close(descriptor)
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    """Create the tables, or bring those of an older schema up to date."""
+    version = _first(db, "PRAGMA user_version")[0]
+    if version > SCHEMA_VERSION:
+        raise sqlite3.DatabaseError(
+            f"its schema (version {version}) is newer than this Shiji's"
+            f" ({SCHEMA_VERSION})"
+        )
+    if version == SCHEMA_VERSION:
+        return
+    columns = [row[1] for row in _rows(db, "PRAGMA table_info(shiji_tasks)")]
+    if columns and "max_runs" not in columns:
+        # Tasks queued before have no limit on the runs a crash starts.
+        _change(db, "ALTER TABLE shiji_tasks ADD COLUMN max_runs INTEGER")
+    for statement in _SCHEMA:
+        _change(db, statement)
+    _change(db, f"PRAGMA user_version = {SCHEMA_VERSION}")
 
 
 def _set_outcome(db: sqlite3.Connection, job: str, tick: float, outcome: str) -> None:

@@ -147,9 +147,10 @@ def watchdogs(
     general: GeneralConfig, site: Any, worker_fd: Optional[int]
 ) -> List[service.Service]:
     """
-    The services watching a process serving ``site``, to start after the
-    HTTP service: a worker's channel to its parent (its ``ready``, beats
-    and stack), or a single process's :class:`ReactorWatchdog`.
+    The services watching a process serving ``site``: a worker's channel to
+    its parent (its ``ready``, beats and stack), to start after the HTTP
+    service, or a single process's :class:`ReactorWatchdog`, to start
+    before it (and so stop after it: it watches the drain too).
     """
     if worker_fd is not None:
         from ._worker_channel import WorkerChannel

@@ -18,7 +18,17 @@ worker past its request limit or its age is replaced (:meth:`WorkerPool.replace`
 one at a time; a worker whose last beat is older than ``worker_watchdog``
 seconds has its Python stack written to the pipe on
 :data:`WORKER_STACK_FD` (faulthandler, on :data:`STACK_SIGNAL`), logged,
-and is killed and restarted.
+and is killed and restarted. A worker that cannot start writes the reason,
+``error <line>``, on the same pipe before it exits.
+
+The pool measures time on a monotonic clock, and the watchdog counts only
+the time the parent watched: a check that runs late (the parent was
+stopped, or its own reactor blocked) does not count the delay against the
+workers, whose beats wait unread in the pipes meanwhile.
+
+A worker is told its parent's process id (``--parent-pid``) and stops when
+its parent changes (see :mod:`shiji._parent_watch`): at once if the parent
+died while it started.
 """
 
 from __future__ import annotations
@@ -29,7 +39,8 @@ import random
 import signal
 import socket
 import sys
-from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
+import time
+from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
 
 from twisted.application import service
 from twisted.internet import defer, error, protocol, task
@@ -75,10 +86,13 @@ READY_TIMEOUT = 60.0
 RETRY_SECONDS = 30.0
 #: Seconds the parent waits for a stalled worker's stack before killing it.
 STACK_WAIT = 0.5
-# The most of a worker's standard error kept to say why it failed to start.
-_STDERR_TAIL = 2048
-# A pipe message is a short line; anything longer is not one of ours.
-_MAX_LINE = 256
+#: Seconds, beyond its drains, that a worker sent SIGTERM has to exit before
+#: it is killed (SIGKILL). It drains its tasks, then its requests, each for
+#: up to ``shutdown_grace``.
+EXIT_MARGIN = 5.0
+# A pipe message is a line (an error names a file); anything longer is not
+# one of ours.
+_MAX_LINE = 4096
 
 
 def request_limit(general: GeneralConfig, rng: random.Random) -> int:
@@ -116,7 +130,7 @@ class _WorkerProtocol(protocol.ProcessProtocol):
         self.index = index
         self.ready: defer.Deferred[None] = defer.Deferred()
         self.ended: defer.Deferred[None] = defer.Deferred()
-        #: When it was started and last beat (the pool's clock).
+        #: When it was started and last beat (the pool's monotonic time).
         self.started = 0.0
         self.last_beat = 0.0
         #: Requests answered, as last reported.
@@ -130,7 +144,8 @@ class _WorkerProtocol(protocol.ProcessProtocol):
         #: No replacement is tried before this time (after one failed).
         self.retry_after = 0.0
         self.stack: List[bytes] = []
-        self.stderr_tail = b""
+        #: Why it could not start, as it said on its pipe (``error <line>``).
+        self.start_error = ""
         self._line = b""
         self.log_events = LogEventReader()
 
@@ -151,20 +166,10 @@ class _WorkerProtocol(protocol.ProcessProtocol):
                 self.stack.append(data)
         elif childFD == WORKER_LOG_FD:
             self.log_events.dataReceived(data)
-        elif childFD == 2:
-            # Passed on as the worker wrote it; the end is kept to say why a
-            # worker that failed to start did.
-            stream = getattr(sys.stderr, "buffer", None)
-            if stream is not None:
-                stream.write(data)
-                stream.flush()
-            else:
-                sys.stderr.write(data.decode("utf-8", "replace"))
-            self.stderr_tail = (self.stderr_tail + data)[-_STDERR_TAIL:]
 
     def message(self, line: bytes) -> None:
         """Act on one line the worker sent."""
-        now = self.pool.clock.seconds()
+        now = self.pool.now()
         if line == b"ready":
             self.last_beat = now
             if not self.ready.called:
@@ -174,6 +179,8 @@ class _WorkerProtocol(protocol.ProcessProtocol):
             with contextlib.suppress(ValueError):
                 self.answered = int(line[5:])
             self.pool.check_recycling()
+        elif line.startswith(b"error "):
+            self.start_error = line[6:].decode("utf-8", "replace").strip()
 
     def processEnded(self, reason: Any) -> None:
         if not self.ready.called:
@@ -182,7 +189,7 @@ class _WorkerProtocol(protocol.ProcessProtocol):
         self.pool.worker_ended(self, reason)
 
     def failure_text(self, reason: Any) -> str:
-        """Why the process ended, with the last line it wrote to stderr."""
+        """Why the process ended, with the error it reported, if any."""
         value = reason.value
         if isinstance(value, error.ProcessTerminated):
             if value.signal is not None:
@@ -191,8 +198,7 @@ class _WorkerProtocol(protocol.ProcessProtocol):
                 why = f"exited with status {value.exitCode}"
         else:
             why = str(value)
-        lines = self.stderr_tail.decode("utf-8", "replace").strip().splitlines()
-        return f"{why} ({lines[-1]})" if lines else why
+        return f"{why} ({self.start_error})" if self.start_error else why
 
 
 class WorkerPool(service.Service):
@@ -203,11 +209,13 @@ class WorkerPool(service.Service):
     jitter) or ``max_worker_age`` is replaced, one at a time; a worker
     blocked longer than ``worker_watchdog`` has its stack logged and is
     killed. On stop, each worker is sent SIGTERM and drains as a single
-    daemon would.
+    daemon would; one still running twice ``shutdown_grace`` plus
+    :data:`EXIT_MARGIN` seconds later is killed.
 
     :param reactor: spawns the workers and times the checks; the global
         reactor by default.
     :param rng: draws each worker's request-limit jitter.
+    :param now: the time the pool measures with (monotonic seconds).
     """
 
     def __init__(
@@ -218,6 +226,7 @@ class WorkerPool(service.Service):
         *,
         reactor: Any = None,
         rng: Optional[random.Random] = None,
+        now: Callable[[], float] = time.monotonic,
     ) -> None:
         self.config = config
         self.count = count
@@ -233,12 +242,16 @@ class WorkerPool(service.Service):
         self.replacements = 0
         self.reactor: Any = reactor if reactor is not None else global_reactor()
         self.clock: Any = self.reactor
+        self.now = now
         self.rng = rng if rng is not None else random.Random()
         #: The replacement being started for each slot.
         self._replacing: Dict[int, _WorkerProtocol] = {}
         #: Replaced workers still draining.
         self._retired: Set[_WorkerProtocol] = set()
         self._checks: Optional[task.LoopingCall] = None
+        #: Seconds between checks, and when the last one ran.
+        self._period = 1.0
+        self._last_check: Optional[float] = None
         #: Fires once every worker of the first start serves.
         self.ready: defer.Deferred[None] = defer.Deferred()
 
@@ -314,9 +327,11 @@ class WorkerPool(service.Service):
             if limit > 0
         ]
         if periods:
+            self._period = min(1.0, *periods)
+            self._last_check = self.now()
             self._checks = task.LoopingCall(self.check)
             self._checks.clock = self.clock
-            self._checks.start(min(1.0, *periods), now=False)
+            self._checks.start(self._period, now=False)
 
     def _spawn(self, index: int) -> _WorkerProtocol:
         """Start a worker for slot ``index`` (not yet registered to it)."""
@@ -329,11 +344,13 @@ class WorkerPool(service.Service):
             str(self.config.path),
             "--worker-fd",
             str(WORKER_SOCKET_FD),
+            "--parent-pid",
+            str(os.getpid()),
             *self.extra_args,
             *(["--log-fd", str(WORKER_LOG_FD)] if self.forward_logs else []),
         ]
         worker = _WorkerProtocol(self, index)
-        worker.started = self.clock.seconds()
+        worker.started = self.now()
         worker.limit = request_limit(self.config.general, self.rng)
         self.reactor.spawnProcess(
             worker,
@@ -343,7 +360,8 @@ class WorkerPool(service.Service):
             childFDs={
                 0: 0,
                 1: 1,
-                2: "r",
+                # Written straight to, never through this process's reactor.
+                2: 2,
                 WORKER_SOCKET_FD: listener.fileno(),
                 WORKER_READY_FD: "r",
                 WORKER_STACK_FD: "r",
@@ -366,11 +384,15 @@ class WorkerPool(service.Service):
         if self.running and worker.index not in self._replacing:
             self.restarts += 1
             # One that dies at once would otherwise be restarted in a loop.
-            delay = 1.0 if self.clock.seconds() - worker.started < 1.0 else 0.0
+            delay = 1.0 if self.now() - worker.started < 1.0 else 0.0
+            why = reason.getErrorMessage()
+            if worker.start_error:
+                # Standard error may go nowhere (twistd's, daemonized).
+                why = f"{why} {worker.start_error}"
             log.warn(
                 "Worker {index} ended ({reason}); restarting it",
                 index=worker.index,
-                reason=reason.getErrorMessage(),
+                reason=why,
             )
             self.clock.callLater(delay, self._respawn, worker.index)
 
@@ -414,6 +436,7 @@ class WorkerPool(service.Service):
                 old_pid = old.pid
                 self._retired.add(old)
                 self._terminate(old)
+                self._kill_later(old)
                 log.info(
                     "Worker {index} (pid {old_pid}) replaced by pid {pid}; "
                     "it drains and exits",
@@ -428,7 +451,7 @@ class WorkerPool(service.Service):
             self._replacing.pop(index, None)
             if not self.running:
                 return reason
-            now = self.clock.seconds()
+            now = self.now()
             if old is not None:
                 old.retry_after = now + RETRY_SECONDS
             serving = self.workers.get(index) is not None
@@ -456,6 +479,30 @@ class WorkerPool(service.Service):
         worker.retiring = True
         self._signal(worker, "TERM")
 
+    def _kill_later(self, worker: _WorkerProtocol) -> None:
+        """
+        Kill ``worker``, sent SIGTERM, if it has not exited twice
+        ``shutdown_grace`` plus :data:`EXIT_MARGIN` seconds later: its drains
+        (its tasks', then its requests') are bounded by the grace, so it
+        hangs.
+        """
+        wait = 2 * self.config.general.shutdown_grace + EXIT_MARGIN
+        pid = worker.pid
+
+        def kill() -> None:
+            if not worker.ended.called:
+                log.error(
+                    "Worker {index} (pid {pid}) has not exited {wait:g}s after "
+                    "SIGTERM; killing it",
+                    index=worker.index,
+                    pid=pid,
+                    wait=wait,
+                )
+                self._signal(worker, "KILL")
+
+        call = self.clock.callLater(wait, kill)
+        worker.ended.addCallback(lambda _: call.cancel() if call.active() else None)
+
     @staticmethod
     def _signal(worker: _WorkerProtocol, name: Any) -> None:
         transport: Any = worker.transport
@@ -471,10 +518,26 @@ class WorkerPool(service.Service):
         and replace one worker past its age or request limit.
         """
         limit = self.config.general.worker_watchdog
+        now = self.now()
+        late = (
+            0.0 if self._last_check is None else now - self._last_check - self._period
+        )
+        self._last_check = now
         if limit > 0:
-            now = self.clock.seconds()
+            workers = [*self._protocols.values(), *self._retired]
+            if late > limit / 4:
+                # The parent did not watch meanwhile (stopped, or its reactor
+                # blocked): the beats wait unread in the pipes, and the time
+                # is not counted against the workers.
+                log.warn(
+                    "The worker watchdog's check ran {late:.1f}s late; "
+                    "the workers are not judged on that time",
+                    late=late,
+                )
+                for worker in workers:
+                    worker.last_beat = min(now, worker.last_beat + late)
             # Draining ones too: a blocked reactor never ends its drain.
-            for worker in [*self._protocols.values(), *self._retired]:
+            for worker in workers:
                 blocked = now - worker.last_beat
                 if worker.ready.called and not worker.stalled and blocked > limit:
                     self._stalled(worker, blocked)
@@ -490,7 +553,7 @@ class WorkerPool(service.Service):
         if self._replacing or not self.running:
             return
         general = self.config.general
-        now = self.clock.seconds()
+        now = self.now()
         oldest_first = sorted(self._protocols.values(), key=lambda w: w.started)
         for worker in oldest_first:
             index = worker.index
@@ -560,6 +623,7 @@ class WorkerPool(service.Service):
         ]
         for worker in workers:
             self._terminate(worker)
+            self._kill_later(worker)
         done = defer.gatherResults([worker.ended for worker in workers])
 
         def close(result: object) -> object:

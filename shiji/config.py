@@ -38,6 +38,9 @@ __all__ = [
     "load_config",
 ]
 
+#: The shortest ``[tasks] lease``, in seconds.
+MIN_LEASE = 1.0
+
 #: Values of ``[general] reactor``; ``default`` is the platform's best.
 REACTORS = ("default", "select", "poll", "epoll", "kqueue")
 
@@ -175,7 +178,7 @@ class TasksConfig:
     #: Seconds between two looks at the queue.
     poll_interval: float = 1.0
     #: Seconds a claimed task stays claimed without being renewed: after a
-    #: process dies, its tasks run again once their lease expires.
+    #: process dies, its tasks run again once their lease expires; 1 or more.
     lease: float = 60.0
     #: Seconds finished tasks (and past cron ticks) are kept.
     keep_finished: float = 7 * 86400.0
@@ -274,6 +277,16 @@ def _seconds(raw: str) -> float:
         value = -1.0
     if not (value > 0 and value < float("inf")):
         raise ValueError("a number of seconds greater than 0")
+    return value
+
+
+def _lease(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not (MIN_LEASE <= value < float("inf")):
+        raise ValueError(f"a number of seconds of {MIN_LEASE:g} or more")
     return value
 
 
@@ -418,7 +431,7 @@ SCHEMA: Dict[str, Dict[str, Parser]] = {
         "database": _optional_text,
         "concurrency": _integer(1, 1024),
         "poll_interval": _seconds,
-        "lease": _seconds,
+        "lease": _lease,
         "keep_finished": _seconds,
     },
 }

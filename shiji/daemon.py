@@ -21,6 +21,7 @@ processes that share it, restarting any that dies.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import socket
@@ -43,7 +44,7 @@ from ._signals import stop_reactor
 from ._site import Site
 from ._tls import tls_options
 from ._watchdog import watchdogs
-from ._workers import WorkerPool
+from ._workers import WORKER_READY_FD, WorkerPool
 from .auth import AuthBackend
 from .config import ConfigError, ShijiConfig, load_config
 from .metrics import Metrics
@@ -106,6 +107,12 @@ class Options(ConfigOptions):
             "Send log events to the parent on this descriptor (internal).",
         ],
         [
+            "parent-pid",
+            None,
+            None,
+            "Stop when the parent is no longer this process (internal).",
+        ],
+        [
             "reactor",
             None,
             None,
@@ -119,7 +126,7 @@ class Options(ConfigOptions):
 
     def postOptions(self) -> None:
         super().postOptions()
-        for name in ("worker-fd", "log-fd"):
+        for name in ("worker-fd", "log-fd", "parent-pid"):
             if self[name] is not None:
                 try:
                     self[name] = int(self[name])
@@ -180,7 +187,7 @@ def load_apis(
     :returns: the route map for ``APIRouter`` and every API's validated
         configuration, keyed by the module name ``[apis]`` lists.
     :raises ConfigError: an API cannot be imported, or its configuration is
-        refused.
+        refused, or (some API having tasks) the task queue cannot be opened.
     """
     base_path = config.general.base_path
     if base_path is not None:
@@ -190,8 +197,11 @@ def load_apis(
             )
         if str(base_path) not in sys.path:
             sys.path.insert(0, str(base_path))
+    from ._task_service import check_task_store, load_tasks
+
     route_map = []
     api_config = {}
+    with_tasks = False
     for module_name, regex in config.apis:
         try:
             module = importlib.import_module(module_name)
@@ -200,9 +210,10 @@ def load_apis(
         route_map.append((regex, module))
         api_config[module_name] = _api_config(config, module_name)
         # A broken tasks.py stops the start (and --check) in one line too.
-        from ._task_service import load_tasks
-
-        load_tasks(config, [module])
+        with_tasks = bool(load_tasks(config, [module])) or with_tasks
+    if with_tasks:
+        # So does a queue that cannot be opened (or created).
+        check_task_store(config)
     return route_map, api_config
 
 
@@ -372,6 +383,7 @@ def _shijid_service(
         reload=bool(options.get("reload")),
         pidfile=options.get("pidfile"),
         log_fd=options.get("log-fd"),
+        parent_pid=options.get("parent-pid"),
     )
 
 
@@ -383,6 +395,7 @@ def build_service(
     twistd: bool = False,
     pidfile: Optional[str] = None,
     log_fd: Optional[int] = None,
+    parent_pid: Optional[int] = None,
 ) -> service.MultiService:
     """
     :func:`makeService` for an already loaded configuration; ``reload``
@@ -395,10 +408,17 @@ def build_service(
     :param pidfile: the PID file to hold (``shijid -p``).
     :param log_fd: send log events to the parent on this pipe (a worker of
         twistd).
+    :param parent_pid: the process id of the parent that started this
+        worker (``--parent-pid``); the worker stops once its parent differs.
     """
     top = ServiceTree()
     process = ProcessServices(
-        config, worker_fd, twistd=twistd, pidfile=pidfile, log_fd=log_fd
+        config,
+        worker_fd,
+        twistd=twistd,
+        pidfile=pidfile,
+        log_fd=log_fd,
+        parent_pid=parent_pid,
     )
     process.begin(top)
     general = config.general
@@ -418,6 +438,12 @@ def build_service(
         metrics.setName("statsd")
         metrics.setServiceParent(top)
     site = make_site(config, metrics)
+    watching = watchdogs(general, site, worker_fd)
+    if worker_fd is None:
+        # Started before the HTTP service, stopped after it: it watches the
+        # drain too.
+        for watchdog in watching:
+            watchdog.setServiceParent(top)
     http = HTTPService(
         site,
         interface=general.listen_ip,
@@ -432,8 +458,11 @@ def build_service(
     from ._task_service import task_service
 
     task_service(config, site.router, metrics).setServiceParent(top)
-    for watchdog in watchdogs(general, site, worker_fd):
-        watchdog.setServiceParent(top)
+    if worker_fd is not None:
+        # A worker's channel says ``ready`` when it starts: after the HTTP
+        # service. It beats on while the HTTP service drains.
+        for watchdog in watching:
+            watchdog.setServiceParent(top)
     global_reactor().suggestThreadPoolSize(general.thread_pool_size)
     return process.end(top)
 
@@ -472,8 +501,15 @@ def install_reactor(config: ShijiConfig, name: Optional[str] = None) -> None:
         ) from None
 
 
-def _fail(message: str) -> int:
-    print(f"shijid: error: {message}", file=sys.stderr, flush=True)
+def _fail(message: str, worker: bool = False) -> int:
+    line = f"shijid: error: {message}"
+    print(line, file=sys.stderr, flush=True)
+    if worker:
+        # The parent says why its worker could not start (see shiji._workers).
+        with contextlib.suppress(OSError):
+            os.write(
+                WORKER_READY_FD, b"error " + line.encode("utf-8", "replace") + b"\n"
+            )
     return 1
 
 
@@ -490,11 +526,13 @@ def _start_failure(config: ShijiConfig, e: Exception) -> str:
     return f"cannot start: {type(e).__name__}: {e}"
 
 
-def run(top: service.MultiService, config: ShijiConfig) -> int:
+def run(top: service.MultiService, config: ShijiConfig, worker: bool = False) -> int:
     """
     Run the service tree ``top``: start it once the reactor runs, stop it
     (draining) when the reactor shuts down.
 
+    :param worker: the process is a worker, which also tells its parent
+        why it could not start.
     :returns: the exit status: 0, or 1 (the reason printed on standard
         error, one line) if the tree could not start.
     """
@@ -513,7 +551,7 @@ def run(top: service.MultiService, config: ShijiConfig) -> int:
     reactor.callWhenRunning(start)
     reactor.addSystemEventTrigger("before", "shutdown", top.stopService)
     reactor.run()
-    return _fail(failures[0]) if failures else 0
+    return _fail(failures[0], worker) if failures else 0
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -524,6 +562,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except usage.UsageError as e:
         print(f"shijid: {e}\n{options}", file=sys.stderr)
         return 2
+    parent = options["parent-pid"]
+    if parent is not None and os.getppid() != parent:
+        # The parent died while this worker was being started.
+        print(f"shijid: error: the parent process {parent} is gone", file=sys.stderr)
+        return 1
+    worker = options["worker-fd"] is not None
     if options["reload"] and not watcher_available():
         print(f"shijid: error: {WATCHER_MISSING}", file=sys.stderr)
         return 2
@@ -539,8 +583,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         install_reactor(config, options["reactor"])
         top = _shijid_service(options, config)
     except ConfigError as e:
-        return _fail(str(e))
-    return run(top, config)
+        return _fail(str(e), worker)
+    return run(top, config, worker)
 
 
 if __name__ == "__main__":

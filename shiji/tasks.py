@@ -5,7 +5,7 @@ Background tasks and scheduled jobs of an API, declared in its
     from shiji import tasks
 
     @tasks.task(retries=3, backoff=2.0, timeout=30)
-    def send_email(to, subject): ...      # blocking: runs in the thread pool
+    def send_email(to, subject): ...      # blocking: runs in the task threads
 
     @tasks.task()
     async def refresh(key): ...           # a coroutine: runs on the reactor
@@ -36,7 +36,7 @@ from ._task_declarations import (
     task,
 )
 from ._task_runner import TaskTimeoutError
-from ._task_service import TaskService
+from ._task_service import TaskLostError, TaskService
 from ._task_store import SQLiteTaskStore, StoredTask, TaskStore
 
 __all__ = [
@@ -45,6 +45,7 @@ __all__ = [
     "StoredTask",
     "Task",
     "TaskContext",
+    "TaskLostError",
     "TaskService",
     "TaskStore",
     "TaskTimeoutError",

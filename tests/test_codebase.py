@@ -132,6 +132,7 @@ PUBLIC = {
         "StoredTask",
         "Task",
         "TaskContext",
+        "TaskLostError",
         "TaskService",
         "TaskStore",
         "TaskTimeoutError",

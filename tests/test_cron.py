@@ -9,6 +9,8 @@ import signal
 import sys
 import time
 from collections import Counter
+from datetime import datetime, timezone
+from zoneinfo import ZoneInfo
 
 import pytest
 from apitools import log_lines
@@ -298,6 +300,93 @@ def test_missed_ticks_are_counted_from_the_schedule():
     )
 
 
+def paris_ticks(expression, start, end):
+    """The ticks of ``expression`` in Paris after ``start`` up to ``end`` (UTC)."""
+    schedule = CronSchedule(expression, "Europe/Paris")
+    zone = ZoneInfo("Europe/Paris")
+    tick, ticks = utc(start), []
+    while True:
+        tick = schedule.next_tick(tick)
+        if tick > utc(end):
+            return ticks
+        ticks.append(datetime.fromtimestamp(tick, zone).isoformat())
+
+
+def utc(text):
+    return datetime.fromisoformat(text).replace(tzinfo=timezone.utc).timestamp()
+
+
+def test_a_fixed_time_runs_once_on_the_night_clocks_go_back():
+    # 25 October 2026: 03:00 in Paris becomes 02:00 again.
+    assert paris_ticks("30 2 * * *", "2026-10-24T00:00", "2026-10-26T12:00") == [
+        "2026-10-24T02:30:00+02:00",
+        "2026-10-25T02:30:00+02:00",
+        "2026-10-26T02:30:00+01:00",
+    ]
+    assert paris_ticks("0 1-3 * * *", "2026-10-24T22:00", "2026-10-25T03:00") == [
+        "2026-10-25T01:00:00+02:00",
+        "2026-10-25T02:00:00+02:00",
+        "2026-10-25T03:00:00+01:00",
+    ]
+    schedule = CronSchedule("30 2 * * *", "Europe/Paris")
+    # Counted once when missed, and the latest tick is the one that ran.
+    assert missed_ticks(schedule, utc("2026-10-24T12:00"), utc("2026-10-25T12:00")) == (
+        1,
+        utc("2026-10-25T00:30"),
+        True,
+    )
+    assert schedule.latest_tick(utc("2026-10-25T01:45")) == utc("2026-10-25T00:30")
+
+
+def test_a_fixed_time_that_does_not_exist_runs_once_after_the_gap():
+    # 29 March 2026: 02:00 in Paris becomes 03:00.
+    assert paris_ticks("30 2 * * *", "2026-03-28T00:00", "2026-03-30T12:00") == [
+        "2026-03-28T02:30:00+01:00",
+        "2026-03-29T03:00:00+02:00",
+        "2026-03-30T02:30:00+02:00",
+    ]
+    assert paris_ticks("0 1-3 * * *", "2026-03-28T22:00", "2026-03-29T03:00") == [
+        "2026-03-29T01:00:00+01:00",
+        "2026-03-29T03:00:00+02:00",
+    ]
+    schedule = CronSchedule("30 2 * * *", "Europe/Paris")
+    assert missed_ticks(schedule, utc("2026-03-28T12:00"), utc("2026-03-29T12:00")) == (
+        1,
+        utc("2026-03-29T01:00"),
+        True,
+    )
+
+
+def test_any_hour_runs_on_each_real_tick_when_clocks_change():
+    assert paris_ticks("*/15 * * * *", "2026-10-24T23:40", "2026-10-25T01:20") == [
+        "2026-10-25T01:45:00+02:00",
+        "2026-10-25T02:00:00+02:00",
+        "2026-10-25T02:15:00+02:00",
+        "2026-10-25T02:30:00+02:00",
+        "2026-10-25T02:45:00+02:00",
+        "2026-10-25T02:00:00+01:00",
+        "2026-10-25T02:15:00+01:00",
+    ]
+    assert paris_ticks("*/15 * * * *", "2026-03-29T00:20", "2026-03-29T01:20") == [
+        "2026-03-29T01:30:00+01:00",
+        "2026-03-29T01:45:00+01:00",
+        "2026-03-29T03:00:00+02:00",
+        "2026-03-29T03:15:00+02:00",
+    ]
+    assert paris_ticks("0 */2 * * *", "2026-10-24T21:30", "2026-10-25T03:00") == [
+        "2026-10-25T00:00:00+02:00",
+        "2026-10-25T02:00:00+02:00",
+        "2026-10-25T02:00:00+01:00",
+        "2026-10-25T04:00:00+01:00",
+    ]
+    schedule = CronSchedule("0 * * * *", "Europe/Paris")
+    assert missed_ticks(schedule, utc("2026-10-24T23:30"), utc("2026-10-25T01:30")) == (
+        2,
+        utc("2026-10-25T01:00"),
+        True,
+    )
+
+
 # Over real processes
 
 
@@ -396,3 +485,52 @@ def test_after_downtime_missed_ticks_are_caught_up_only_when_asked(tmp_path):
         if line.startswith("tick_catch_up ")
     }
     assert catch_up_ids - tick_ids
+
+
+def test_a_tick_claimed_as_the_service_stops_is_not_run(tmp_path):
+    import sqlite3
+
+    from twisted.internet.defer import maybeDeferred
+
+    from shiji._task_declarations import load_api_tasks
+    from shiji._task_service import call_at_once
+
+    pending = []
+
+    def in_store_thread(function, *args):
+        done = Deferred()
+        pending.append((function, args, done))
+        return done
+
+    def store_thread_runs():
+        while pending:
+            function, args, done = pending.pop(0)
+            maybeDeferred(function, *args).chainDeferred(done)
+
+    path = tmp_path / "q.sqlite"
+    clock = Clock()
+    service = tasks.TaskService(
+        [load_api_tasks(jobs_api)],
+        SQLiteTaskStore(str(path)),
+        clock=clock,
+        call_store=in_store_thread,
+        in_thread=call_at_once,
+        poll_interval=60,
+    )
+    service.startService()
+    store_thread_runs()
+    clock.advance(10)
+    # The tick's claim waits in the store's thread as the service stops.
+    assert [function.__name__ for function, _, _ in pending] == ["claim_tick"]
+    stopped = []
+    service.stopService().addBoth(stopped.append)
+    store_thread_runs()
+    assert stopped == [None]
+    assert jobs.RUNS == []
+    stored = sqlite3.connect(path)
+    try:
+        assert stored.execute(
+            "SELECT job, last_tick, owner, lease_until FROM shiji_cron_jobs"
+        ).fetchall() == [("jobs_api.overrun", 10.0, None, None)]
+    finally:
+        stored.close()

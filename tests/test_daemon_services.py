@@ -64,6 +64,7 @@ LIFECYCLE = {
     "http",
     "workers",
     "worker-channel",
+    "watchdog",
     "announcement",
 }
 
@@ -126,7 +127,17 @@ def test_shijids_workers_run_its_reactor_and_sighup_reaches_them(tmp_path):
 def test_a_worker_watches_its_parent_and_has_no_pid_file(tmp_path):
     top = shijid_tree(
         tmp_path,
-        ["--worker-fd", "3", "--reactor", "epoll", "-p", str(tmp_path / "x.pid")],
+        [
+            "--worker-fd",
+            "3",
+            "--parent-pid",
+            "4242",
+            "--reactor",
+            "epoll",
+            "-p",
+            str(tmp_path / "x.pid"),
+        ],
+        {"general": {"worker_watchdog": "2"}},
     )
     assert names(top) == [
         "logging",
@@ -135,8 +146,33 @@ def test_a_worker_watches_its_parent_and_has_no_pid_file(tmp_path):
         "http",
         "worker-channel",
     ]
-    assert top.getServiceNamed("parent-watch").parent_pid == os.getppid()
+    # The parent it watches is the one the parent named.
+    assert top.getServiceNamed("parent-watch").parent_pid == 4242
     assert top.getServiceNamed("http").inherited_fd == 3
+
+
+def test_the_parent_pid_is_a_number(tmp_path):
+    options = daemon.Options()
+    with pytest.raises(usage.UsageError, match="--parent-pid takes a number"):
+        options.parseOptions(["-c", "x.conf", "--parent-pid", "me"])
+
+
+def test_a_single_process_watchdog_watches_the_drain_too(tmp_path):
+    top = shijid_tree(
+        tmp_path,
+        [],
+        {"general": {"worker_watchdog": "2"}, "statsd": {"host": "127.0.0.1"}},
+    )
+    # Stopped after the HTTP service (the reverse order): a process blocked
+    # while it drains is still watched.
+    assert names(top) == [
+        "logging",
+        "signals",
+        "statsd",
+        "watchdog",
+        "http",
+        "announcement",
+    ]
 
 
 def test_a_worker_of_twistd_sends_its_log_to_the_parent(tmp_path):
@@ -349,6 +385,52 @@ def test_a_worker_stops_once_its_parent_is_gone(monkeypatch):
     watch.stopService()
 
 
+def test_a_worker_whose_parent_died_while_it_started_stops_at_once(monkeypatch):
+    clock = Clock()
+    stops = []
+    watch = ParentWatchService(
+        parent=4242, clock=clock, stop=lambda: stops.append(True)
+    )
+    # The parent died while the APIs were imported: init adopted the worker.
+    monkeypatch.setattr(os, "getppid", lambda: 1)
+    with capturedLogs() as logged:
+        watch.startService()
+    assert stops == [True]
+    assert [formatEvent(event) for event in logged] == [
+        "The shijid parent process is gone; stopping"
+    ]
+    assert clock.getDelayedCalls() == []
+    watch.stopService()
+
+
+def test_a_worker_whose_parent_is_gone_before_it_starts_exits(tmp_path):
+    config = write_config(tmp_path / "shijid.conf", merged({}))
+    # The parent it names is not its parent: a process that has ended.
+    gone = subprocess.Popen([sys.executable, "-c", ""])
+    gone.wait(30)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "shiji.daemon",
+            "-c",
+            str(config),
+            "--worker-fd",
+            "3",
+            "--parent-pid",
+            str(gone.pid),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (result.returncode, result.stdout, result.stderr) == (
+        1,
+        "",
+        f"shijid: error: the parent process {gone.pid} is gone\n",
+    )
+
+
 # The PID file
 
 
@@ -484,11 +566,15 @@ def test_a_pool_that_forwards_logs_gives_each_worker_a_pipe_and_logs_its_events(
                 str(config.path),
                 "--worker-fd",
                 "3",
+                "--parent-pid",
+                str(os.getpid()),
                 "--reactor",
                 "poll",
                 *(["--log-fd", str(WORKER_LOG_FD)] if forward_logs else []),
             ]
             assert (child_fds.get(WORKER_LOG_FD) == "r") is forward_logs
+            # Standard error is the parent's, not read by its reactor.
+            assert child_fds[2] == 2
         pipe = io.BytesIO()
         Logger(namespace="shiji.access", observer=LogEventWriter(pipe)).info(
             "{line}", line='127.0.0.1 "GET /probe/probe" 200'

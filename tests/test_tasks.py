@@ -9,17 +9,22 @@ import os
 import re
 import signal
 import sqlite3
+import stat
 import sys
+import threading
 import time
 
 import pytest
 import pytest_twisted
 from apitools import log_lines
-from daemons import TESTS, Daemon, failing_run, write_config
-from twisted.internet.defer import Deferred
+from daemons import TESTS, Daemon, failing_run, merged, run_shijid, write_config
+from twisted.internet.defer import CancelledError, Deferred, maybeDeferred
+from twisted.internet.task import Clock
 
 from shiji import tasks
-from shiji._task_service import load_tasks
+from shiji._task_declarations import load_api_tasks
+from shiji._task_runner import TaskThreads
+from shiji._task_service import call_at_once, check_task_store, load_tasks
 from shiji._task_store import SQLiteTaskStore
 from shiji.admin.stub import config_stub
 from shiji.config import ConfigError, load_config
@@ -56,6 +61,7 @@ def fresh_api_state():
     for kept in (api_tasks.RUNS, api_tasks.FAILURES):
         kept.clear()
     api_tasks.WAITING.clear()
+    api_tasks.HELD.clear()
     yield
 
 
@@ -216,6 +222,154 @@ def test_a_thread_that_runs_too_long_is_reported_timed_out(task_log):
         task_log[0],
     )
     assert [t.state for t in client.tasks.store.tasks()] == ["failed"]
+
+
+class HeldThreads:
+    """
+    An ``in_thread`` that runs each function in a thread of its own, once it
+    has started (the ``held`` task waits there until the test lets it go);
+    what it returns is dropped.
+    """
+
+    def __init__(self):
+        self.threads = []
+
+    def __call__(self, function):
+        started = len(api_tasks.RUNS)
+        thread = threading.Thread(target=function, daemon=True)
+        thread.start()
+        self.threads.append(thread)
+        deadline = time.monotonic() + 10
+        while len(api_tasks.RUNS) == started and time.monotonic() < deadline:
+            time.sleep(0.001)
+        return Deferred()
+
+    def finish(self, index, label):
+        api_tasks.HELD.setdefault(label, threading.Event()).set()
+        self.threads[index].join(10)
+
+    def finish_all(self):
+        for label in [label for name, label in api_tasks.RUNS if name == "held"]:
+            api_tasks.HELD.setdefault(label, threading.Event()).set()
+        for thread in self.threads:
+            thread.join(10)
+
+
+@pytest.fixture
+def held_threads():
+    threads = HeldThreads()
+    yield threads
+    threads.finish_all()
+
+
+def test_threads_of_runs_that_timed_out_count_against_concurrency(
+    task_log, held_threads
+):
+    client = TestClient(
+        {"tasks": tasks_api}, tasks={"in_thread": held_threads, "concurrency": 2}
+    )
+    ids = [fired(api_tasks.held.enqueue(label)) for label in "abc"]
+    client.clock.advance(0)
+    assert api_tasks.RUNS == [("held", "a"), ("held", "b")]
+    client.clock.advance(3)
+    # Both runs timed out, their threads go on: the third task waits.
+    client.clock.advance(1)
+    assert api_tasks.RUNS == [("held", "a"), ("held", "b")]
+    assert [(t.id, t.state) for t in client.tasks.store.tasks()] == [
+        (ids[0], "failed"),
+        (ids[1], "failed"),
+        (ids[2], "queued"),
+    ]
+    assert task_log[2:] == [
+        "2 of 2 task slots are held by threads of runs that timed out;"
+        " no task is taken until one returns"
+    ]
+    # One thread returns (what it returns is dropped): the third task runs.
+    held_threads.finish(0, "a")
+    client.clock.advance(1)
+    assert api_tasks.RUNS == [("held", "a"), ("held", "b"), ("held", "c")]
+    assert [t.state for t in client.tasks.store.tasks()] == [
+        "failed",
+        "failed",
+        "running",
+    ]
+    assert task_log[3:] == [
+        "1 of 2 task slots are held by threads of runs that timed out;"
+        " no task is taken until one returns"
+    ]
+
+
+def test_a_run_that_timed_out_before_it_started_holds_no_slot(task_log):
+    # Its function waits for a thread, and is dropped when its run times out.
+    client = TestClient(
+        {"tasks": tasks_api},
+        tasks={"in_thread": lambda function: Deferred(), "concurrency": 1},
+    )
+    fired(api_tasks.in_thread.enqueue("a"))
+    fired(api_tasks.in_thread.enqueue("b"))
+    client.clock.advance(0)
+    client.clock.advance(3)
+    client.clock.advance(1)
+    assert [t.state for t in client.tasks.store.tasks()] == ["failed", "running"]
+    assert len(task_log) == 1
+
+
+def test_a_thread_still_running_at_exit_is_logged_not_waited_for(
+    task_log, held_threads
+):
+    client = TestClient(
+        {"tasks": tasks_api}, tasks={"in_thread": held_threads, "shutdown_grace": 1}
+    )
+    late = fired(api_tasks.held.enqueue("late"))
+    client.clock.advance(0)
+    client.clock.advance(3)
+    running = fired(api_tasks.held.enqueue("running"))
+    client.clock.advance(0)
+    del task_log[:]
+    stopped = []
+    client.tasks.stopService().addBoth(stopped.append)
+    client.clock.advance(1)
+    assert stopped == [None]
+    assert task_log == [
+        f"task held still running in a thread at exit, after it timed out (id {late})",
+        "task held still running in a thread at exit; it will run again"
+        f" elsewhere (id {running})",
+        "1 task(s) and 0 job(s) still running after 1s; their claims are released"
+        " for another run",
+    ]
+
+
+@pytest_twisted.ensureDeferred
+async def test_task_threads_are_bounded_daemon_threads_kept_by_timed_out_runs():
+    from twisted.internet import reactor
+
+    threads = TaskThreads(reactor, 2)
+    gates = [threading.Event() for _ in range(4)]
+    ran = []
+
+    def work(i):
+        gates[i].wait(10)
+        ran.append(i)
+        return threading.current_thread().daemon
+
+    calls = [threads(lambda i=i: work(i)) for i in range(4)]
+    assert threads.busy == 2
+    # A run that timed out while running keeps its thread; one that timed
+    # out waiting is dropped.
+    calls[0].cancel()
+    calls[3].cancel()
+    for cancelled in (calls[0], calls[3]):
+        with pytest.raises(CancelledError):
+            fired(cancelled)
+    assert (threads.busy, ran) == (2, [])
+    gates[2].set()
+    gates[3].set()
+    gates[0].set()
+    assert await calls[2].addTimeout(10, reactor) is True
+    gates[1].set()
+    assert await calls[1].addTimeout(10, reactor) is True
+    assert ran == [0, 2, 1]
+    assert threads.busy == 0
 
 
 def test_an_async_task_that_finishes_later_is_waited_for(task_log):
@@ -398,6 +552,226 @@ def test_stopping_with_nothing_running_is_immediate():
     assert fired(client.tasks.stopService()) is None
 
 
+def service_on(path, clock, *, in_thread=None, metrics=None, **options):
+    """A task service of tasks_api, as one process runs it, on the queue at path."""
+    service = tasks.TaskService(
+        [load_api_tasks(tasks_api)],
+        SQLiteTaskStore(str(path)),
+        clock=clock,
+        metrics=metrics,
+        call_store=call_at_once,
+        in_thread=in_thread or call_at_once,
+        **options,
+    )
+    service.startService()
+    return service
+
+
+def never_returns(function):
+    """A thread that runs until its process is killed."""
+    return Deferred()
+
+
+def test_a_task_whose_process_ends_in_its_last_run_fails_and_calls_on_error(
+    tmp_path, task_log
+):
+    path = tmp_path / "q.sqlite"
+    first = service_on(path, Clock())
+    task_id = fired(api_tasks.wait_for.enqueue("k"))
+    first.clock.advance(0)
+    assert api_tasks.RUNS == [("wait_for", "k")]
+    # The first process is killed here: its clock stands still. Another
+    # finds the lease expired: the run was the only one (retries=0).
+    metrics = Recorder()
+    second = service_on(path, Clock(), metrics=metrics)
+    second.clock.advance(59)
+    assert task_log == []
+    second.clock.advance(1)
+    assert task_log == [
+        "task wait_for failed: its process ended during run 1; gave up after"
+        f" 1 run(s) (id {task_id})"
+    ]
+    assert api_tasks.RUNS == [("wait_for", "k")]
+    assert [(t.id, t.state, t.attempts, t.error) for t in second.store.tasks()] == [
+        (task_id, "failed", 1, "its process ended during run 1")
+    ]
+    assert [
+        (
+            "wait_for",
+            task_id,
+            {"args": ["k"], "kwargs": {}},
+            "its process ended during run 1",
+        )
+    ] == api_tasks.FAILURES
+    assert metrics.counted == [("tasks_api.tasks.wait_for.gave_up", 1)]
+    # Once: no process finds it again.
+    third = service_on(path, Clock())
+    third.clock.advance(200)
+    second.clock.advance(200)
+    assert len(task_log) == 1 and len(api_tasks.FAILURES) == 1
+    for service in (first, second, third):
+        service.store.close()
+
+
+def test_a_task_killing_its_process_runs_again_only_while_it_has_retries(
+    tmp_path, task_log
+):
+    path = tmp_path / "q.sqlite"
+    started = []
+
+    def dies(function):
+        started.append(len(started) + 1)
+        return Deferred()
+
+    services = [service_on(path, Clock(), in_thread=dies)]
+    task_id = fired(api_tasks.slow_record.enqueue("cut", 1.0))
+    services[0].clock.advance(0)
+    # retries=1: a second process runs it again, and dies too; a third
+    # gives up.
+    for t in (60, 120):
+        services.append(service_on(path, Clock(), in_thread=dies))
+        services[-1].clock.advance(t)
+    assert started == [1, 2]
+    assert task_log == [
+        "task slow_record failed: its process ended during run 2; gave up after"
+        f" 2 run(s) (id {task_id})"
+    ]
+    assert [(t.state, t.attempts) for t in services[-1].store.tasks()] == [
+        ("failed", 2)
+    ]
+    for service in services:
+        service.store.close()
+
+
+OLD_SCHEMA = """
+CREATE TABLE shiji_tasks (
+    id TEXT PRIMARY KEY, api TEXT NOT NULL, name TEXT NOT NULL,
+    arguments TEXT NOT NULL, state TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0, run_at REAL NOT NULL,
+    created REAL NOT NULL, finished REAL, owner TEXT, lease_until REAL,
+    error TEXT
+);
+CREATE INDEX shiji_tasks_due ON shiji_tasks (state, run_at);
+CREATE TABLE shiji_cron_ticks (
+    job TEXT NOT NULL, tick REAL NOT NULL, owner TEXT NOT NULL,
+    outcome TEXT NOT NULL, PRIMARY KEY (job, tick)
+);
+CREATE TABLE shiji_cron_jobs (
+    job TEXT PRIMARY KEY, last_tick REAL NOT NULL, owner TEXT, lease_until REAL
+);
+INSERT INTO shiji_tasks VALUES ('old', 'tasks_api', 'wait_for',
+    '{"args": ["o"], "kwargs": {}}', 'running', 1, 0, 0, NULL, 'gone', 60, NULL);
+"""
+
+
+def test_a_queue_of_the_schema_before_is_brought_up_to_date(tmp_path, task_log):
+    path = tmp_path / "q.sqlite"
+    old = sqlite3.connect(path)
+    old.executescript(OLD_SCHEMA)
+    old.close()
+    # Its task has no limit stored: the task's retries (0) limit it.
+    service = service_on(path, Clock())
+    service.clock.advance(60)
+    assert task_log == [
+        "task wait_for failed: its process ended during run 1; gave up after"
+        " 1 run(s) (id old)"
+    ]
+    assert api_tasks.RUNS == []
+    # (Its claim counted an attempt before it was found lost.)
+    assert [(t.state, t.attempts, t.max_runs) for t in service.store.tasks()] == [
+        ("failed", 2, None)
+    ]
+    service.store.close()
+    migrated = sqlite3.connect(path)
+    try:
+        assert migrated.execute("PRAGMA user_version").fetchall() == [(1,)]
+        columns = migrated.execute("PRAGMA table_info(shiji_tasks)").fetchall()
+        assert [c[1] for c in columns][-2:] == ["error", "max_runs"]
+    finally:
+        migrated.close()
+
+
+def test_a_queue_of_a_newer_schema_is_refused(tmp_path):
+    path = tmp_path / "q.sqlite"
+    newer = sqlite3.connect(path)
+    newer.execute("PRAGMA user_version = 2")
+    newer.close()
+    with pytest.raises(sqlite3.DatabaseError) as raised:
+        SQLiteTaskStore(str(path)).open()
+    assert str(raised.value) == "its schema (version 2) is newer than this Shiji's (1)"
+
+
+def test_a_task_claimed_as_the_service_stops_is_given_back_not_run(tmp_path):
+    pending = []
+
+    def in_store_thread(function, *args):
+        done = Deferred()
+        pending.append((function, args, done))
+        return done
+
+    def store_thread_runs():
+        while pending:
+            function, args, done = pending.pop(0)
+            maybeDeferred(function, *args).chainDeferred(done)
+
+    path = tmp_path / "q.sqlite"
+    clock = Clock()
+    service = tasks.TaskService(
+        [load_api_tasks(tasks_api)],
+        SQLiteTaskStore(str(path)),
+        clock=clock,
+        call_store=in_store_thread,
+        in_thread=call_at_once,
+    )
+    service.startService()
+    store_thread_runs()
+    queued = api_tasks.record.enqueue("late")
+    store_thread_runs()
+    task_id = fired(queued)
+    clock.advance(0)
+    # The poll's claim waits in the store's thread as the service stops.
+    assert [function.__name__ for function, _, _ in pending] == ["claim"]
+    stopped = []
+    service.stopService().addBoth(stopped.append)
+    assert [function.__name__ for function, _, _ in pending] == ["claim"]
+    store_thread_runs()
+    assert stopped == [None]
+    assert api_tasks.RUNS == []
+    reopened = sqlite3.connect(path)
+    try:
+        assert reopened.execute(
+            "SELECT id, state, attempts, owner, lease_until FROM shiji_tasks"
+        ).fetchall() == [(task_id, "queued", 0, None, None)]
+    finally:
+        reopened.close()
+
+
+def test_claims_are_renewed_until_the_drain_is_over(tmp_path, task_log):
+    path = tmp_path / "q.sqlite"
+    service = service_on(path, Clock(), lease=3, shutdown_grace=4.9)
+    task_id = fired(api_tasks.wait_for.enqueue("long"))
+    service.clock.advance(1)
+    stopped = []
+    service.stopService().addBoth(stopped.append)
+    other = SQLiteTaskStore(str(path))
+    other.open()
+    try:
+        # A lease of 3s, a drain of up to 4.9s: another process never
+        # claims the task meanwhile.
+        for _ in range(4):
+            service.clock.advance(1)
+            assert other.claim("other", service.clock.seconds(), 3, 10) == []
+        api_tasks.WAITING["long"].callback(None)
+        assert stopped == [None]
+        assert task_log == [f"task wait_for ok 4000ms (id {task_id})"]
+        assert [(t.state, t.attempts) for t in other.tasks()] == [("done", 1)]
+        # Closed: nothing renews any more.
+        service.clock.advance(60)
+        assert len(task_log) == 1
+    finally:
+        other.close()
+
+
 # The store
 
 
@@ -470,6 +844,37 @@ def test_two_connections_share_the_file_and_never_claim_one_task_twice(tmp_path)
         two.close()
 
 
+@pytest.mark.parametrize("umask", [0o022, 0o000])
+def test_the_queue_and_its_journal_files_are_private(tmp_path, umask):
+    before = os.umask(umask)
+    store = SQLiteTaskStore(str(tmp_path / "q.sqlite"))
+    try:
+        store.open()
+        store.enqueue("api", "t", "{}", 0.0, 0.0)
+        modes = {f.name: stat.S_IMODE(f.stat().st_mode) for f in tmp_path.iterdir()}
+    finally:
+        store.close()
+        os.umask(before)
+    assert modes == {
+        "q.sqlite": 0o600,
+        "q.sqlite-wal": 0o600,
+        "q.sqlite-shm": 0o600,
+    }
+
+
+def test_an_existing_queue_keeps_its_mode(tmp_path):
+    path = tmp_path / "q.sqlite"
+    path.touch()
+    path.chmod(0o640)
+    store = SQLiteTaskStore(str(path))
+    try:
+        store.open()
+        modes = {f.name: stat.S_IMODE(f.stat().st_mode) for f in tmp_path.iterdir()}
+    finally:
+        store.close()
+    assert modes == {"q.sqlite": 0o640, "q.sqlite-wal": 0o640, "q.sqlite-shm": 0o640}
+
+
 # Configuration and loading
 
 
@@ -516,7 +921,9 @@ def test_the_queue_is_a_file_named_for_the_configuration(tmp_path):
             "never",
             "must be a number of seconds greater than 0, not 'never'",
         ),
-        ("lease", "-1", "must be a number of seconds greater than 0, not '-1'"),
+        ("lease", "-1", "must be a number of seconds of 1 or more, not '-1'"),
+        ("lease", "0.5", "must be a number of seconds of 1 or more, not '0.5'"),
+        ("lease", "inf", "must be a number of seconds of 1 or more, not 'inf'"),
         ("keep_finshed", "1", "unknown option (did you mean 'keep_finished'?)"),
     ],
 )
@@ -554,6 +961,65 @@ def test_a_broken_tasks_module_is_one_configuration_error(tmp_path):
         f"{path}: [apis] broken_tasks_api: cannot import broken_tasks_api.tasks: "
         f"RuntimeError: tasks.py fails on import ({tasks_file}, line 3)"
     )
+
+
+@pytest.mark.parametrize(
+    "database, make, reason",
+    [
+        ("missing/q.sqlite", None, "No such file or directory"),
+        ("queue", "mkdir", "Is a directory"),
+        ("queue", "write_text", "file is not a database"),
+    ],
+)
+def test_a_queue_that_cannot_be_opened_is_one_configuration_error(
+    tmp_path, database, make, reason
+):
+    if make == "mkdir":
+        (tmp_path / database).mkdir()
+    elif make == "write_text":
+        (tmp_path / database).write_text("not SQLite " * 20)
+    path = write_config(
+        tmp_path / "shijid.conf",
+        {"tasks": {"database": database}, "apis": {"tasks_api": "tasks"}},
+    )
+    with pytest.raises(ConfigError) as raised:
+        check_task_store(load_config(path))
+    assert str(raised.value) == (
+        f"{path}: [tasks] database: cannot open {tmp_path / database}: {reason}"
+    )
+
+
+def queue_config(tmp_path, database):
+    return {
+        "apis": {"tasks_api": "tasks"},
+        "tasks": {"database": str(database)},
+    }
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("args", [("--check",), ()])
+def test_shijid_refuses_a_queue_it_cannot_open_in_one_line(tmp_path, args):
+    database = tmp_path / "missing" / "q.sqlite"
+    path, line = failing_run(tmp_path, queue_config(tmp_path, database), args=args)
+    assert line == (
+        f"shijid: error: {path}: [tasks] database: cannot open {database}:"
+        " No such file or directory"
+    )
+
+
+@pytest.mark.slow
+def test_shijid_check_creates_the_queue(tmp_path):
+    database = tmp_path / "q.sqlite"
+    path = write_config(
+        tmp_path / "shijid.conf", merged(queue_config(tmp_path, database))
+    )
+    result = run_shijid("-c", str(path), "--check")
+    assert (result.returncode, result.stdout, result.stderr) == (
+        0,
+        f"{path}: OK\n",
+        "",
+    )
+    assert stat.S_IMODE(database.stat().st_mode) == 0o600
 
 
 @pytest.mark.slow
@@ -682,6 +1148,52 @@ def test_a_worker_killed_mid_run_leaves_a_lease_that_expires(tmp_path):
         (end,) = [x for x in lines if x.startswith("end ")]
         assert again.split()[2] != str(victim)
         assert end.split()[2] == again.split()[2]
+    finally:
+        daemon.kill()
+
+
+@pytest.mark.slow
+def test_hanging_tasks_neither_starve_handlers_nor_keep_shijid_from_exiting(
+    tmp_path,
+):
+    out = tmp_path / "out.txt"
+    daemon = tasks_daemon(tmp_path, out, concurrency="4").start()
+    try:
+        running = post(daemon, "/tasks/slow", {"label": "long", "seconds": 3600})
+        stuck = post(daemon, "/tasks/stuck", {"label": "s", "count": 12})["ids"]
+        # Three run out of time, their threads sleep on: nothing more is
+        # taken (were the timed-out threads not counted, the others would
+        # follow, more threads than the reactor's pool has).
+        full = (
+            "3 of 4 task slots are held by threads of runs that timed out;"
+            " no task is taken until one returns"
+        )
+        daemon.wait_for_log(re.escape(full) + r"|(?:task stuck failed(?:.|\n)*?){11}")
+        status, _, answer = daemon.request(
+            "GET", "/tasks/threaded", headers=TASKS_VERSION
+        )
+        assert (status, json.loads(answer)) == (200, {"pid": daemon.process.pid})
+        timed_out = re.findall(
+            r"task stuck failed [0-9]+ms: timed out after 0.2s; gave up after 1"
+            rf" run\(s\) \(id ({ID}), error {ERROR}\)",
+            daemon.log_text(),
+        )
+        assert len(timed_out) == 3 and set(timed_out) < set(stuck)
+        assert full in daemon.log_text()
+        # Past shutdown_grace, shijid exits, leaving the threads behind.
+        assert daemon.stop() == 0
+        log = daemon.log_text()
+        assert (
+            f"task slow_record still running in a thread at exit; it will run again"
+            f" elsewhere (id {running['id']})" in log
+        )
+        assert sorted(
+            re.findall(
+                "task stuck still running in a thread at exit, after it timed out"
+                rf" \(id ({ID})\)",
+                log,
+            )
+        ) == sorted(timed_out)
     finally:
         daemon.kill()
 

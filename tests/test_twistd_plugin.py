@@ -245,6 +245,22 @@ def slow_gets(twistd, count, seconds):
     return threads, results
 
 
+def wait_in_flight(twistd, count, timeout=10):
+    """
+    Wait until ``count`` other requests are in flight, over the processes
+    that serve (each answers for itself).
+    """
+    others = {}
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        answer = json.loads(twistd.get("/probe/in_flight")[2])
+        others[answer["pid"]] = answer["others"]
+        if sum(others.values()) >= count:
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"{count} requests were not in flight within {timeout}s")
+
+
 def wait_gone(pids, timeout=15):
     deadline = time.monotonic() + timeout
     while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
@@ -275,7 +291,7 @@ def test_twistd_workers_run_its_reactor_log_to_its_log_and_drain(tmp_path):
         assert status == 500
         request_id = headers["X-Request-Id"]
         threads, results = slow_gets(twistd, 4, 1.0)
-        time.sleep(0.4)
+        wait_in_flight(twistd, 4)
         twistd.process.send_signal(signal.SIGTERM)
         assert twistd.process.wait(30) == -signal.SIGTERM
         for thread in threads:
@@ -309,11 +325,7 @@ def test_twistd_drains_on_the_first_signal_and_ignores_the_second(tmp_path):
     try:
         twistd.wait_serving()
         threads, results = slow_gets(twistd, 3, 1.0)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            if json.loads(twistd.get("/probe/in_flight")[2])["others"] >= 3:
-                break
-            time.sleep(0.02)
+        wait_in_flight(twistd, 3)
         twistd.process.send_signal(signal.SIGINT)
         time.sleep(0.1)
         twistd.process.send_signal(signal.SIGTERM)

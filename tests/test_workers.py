@@ -23,6 +23,7 @@ from twisted.internet.task import Clock
 from twisted.python.failure import Failure
 
 from shiji._workers import (
+    EXIT_MARGIN,
     READY_TIMEOUT,
     RETRY_SECONDS,
     STACK_SIGNAL,
@@ -109,9 +110,10 @@ def beat(worker, answered):
     worker.childDataReceived(WORKER_READY_FD, b"beat %d\n" % answered)
 
 
-def end(worker, signum=signal.SIGTERM, stderr=b""):
-    if stderr:
-        worker.childDataReceived(2, stderr)
+def end(worker, signum=signal.SIGTERM, error_line=b""):
+    if error_line:
+        # What a worker that cannot start says on its pipe before it exits.
+        worker.childDataReceived(WORKER_READY_FD, b"error " + error_line)
     worker.transport.pid = None
     reason = (
         error.ProcessTerminated(signal=signum)
@@ -137,7 +139,11 @@ def make_pool(tmp_path):
         path = write_config(tmp_path / "shijid.conf", merged({"general": options}))
         reactor = FakeReactor()
         pool = WorkerPool(
-            load_config(path), workers, reactor=reactor, rng=random.Random(3)
+            load_config(path),
+            workers,
+            reactor=reactor,
+            rng=random.Random(3),
+            now=reactor.seconds,
         )
         pool.startService()
         pools.append(pool)
@@ -189,7 +195,7 @@ def test_a_replacement_that_fails_to_start_leaves_the_old_worker_serving(
     end(
         new,
         signum=None,
-        stderr=b"shijid: error: shijid.conf: [apis] probe_api: cannot import it\n",
+        error_line=b"shijid: error: shijid.conf: [apis] probe_api: cannot import it\n",
     )
     assert failures and failures[0].check(error.ProcessTerminated)
     assert old.transport.signals == []
@@ -201,6 +207,19 @@ def test_a_replacement_that_fails_to_start_leaves_the_old_worker_serving(
     ]
     reactor.advance(5)
     assert len(reactor.spawned) == 3
+
+
+def test_a_worker_that_cannot_start_says_why_in_the_log(make_pool, logged):
+    _, reactor = make_pool()
+    end(reactor.spawned[0], signal.SIGKILL)
+    reactor.advance(1)
+    restarted = reactor.spawned[2]
+    end(restarted, signum=None, error_line=b"shijid: error: cannot start: OSError: x\n")
+    assert logged()[1:] == [
+        "Worker 0 ended (A process has ended with a probable error condition: "
+        "process ended with exit code 1. shijid: error: cannot start: OSError: x); "
+        "restarting it"
+    ]
 
 
 def test_a_replacement_not_ready_in_time_is_killed(make_pool, logged):
@@ -351,6 +370,121 @@ def test_a_replaced_worker_blocked_while_draining_is_killed(make_pool, logged):
     reactor.advance(5)
     assert len(reactor.spawned) == 3
     assert pool.workers[0] is new.transport
+
+
+def test_a_paused_parent_does_not_count_the_pause_against_its_workers(
+    make_pool, logged
+):
+    _, reactor = make_pool(worker_watchdog=2)
+    first, second = reactor.spawned
+    for _ in range(4):
+        reactor.advance(0.5)
+        beat(first, 1)
+        beat(second, 1)
+    # The parent is stopped 5s (SIGSTOP, a stalled machine): on waking, its
+    # check runs before the beats waiting in the pipes are read.
+    reactor.advance(5)
+    assert logged() == [
+        "The worker watchdog's check ran 4.5s late; "
+        "the workers are not judged on that time"
+    ]
+    beat(first, 1)
+    beat(second, 1)
+    for _ in range(8):
+        reactor.advance(0.5)
+        beat(first, 1)
+        beat(second, 1)
+    assert first.transport.signals == second.transport.signals == []
+
+
+def test_a_worker_blocked_before_the_parent_paused_is_still_killed(make_pool, logged):
+    _, reactor = make_pool(worker_watchdog=2)
+    stuck, other = reactor.spawned
+    for _ in range(3):
+        reactor.advance(0.5)
+        beat(other, 1)
+    reactor.advance(5)
+    beat(other, 1)
+    assert stuck.transport.signals == []
+    reactor.advance(0.5)
+    beat(other, 1)
+    # The pause is not counted; the time watched before and after it is:
+    # past the limit.
+    assert stuck.transport.signals == [int(STACK_SIGNAL)]
+    reactor.advance(STACK_WAIT)
+    assert stuck.transport.signals == [int(STACK_SIGNAL), "KILL"]
+    assert other.transport.signals == []
+    assert logged()[-1] == (
+        "Worker 0 (pid 1000) blocked for 3.0s (worker_watchdog 2s); killing and "
+        "replacing it. Its Python stack:\n(none written)"
+    )
+
+
+def test_a_worker_is_not_judged_before_it_is_ready(make_pool):
+    pool, reactor = make_pool(worker_watchdog=2)
+    pool.replace(0).addErrback(lambda _: None)
+    new = reactor.spawned[2]
+    # Importing the APIs takes long: no beat, and no judgement, until ready.
+    for _ in range(20):
+        reactor.advance(0.5)
+        beat(reactor.spawned[0], 1)
+        beat(reactor.spawned[1], 1)
+    assert new.transport.signals == []
+    ready(new)
+    for _ in range(3):
+        reactor.advance(0.5)
+        beat(new, 1)
+        beat(reactor.spawned[1], 1)
+    assert new.transport.signals == []
+
+
+def test_the_pool_measures_time_on_a_monotonic_clock(tmp_path):
+    path = write_config(tmp_path / "shijid.conf", merged({}))
+    assert WorkerPool(load_config(path), 2, reactor=FakeReactor()).now is (
+        time.monotonic
+    )
+
+
+def test_a_replaced_worker_that_does_not_exit_is_killed(make_pool, logged):
+    pool, reactor = make_pool(shutdown_grace=3)
+    old = reactor.spawned[0]
+    pool.replace(0)
+    ready(reactor.spawned[2])
+    # Its tasks, then its requests, may each take the grace.
+    reactor.advance(2 * 3 + EXIT_MARGIN - 0.1)
+    assert old.transport.signals == ["TERM"]
+    reactor.advance(0.1)
+    assert old.transport.signals == ["TERM", "KILL"]
+    assert logged()[-1] == (
+        "Worker 0 (pid 1000) has not exited 11s after SIGTERM; killing it"
+    )
+    end(old, signal.SIGKILL)
+    assert pool.workers[0] is reactor.spawned[2].transport
+    # One that exits in time is not killed.
+    pool.replace(1)
+    ready(reactor.spawned[3])
+    end(reactor.spawned[1])
+    reactor.advance(60)
+    assert reactor.spawned[1].transport.signals == ["TERM"]
+
+
+def test_stopping_waits_for_the_drain_then_kills_what_remains(make_pool, logged):
+    pool, reactor = make_pool(shutdown_grace=3)
+    first, second = reactor.spawned
+    stopped = pool.stopService()
+    end(first)
+    reactor.advance(2 * 3 + EXIT_MARGIN - 0.1)
+    assert not stopped.called
+    assert second.transport.signals == ["TERM"]
+    reactor.advance(0.1)
+    assert first.transport.signals == ["TERM"]
+    assert second.transport.signals == ["TERM", "KILL"]
+    assert logged() == [
+        "Worker 1 (pid 1001) has not exited 11s after SIGTERM; killing it"
+    ]
+    end(second, signal.SIGKILL)
+    assert stopped.called
+    assert reactor.getDelayedCalls() == []
 
 
 def test_stopping_the_pool_stops_the_replacements_and_the_replaced(make_pool):

@@ -97,8 +97,8 @@ HELP: Dict[str, str] = {
     "concurrency": "Tasks each process runs at once.",
     "poll_interval": "Seconds between two looks at the task queue.",
     "lease": (
-        "Seconds a task a process claimed stays claimed unrenewed: the tasks "
-        "of a process that died run again after it."
+        "Seconds (1 or more) a task a process claimed stays claimed "
+        "unrenewed: the tasks of a process that died run again after it."
     ),
     "keep_finished": "Seconds finished tasks and past cron ticks are kept.",
 }

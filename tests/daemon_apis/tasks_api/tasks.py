@@ -1,6 +1,7 @@
 """Tasks for the tests: each run is noted in RUNS and, with ``out``, a file."""
 
 import os
+import threading
 import time
 
 from twisted.internet import defer
@@ -13,6 +14,8 @@ RUNS = []
 FAILURES = []
 #: Deferreds that ``wait_for`` runs wait on, by key.
 WAITING = {}
+#: Events that ``held`` runs (in threads) wait on, by label.
+HELD = {}
 
 
 def _out(line):
@@ -28,7 +31,7 @@ def record(label):
     _out(f"record {label}")
 
 
-@tasks.task()
+@tasks.task(retries=1)
 def slow_record(label, seconds):
     _out(f"start {label}")
     time.sleep(seconds)
@@ -63,6 +66,18 @@ def measured():
     context = tasks.current()
     context.metrics.increment("tasks_api.custom")
     RUNS.append(("measured", context.name, context.api, context.attempt))
+
+
+@tasks.task(timeout=3)
+def held(label):
+    RUNS.append(("held", label))
+    HELD.setdefault(label, threading.Event()).wait(10)
+
+
+@tasks.task(timeout=0.2)
+def stuck(label):
+    _out(f"stuck {label}")
+    time.sleep(3600)
 
 
 def on_error(name, task_id, arguments, failure):

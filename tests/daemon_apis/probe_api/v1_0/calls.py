@@ -49,7 +49,7 @@ class InFlight(urldispatch.URLMatchJSONResource):
     routes = r"in_flight"
 
     def render_GET(self, request):
-        return {"others": len(request.site.in_flight) - 1}
+        return {"others": len(request.site.in_flight) - 1, "pid": os.getpid()}
 
 
 class Crash(urldispatch.URLMatchJSONResource):

@@ -1,5 +1,7 @@
 import os
 
+from twisted.internet import threads
+
 from shiji import urldispatch, webapi
 
 from .. import tasks
@@ -30,6 +32,29 @@ class Slow(urldispatch.URLMatchJSONResource):
             label=request.jsonArgs["label"], seconds=request.jsonArgs["seconds"]
         )
         return {"id": task_id}
+
+
+class Stuck(urldispatch.URLMatchJSONResource):
+    """Queue ``count`` runs of ``stuck``, labelled ``<label>-<i>``."""
+
+    routes = r"stuck"
+
+    @webapi.json_arguments([("label", str), ("count", int)])
+    async def render_POST(self, request):
+        label, count = request.jsonArgs["label"], request.jsonArgs["count"]
+        ids = []
+        for i in range(count):
+            ids.append(await tasks.stuck.enqueue(f"{label}-{i}"))
+        return {"ids": ids}
+
+
+class Threaded(urldispatch.URLMatchJSONResource):
+    """Answer with what a function run by ``deferToThread`` returns."""
+
+    routes = r"threaded"
+
+    async def render_GET(self, request):
+        return {"pid": await threads.deferToThread(os.getpid)}
 
 
 class Refused(urldispatch.URLMatchJSONResource):
