@@ -564,17 +564,17 @@ def check_task_store(config: Any) -> None:
 
 def task_service(
     config: Any, router: Any, metrics: Optional[Metrics] = None
-) -> service.Service:
+) -> Optional[TaskService]:
     """
     The task service of a serving process of shijid: for the APIs of
-    ``router`` that have a ``tasks.py``, with ``[tasks]`` of ``config``; a
-    service that does nothing (and creates no file) when none has.
+    ``router`` that have a ``tasks.py``, with ``[tasks]`` of ``config``;
+    ``None`` (and no file made) when none has.
 
     :raises ConfigError: an API's ``tasks.py`` cannot be used.
     """
     apis = load_tasks(config, [api for _, api in router.apis])
     if not apis:
-        return service.Service()
+        return None
     settings = config.tasks
     return TaskService(
         apis,

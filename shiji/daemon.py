@@ -453,11 +453,16 @@ def build_service(
         inherited_fd=worker_fd,
         tls=tls,
     )
-    http.setName("http")
-    http.setServiceParent(top)
     from ._task_service import task_service
 
-    task_service(config, site.router, metrics).setServiceParent(top)
+    # Before the HTTP service, so stopped after it: requests still draining
+    # may queue tasks.
+    tasks = task_service(config, site.router, metrics)
+    if tasks is not None:
+        tasks.setName("tasks")
+        tasks.setServiceParent(top)
+    http.setName("http")
+    http.setServiceParent(top)
     if worker_fd is not None:
         # A worker's channel says ``ready`` when it starts: after the HTTP
         # service. It beats on while the HTTP service drains.

@@ -61,6 +61,7 @@ LIFECYCLE = {
     "signals",
     "parent-watch",
     "statsd",
+    "tasks",
     "http",
     "workers",
     "worker-channel",
@@ -172,6 +173,24 @@ def test_a_single_process_watchdog_watches_the_drain_too(tmp_path):
         "watchdog",
         "http",
         "announcement",
+    ]
+
+
+def test_the_task_service_stops_after_the_requests_that_may_queue_tasks(tmp_path):
+    top = shijid_tree(
+        tmp_path,
+        ["--worker-fd", "3", "--parent-pid", "4242"],
+        {"apis": {"tasks_api": "tasks"}},
+    )
+    # Stopped after the HTTP service (the reverse order): requests still
+    # draining may queue tasks.
+    assert names(top) == [
+        "logging",
+        "signals",
+        "parent-watch",
+        "tasks",
+        "http",
+        "worker-channel",
     ]
 
 

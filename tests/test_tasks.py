@@ -1257,10 +1257,7 @@ def test_without_tasks_no_service_runs_and_no_file_is_made(tmp_path):
 
     path = write_config(tmp_path / "shijid.conf", {"apis": {"probe_api": "probe"}})
     config = load_config(path)
-    service = task_service(config, APIRouter({"probe": probe_api}))
-    assert not isinstance(service, tasks.TaskService)
-    service.startService()
-    service.stopService()
+    assert task_service(config, APIRouter({"probe": probe_api})) is None
     assert not config.tasks.database.exists()
     router = APIRouter({"tasks": tasks_api})
     assert isinstance(task_service(config, router), tasks.TaskService)
