@@ -87,7 +87,7 @@ RETRY_SECONDS = 30.0
 #: Seconds the parent waits for a stalled worker's stack before killing it.
 STACK_WAIT = 0.5
 #: Seconds, beyond its drains, that a worker sent SIGTERM has to exit before
-#: it is killed (SIGKILL). It drains its tasks, then its requests, each for
+#: it is killed (SIGKILL). It drains its requests, then its tasks, each for
 #: up to ``shutdown_grace``.
 EXIT_MARGIN = 5.0
 # A pipe message is a line (an error names a file); anything longer is not
