@@ -69,3 +69,34 @@ def log_lines(namespace):
         yield lines
     finally:
         globalLogPublisher.removeObserver(observe)
+
+
+class HeldStoreThread:
+    """
+    Stands in for the task store's thread (a ``call_store``): each call
+    waits until :meth:`run` runs it, so a test can stop a service while a
+    claim is still in the store's hands.
+    """
+
+    def __init__(self):
+        #: ``(function, args, deferred)`` of each call not yet run.
+        self.pending = []
+
+    def __call__(self, function, *args):
+        from twisted.internet.defer import Deferred
+
+        done = Deferred()
+        self.pending.append((function, args, done))
+        return done
+
+    def run(self):
+        """Run every waiting call (and those they make), in order."""
+        from twisted.internet.defer import maybeDeferred
+
+        while self.pending:
+            function, args, done = self.pending.pop(0)
+            maybeDeferred(function, *args).chainDeferred(done)
+
+    def waiting(self):
+        """The names of the functions waiting to run."""
+        return [function.__name__ for function, _, _ in self.pending]

@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
-from apitools import log_lines
+from apitools import HeldStoreThread, log_lines
 from daemons import TESTS, Daemon, failing_run
 from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
@@ -490,22 +490,10 @@ def test_after_downtime_missed_ticks_are_caught_up_only_when_asked(tmp_path):
 def test_a_tick_claimed_as_the_service_stops_is_not_run(tmp_path):
     import sqlite3
 
-    from twisted.internet.defer import maybeDeferred
-
     from shiji._task_declarations import load_api_tasks
     from shiji._task_service import call_at_once
 
-    pending = []
-
-    def in_store_thread(function, *args):
-        done = Deferred()
-        pending.append((function, args, done))
-        return done
-
-    def store_thread_runs():
-        while pending:
-            function, args, done = pending.pop(0)
-            maybeDeferred(function, *args).chainDeferred(done)
+    in_store_thread = HeldStoreThread()
 
     path = tmp_path / "q.sqlite"
     clock = Clock()
@@ -518,13 +506,13 @@ def test_a_tick_claimed_as_the_service_stops_is_not_run(tmp_path):
         poll_interval=60,
     )
     service.startService()
-    store_thread_runs()
+    in_store_thread.run()
     clock.advance(10)
     # The tick's claim waits in the store's thread as the service stops.
-    assert [function.__name__ for function, _, _ in pending] == ["claim_tick"]
+    assert in_store_thread.waiting() == ["claim_tick"]
     stopped = []
     service.stopService().addBoth(stopped.append)
-    store_thread_runs()
+    in_store_thread.run()
     assert stopped == [None]
     assert jobs.RUNS == []
     stored = sqlite3.connect(path)

@@ -16,9 +16,9 @@ import time
 
 import pytest
 import pytest_twisted
-from apitools import log_lines
+from apitools import HeldStoreThread, log_lines
 from daemons import TESTS, Daemon, failing_run, merged, run_shijid, write_config
-from twisted.internet.defer import CancelledError, Deferred, maybeDeferred
+from twisted.internet.defer import CancelledError, Deferred
 from twisted.internet.task import Clock
 
 from shiji import tasks
@@ -702,17 +702,7 @@ def test_a_queue_of_a_newer_schema_is_refused(tmp_path):
 
 
 def test_a_task_claimed_as_the_service_stops_is_given_back_not_run(tmp_path):
-    pending = []
-
-    def in_store_thread(function, *args):
-        done = Deferred()
-        pending.append((function, args, done))
-        return done
-
-    def store_thread_runs():
-        while pending:
-            function, args, done = pending.pop(0)
-            maybeDeferred(function, *args).chainDeferred(done)
+    in_store_thread = HeldStoreThread()
 
     path = tmp_path / "q.sqlite"
     clock = Clock()
@@ -724,17 +714,17 @@ def test_a_task_claimed_as_the_service_stops_is_given_back_not_run(tmp_path):
         in_thread=call_at_once,
     )
     service.startService()
-    store_thread_runs()
+    in_store_thread.run()
     queued = api_tasks.record.enqueue("late")
-    store_thread_runs()
+    in_store_thread.run()
     task_id = fired(queued)
     clock.advance(0)
     # The poll's claim waits in the store's thread as the service stops.
-    assert [function.__name__ for function, _, _ in pending] == ["claim"]
+    assert in_store_thread.waiting() == ["claim"]
     stopped = []
     service.stopService().addBoth(stopped.append)
-    assert [function.__name__ for function, _, _ in pending] == ["claim"]
-    store_thread_runs()
+    assert in_store_thread.waiting() == ["claim"]
+    in_store_thread.run()
     assert stopped == [None]
     assert api_tasks.RUNS == []
     reopened = sqlite3.connect(path)
