@@ -45,6 +45,7 @@ __all__ = [
     "RequestTooLargeError",
     "RequestURITooLongError",
     "ServiceUnavailableError",
+    "StorageUnavailableError",
     "UnexpectedServerError",
     "UnknownAPICallError",
     "UnknownAPIError",
@@ -451,6 +452,23 @@ class ServiceUnavailableError(APIError):
 
     error_code = 217
     exception_text = "The service is not ready to answer this call; try again shortly."
+    http_status = 503
+
+    def __init__(self, request: Any = None, *args: Any, **fields: Any) -> None:
+        super().__init__(request, *args, **fields)
+        self.headers["Retry-After"] = "1"
+
+
+class StorageUnavailableError(APIError):
+    """
+    The shared store (``[storage]``: SQLite, Redis) cannot be reached, so a
+    call that keeps its state there cannot be answered (HTTP 503, with
+    ``Retry-After``); nothing was half-written. Raised by
+    :mod:`shiji.storage`'s operations.
+    """
+
+    error_code = 218
+    exception_text = "The shared store cannot be reached; try again shortly."
     http_status = 503
 
     def __init__(self, request: Any = None, *args: Any, **fields: Any) -> None:

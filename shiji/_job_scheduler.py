@@ -10,25 +10,70 @@ Log lines (namespace ``shiji.tasks``)::
     cron purge skipped tick 2026-12-03T02:00:00+00:00: its run before is still running
     cron purge missed 3 tick(s) while stopped; running once to catch up
     cron purge missed 3 tick(s) while stopped; not replayed
+    cron purge missed 5 tick(s) while no process led; not replayed
 
 Metrics: ``<api>.cron.<name>.ok``, ``.failed``, ``.skipped`` and
 ``.missed`` counters and the ``<api>.cron.<name>`` timer.
+
+Leadership: given a shared store (``lock``, a :class:`~shiji.storage.Store`),
+one scheduler across every process sharing it times the jobs: the one that
+holds the store's lease lock ``shiji:cron-leader`` (:data:`LEADER_LOCK`).
+Each scheduler tries to take it every ``lease / 3`` seconds; the leader
+renews it as often, for ``lease`` seconds. The leader counts its lead as
+valid until ``lease - lease / 10`` seconds (:data:`LEASE_MARGIN`) after it
+*sent* the last acquire or renewal that succeeded, on a monotonic clock, and
+starts a tick only before then; when a renewal fails, is refused, or that
+time passes, it stops timing ticks at once (the lock's holder may already
+be another process) and seeks the lock again on the next rounds. A new
+leader counts the ticks missed since the last one claimed, as on start, and
+the claim of each tick in the task store (:meth:`TaskStore.claim_tick`)
+still keeps two processes from running one tick. On stop, the leader
+releases the lock, so another takes over at once. Without ``lock`` the
+scheduler leads alone (the per-tick claim keeps the processes of one queue
+from running a tick twice)::
+
+    Cron leader: web1:4242:9f3a1c2e
+    Cron leadership lost: the renewal failed: The shared store cannot be reached...
+    Cron leadership released: web1:4242:9f3a1c2e
+    Cron leadership cannot be sought: The shared store cannot be reached...
+
+Metrics: ``tasks.cron.leader_gained`` and ``tasks.cron.leader_lost``.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Any, Dict, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence
 
 from twisted.application import service
-from twisted.internet.defer import Deferred, DeferredList
+from twisted.internet.defer import Deferred, DeferredList, maybeDeferred, succeed
+from twisted.internet.task import LoopingCall
+from twisted.python.failure import Failure
 
 from ._cron import missed_ticks
+from ._errors import StorageUnavailableError
 from ._task_declarations import APITasks, CronJob
-from ._task_runner import Failed, Runner, counter_prefix, log, log_failure
+from ._task_runner import (
+    Failed,
+    Runner,
+    counter_prefix,
+    error_line,
+    log,
+    log_failure,
+)
 from ._task_store import TaskStore
 
-__all__ = ["JobScheduler"]
+if TYPE_CHECKING:
+    from .storage import Store
+
+__all__ = ["LEADER_LOCK", "LEASE_MARGIN", "JobScheduler"]
+
+#: The lock of the store whose holder times the jobs.
+LEADER_LOCK = "shiji:cron-leader"
+
+#: The part of the lease the leader does not count on: its lead ends this
+#: much of a lease before the lock may expire in the store.
+LEASE_MARGIN = 0.1
 
 #: Ticks this recent are not counted as missed on start: another process
 #: may be about to claim them.
@@ -49,8 +94,13 @@ class JobScheduler(service.Service):
     :param apis: what each API's ``tasks.py`` declares.
     :param store: the open store, where ticks are claimed.
     :param runner: runs and reports the jobs.
-    :param owner: who claims in the store.
-    :param lease: seconds a claim lasts unrenewed.
+    :param owner: who claims in the store, and holds the leader's lock.
+    :param lease: seconds a claim lasts unrenewed; those of the leader's
+        lock too.
+    :param lock: the shared store whose lease lock elects the leader;
+        ``None``: this scheduler leads alone.
+    :param monotonic: the clock the leader's lead is measured on; the
+        runner's clock by default (give ``time.monotonic`` in a process).
     """
 
     def __init__(
@@ -61,18 +111,56 @@ class JobScheduler(service.Service):
         *,
         owner: str,
         lease: float,
+        lock: Optional[Store] = None,
+        monotonic: Optional[Callable[[], float]] = None,
     ) -> None:
         self.apis = apis
         self.store = store
         self.runner = runner
         self.owner = owner
         self.lease = lease
+        self.lock = lock
+        self._monotonic: Callable[[], float] = (
+            monotonic if monotonic is not None else runner.clock.seconds
+        )
         self._timers: Dict[str, Any] = {}
         #: The jobs running here, by key.
         self.running_jobs: Dict[str, Deferred[None]] = {}
+        #: Whether this scheduler times the jobs now.
+        self.leading = False
+        #: Until when (on the monotonic clock) the lead counts.
+        self.valid_until = 0.0
+        self._rounds: Optional[LoopingCall] = None
+        self._in_round = False
+        self._expiry: Any = None
+        self._unreachable_logged = False
+        #: Whether this scheduler has led before, and so what ticks missed
+        #: when it leads were missed during.
+        self._led = False
+        self._missed_when = "while stopped"
+
+    def _has_jobs(self) -> bool:
+        return any(api.jobs for api in self.apis)
 
     def begin(self) -> Deferred[Any]:
-        """Count each job's missed ticks and time its next; fires when done."""
+        """
+        Seek the lead (with a lock); once leading, count each job's missed
+        ticks and time its next. Fires when the first round is over.
+        """
+        if not self._has_jobs() or not self.running:
+            return succeed(None)
+        if self.lock is None:
+            self.leading = True
+            return self._start_jobs()
+        first = self._round()
+        self._rounds = LoopingCall(self._round)
+        self._rounds.clock = self.runner.clock
+        self._rounds.start(self.lease / 3, now=False).addErrback(
+            log_failure, "The cron leadership loop failed"
+        )
+        return first
+
+    def _start_jobs(self) -> Deferred[Any]:
         return DeferredList(
             [
                 self._start_job(api, job)
@@ -81,12 +169,128 @@ class JobScheduler(service.Service):
             ]
         )
 
-    def stopService(self) -> None:
+    def stopService(self) -> Deferred[Any]:
+        """Time no more ticks; release the leader's lock if held here."""
         super().stopService()
+        if self._rounds is not None and self._rounds.running:
+            self._rounds.stop()
+        self._rounds = None
+        was_leading = self.leading
+        self._stop_leading()
+        if self.lock is None or not self._has_jobs():
+            return succeed(None)
+        return self._release(was_leading)
+
+    def _release(self, log_it: bool) -> Deferred[Any]:
+        assert self.lock is not None
+        released: Deferred[Any] = maybeDeferred(
+            self.lock.release, LEADER_LOCK, self.owner
+        )
+
+        def done(held: bool) -> None:
+            if held and log_it:
+                log.info("Cron leadership released: {owner}", owner=self.owner)
+
+        released.addCallback(done)
+        return released.addErrback(log_failure, "Releasing the cron leadership failed")
+
+    def _stop_leading(self) -> None:
+        """Time no more ticks here."""
+        self.leading = False
         for timer in self._timers.values():
             if timer.active():
                 timer.cancel()
         self._timers = {}
+        if self._expiry is not None and self._expiry.active():
+            self._expiry.cancel()
+        self._expiry = None
+
+    # Leadership
+
+    def leads(self) -> bool:
+        """Whether this scheduler may start a tick now."""
+        if self.lock is None:
+            return self.leading
+        return self.leading and self._monotonic() < self.valid_until
+
+    def _round(self) -> Deferred[Any]:
+        """Renew the lead, or seek it."""
+        if self.lock is None or self._in_round or not self.running:
+            return succeed(None)
+        self._in_round = True
+        sent = self._monotonic()
+        leading = self.leading
+        asked: Deferred[bool] = maybeDeferred(
+            self.lock.renew if leading else self.lock.acquire,
+            LEADER_LOCK,
+            self.owner,
+            self.lease,
+        )
+
+        def answered(held: bool) -> Any:
+            self._in_round = False
+            self._reachable()
+            if not self.running:
+                return self._release(False) if held else None
+            if leading and not self.leading:
+                return None  # Its lead ran out while the renewal was on its way.
+            if not held:
+                if leading:
+                    self._lose("the lock is held by another process or expired")
+                return None
+            self.valid_until = sent + self.lease * (1 - LEASE_MARGIN)
+            remaining = self.valid_until - self._monotonic()
+            if remaining <= 0:
+                self._lose("the answer came after the lead ran out")
+                return None
+            if self._expiry is not None and self._expiry.active():
+                self._expiry.cancel()
+            self._expiry = self.runner.clock.callLater(remaining, self._ran_out)
+            if not leading:
+                return self._gain()
+            return None
+
+        def failed(reason: Failure) -> None:
+            self._in_round = False
+            if leading:
+                self._lose(f"the renewal failed: {error_line(reason)}")
+            elif not self._unreachable_logged:
+                self._unreachable_logged = True
+                log.warn(
+                    "Cron leadership cannot be sought: {reason}",
+                    reason=error_line(reason),
+                )
+
+        asked.addCallbacks(answered, failed)
+        return asked.addErrback(log_failure, "Seeking the cron leadership failed")
+
+    def _reachable(self) -> None:
+        self._unreachable_logged = False
+
+    def _ran_out(self) -> None:
+        self._expiry = None
+        if not self.leading:
+            return
+        remaining = self.valid_until - self._monotonic()
+        if remaining > 0:  # the timer's clock ran a little ahead
+            self._expiry = self.runner.clock.callLater(remaining, self._ran_out)
+        else:
+            self._lose("its lease ran out before it was renewed")
+
+    def _gain(self) -> Deferred[Any]:
+        if self._led:
+            self._missed_when = "while no process led"
+        self._led = self.leading = True
+        log.info("Cron leader: {owner}", owner=self.owner)
+        self.runner.metrics.increment("tasks.cron.leader_gained")
+        return self._start_jobs()
+
+    def _lose(self, why: str) -> None:
+        if not self.leading:
+            return
+        self._stop_leading()
+        log.warn("Cron leadership lost: {why}", why=why)
+        self.runner.metrics.increment("tasks.cron.leader_lost")
 
     def _job_key(self, api: APITasks, job: CronJob) -> str:
         return f"{api.module_name}.{job.name}"
@@ -138,9 +342,10 @@ class JobScheduler(service.Service):
                 f"{counter_prefix(api, 'cron', job.name)}.missed", count
             )
             log.warn(
-                "cron {name} missed {count} tick(s) while stopped; {what}",
+                "cron {name} missed {count} tick(s) {when}; {what}",
                 name=job.name,
                 count=shown,
+                when=self._missed_when,
                 what="running once to catch up" if claim == "run" else "not replayed",
             )
         self._claimed(claim, api, job, tick)
@@ -148,7 +353,7 @@ class JobScheduler(service.Service):
     def _schedule(
         self, api: APITasks, job: CronJob, after: Optional[float] = None
     ) -> None:
-        if not self.running:
+        if not self.running or not self.leading:
             return
         clock = self.runner.clock
         now = clock.seconds()
@@ -158,6 +363,9 @@ class JobScheduler(service.Service):
         )
 
     def _tick(self, api: APITasks, job: CronJob, tick: float) -> Deferred[Any]:
+        if not self.leads():
+            self._lose("its lease ran out before it was renewed")
+            return succeed(None)
         self._schedule(api, job)
         key = self._job_key(api, job)
         claimed: Deferred[str] = self.runner.call_store(
@@ -170,7 +378,18 @@ class JobScheduler(service.Service):
             True,
         )
         claimed.addCallback(self._claimed, api, job, tick)
-        return claimed.addErrback(log_failure, f"Claiming a tick of {key} failed")
+        return claimed.addErrback(self._claim_failed, key, tick)
+
+    def _claim_failed(self, reason: Failure, key: str, tick: float) -> None:
+        if reason.check(StorageUnavailableError):
+            log.warn(
+                "Claiming tick {tick} of {key} failed: {reason}",
+                tick=_iso(tick),
+                key=key,
+                reason=error_line(reason),
+            )
+        else:
+            log_failure(reason, f"Claiming a tick of {key} failed")
 
     def _claimed(self, claim: str, api: APITasks, job: CronJob, tick: float) -> None:
         if claim == "busy":
@@ -219,9 +438,12 @@ class JobScheduler(service.Service):
         )
         run.addErrback(log_failure, f"Storing the outcome of job {key} failed")
 
+        ended: List[bool] = []
+
         def over(_: Any) -> None:
+            ended.append(True)
             self.running_jobs.pop(key, None)
 
         run.addBoth(over)
-        if not run.called:
+        if not ended:  # not ``run.called``: it may wait for its outcome stored
             self.running_jobs[key] = run

@@ -43,6 +43,7 @@ from ._status import REASON_PHRASES
 from .metrics import Metrics, NullMetrics
 
 if TYPE_CHECKING:
+    from ._sessions import Session
     from .urldispatch import APIRouter, VersionRouter
 
 __all__ = [
@@ -159,6 +160,8 @@ class APIRequest:
     url_matches: Mapping[str, str] = _EMPTY
     #: The router that dispatched the request.
     api_router: Optional[APIRouter] = None
+    #: The shared store (see :mod:`shiji.storage`): the router's.
+    store: Any = None
     #: The version router of the API serving the request.
     version_router: Optional[VersionRouter] = None
     #: The JSON body's arguments, set by ``json_arguments``.
@@ -488,6 +491,30 @@ class APIRequest:
                 self.setResponseCode(304 if self.method in (b"GET", b"HEAD") else 412)
                 return CACHED
         return None
+
+    # The session
+
+    _session: Optional[Session] = None
+
+    @property
+    def session(self) -> Session:
+        """
+        The caller's server-side session (a :class:`shiji.sessions.Session`,
+        dict-like), for calls behind ``sessions.session_filter``.
+
+        :raises RuntimeError: the call has no session filter.
+        """
+        session = self._session
+        if session is None:
+            raise RuntimeError(
+                f"request.session needs sessions.session_filter among the "
+                f"filters of {self.api_call or 'the call'} (see shiji.sessions)"
+            )
+        return session
+
+    @session.setter
+    def session(self, session: Session) -> None:
+        self._session = session
 
     # Who and where
 

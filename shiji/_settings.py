@@ -58,6 +58,11 @@ class Settings:
     #: Check each answer against the call's ``webapi.returns``: a mismatch is
     #: logged and answered with HTTP 500 instead.
     validate_responses: bool = False
+    #: The signed cookie holding ``request.session``'s id (``__Host-`` is
+    #: put before it when :attr:`cookie_secure` is on).
+    session_cookie: str = "session"
+    #: Seconds a session lives unused; each use extends it.
+    session_max_age: float = 14 * 86400.0
 
     # The site.
 

@@ -62,6 +62,8 @@ class TaskContext:
     :ivar config: the API's validated configuration (what its
         ``config.validate_config`` returned).
     :ivar metrics: where to send metrics (a :class:`shiji.metrics.Metrics`).
+    :ivar store: the shared store (a :class:`shiji.storage.Store`), the one
+        handlers have as ``request.store``.
     """
 
     name: str
@@ -70,6 +72,7 @@ class TaskContext:
     api: str
     config: Any
     metrics: Any
+    store: Any = None
 
 
 CURRENT_TASK: contextvars.ContextVar[TaskContext] = contextvars.ContextVar(

@@ -42,6 +42,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from ._answer_metrics import segment
+from ._errors import StorageUnavailableError
 from ._task_declarations import CURRENT_TASK, APITasks, CronJob, Task, TaskContext
 from .metrics import Metrics
 
@@ -53,6 +54,7 @@ __all__ = [
     "TaskThreads",
     "TaskTimeoutError",
     "counter_prefix",
+    "error_line",
     "log",
     "log_failure",
     "run_function",
@@ -199,6 +201,17 @@ def counter_prefix(api: APITasks, section: str, name: str) -> str:
     return f"{segment(api.api_name)}.{section}.{segment(name)}"
 
 
+def error_line(reason: Failure) -> str:
+    """What went wrong, in a line (an API error's text, not its JSON)."""
+    value = reason.value
+    if isinstance(value, StorageUnavailableError):
+        # What the client is told, and what the log alone is told: why.
+        cause = value.__cause__
+        why = f" ({type(cause).__name__}: {cause})" if cause is not None else ""
+        return f"{value.exception_text}{why}"
+    return str(value) or type(value).__name__
+
+
 def log_failure(reason: Failure, what: str) -> int:
     """Log that ``what`` failed, with its traceback; 0 runs started."""
     log.failure(what, reason)
@@ -252,6 +265,7 @@ class Runner:
     :param api_config: every API's validated configuration, by module name.
     :param in_thread: runs a blocking function.
     :param call_store: runs a store method off the reactor thread.
+    :param store: the shared store, :attr:`TaskContext.store` of each run.
     """
 
     def __init__(
@@ -262,12 +276,17 @@ class Runner:
         api_config: Mapping[str, Any],
         in_thread: InThread,
         call_store: StoreCall,
+        store: Any = None,
     ) -> None:
         self.clock = clock
+        self.store = store
         self.metrics = metrics
         self.api_config = api_config
         self.in_thread = in_thread
         self.call_store = call_store
+        #: Seconds between two tries to store an outcome while the store
+        #: cannot be reached.
+        self.settle_retry = 1.0
         self._released = False
         #: The blocking runs whose function has not returned, which the
         #: threads they run in drop as they return.
@@ -350,10 +369,43 @@ class Runner:
                 self._in_threads.remove(run)
 
     def settle(self, method: Callable[..., Any], *args: Any) -> Deferred[Any]:
-        """Store a run's outcome, unless its claim was given back on stop."""
+        """
+        Store a run's outcome, unless its claim was given back on stop.
+        While the store cannot be reached, it is tried again every
+        :attr:`settle_retry` seconds (the run's claim is still renewed
+        meanwhile, so no other process runs it again), until it is stored
+        or the claims are given back; fires once stored.
+        """
         if self._released:
             return succeed(None)
-        return self.call_store(method, *args)
+        done: Deferred[Any] = Deferred()
+        logged = [False]
+
+        def attempt() -> None:
+            if self._released:
+                done.callback(None)
+                return
+            stored: Deferred[Any] = self.call_store(method, *args)
+            stored.addCallbacks(done.callback, failed)
+
+        def failed(reason: Failure) -> None:
+            if not reason.check(StorageUnavailableError) or self._released:
+                done.errback(reason)
+                return
+            if not logged[0]:
+                logged[0] = True
+                log.warn(
+                    "Storing an outcome ({what} {id}) failed, tried again"
+                    " every {every:g}s: {error}",
+                    what=getattr(method, "__name__", "call"),
+                    id=args[0] if args else "",
+                    error=error_line(reason),
+                    every=self.settle_retry,
+                )
+            self.clock.callLater(self.settle_retry, attempt)
+
+        attempt()
+        return done
 
     def run(
         self,
@@ -388,6 +440,7 @@ class Runner:
             api=api.module_name,
             config=self.api_config.get(api.module_name),
             metrics=self.metrics,
+            store=self.store,
         )
         started = self.clock.seconds()
         function = declared.function

@@ -19,7 +19,18 @@ Log lines (namespace ``shiji.tasks``; the jobs' are in
 A failure's traceback follows its line. The last line is that of a task
 whose process ended (killed, or the machine lost) during its last run: the
 process that finds its lease expired marks it failed instead of running it
-again, and calls ``on_error`` with a :class:`TaskLostError`. Metrics, through the configured
+again, and calls ``on_error`` with a :class:`TaskLostError`.
+
+While the queue cannot be reached (a Redis server down), each kind of call
+that fails is logged once, in a line, until the queue answers again; the
+outcome of a run is stored again every second (its claim is renewed
+meanwhile, so no other process runs it again)::
+
+    Claiming tasks failed: The shared store cannot be reached (Error 111 connecting to 127.0.0.1:6379. Connection refused.); try again shortly.
+    Storing an outcome (finish 5f0c...) failed, tried again every 1s: The shared store cannot be reached (...); try again shortly.
+    The task queue answers again (claim)
+
+Metrics, through the configured
 :class:`~shiji.metrics.Metrics`: ``<api>.tasks.<name>.ok``, ``.failed``,
 ``.retried`` and ``.gave_up`` counters and the ``<api>.tasks.<name>`` timer.
 """
@@ -31,8 +42,18 @@ import os
 import secrets
 import socket
 import sqlite3
+import time
 from dataclasses import replace
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Callable,
+    Dict,
+    List,
+    Mapping,
+    Optional,
+    Sequence,
+)
 
 from twisted.application import service
 from twisted.internet.defer import (
@@ -47,6 +68,7 @@ from twisted.internet.threads import deferToThreadPool
 from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 
+from ._errors import StorageUnavailableError
 from ._job_scheduler import JobScheduler
 from ._reactor import global_reactor
 from ._task_declarations import APITasks, Task, TasksModuleError, load_api_tasks
@@ -57,11 +79,15 @@ from ._task_runner import (
     StoreCall,
     TaskThreads,
     counter_prefix,
+    error_line,
     log,
     log_failure,
 )
 from ._task_store import FAILED, SQLiteTaskStore, StoredTask, TaskStore, lost_error
 from .metrics import Metrics, NullMetrics
+
+if TYPE_CHECKING:
+    from .storage import Store
 
 __all__ = [
     "TaskLostError",
@@ -94,7 +120,7 @@ class TaskService(service.Service):
     Runs the tasks and jobs of the APIs in ``apis``.
 
     :param apis: what each API's ``tasks.py`` declares.
-    :param store: the queue, opened on start and closed on stop.
+    :param queue: the task store, opened on start and closed on stop.
     :param api_config: every API's validated configuration, by module name.
     :param metrics: where the counters and timers go.
     :param clock: the time (the reactor; a ``Clock`` in tests).
@@ -107,12 +133,17 @@ class TaskService(service.Service):
     :param lease: seconds a claim lasts unrenewed (renewed every third of it).
     :param keep_finished: seconds finished tasks are kept.
     :param shutdown_grace: seconds running tasks may take to finish on stop.
+    :param store: the store shared by the processes (``[storage]``): each
+        run's :attr:`TaskContext.store`, and the one whose lease lock
+        elects the scheduler that times the jobs (see
+        :mod:`shiji._job_scheduler`); ``None``, or a store of this process
+        only (``memory:``): this service's scheduler leads alone.
     """
 
     def __init__(
         self,
         apis: Sequence[APITasks],
-        store: TaskStore,
+        queue: TaskStore,
         *,
         api_config: Optional[Mapping[str, Any]] = None,
         metrics: Optional[Metrics] = None,
@@ -124,9 +155,12 @@ class TaskService(service.Service):
         lease: float = 60.0,
         keep_finished: float = 7 * 86400.0,
         shutdown_grace: float = 10.0,
+        store: Optional[Store] = None,
     ) -> None:
         self.apis = {api.module_name: api for api in apis}
-        self.store = store
+        self.store = queue
+        #: The store shared by the processes, if any.
+        self.shared_store = store
         self.api_config = dict(api_config or {})
         self.metrics: Metrics = metrics if metrics is not None else NullMetrics()
         self.clock: Any = clock if clock is not None else global_reactor()
@@ -152,11 +186,21 @@ class TaskService(service.Service):
             api_config=self.api_config,
             in_thread=in_thread,
             call_store=call_store,
+            store=store,
         )
         #: Runs the scheduled jobs.
         self.jobs = JobScheduler(
-            apis, store, self.runner, owner=self.owner, lease=self.lease
+            apis,
+            queue,
+            self.runner,
+            owner=self.owner,
+            lease=self.lease,
+            lock=store if _shared(store) else None,
+            monotonic=time.monotonic if clock is None else self.clock.seconds,
         )
+        #: What failed with the store unreachable, logged once until it
+        #: answers again.
+        self._unreachable: Dict[str, bool] = {}
         self._api_of: Dict[int, str] = {}
         for api in apis:
             for declared in api.tasks.values():
@@ -213,11 +257,12 @@ class TaskService(service.Service):
         still running, and close the store.
         """
         super().stopService()
-        self.jobs.stopService()
+        released = self.jobs.stopService()
         _stop(self._poll_loop)
         if self._poll_call is not None and self._poll_call.active():
             self._poll_call.cancel()
-        stopping: Deferred[Any] = self._started.addCallback(lambda _: self._idle())
+        stopping: Deferred[Any] = self._started.addCallback(lambda _: released)
+        stopping.addCallback(lambda _: self._idle())
         stopping.addCallback(lambda _: self._drain())
         stopping.addCallback(lambda _: self._close())
         return stopping
@@ -345,9 +390,33 @@ class TaskService(service.Service):
                 waiter.callback(None)
             return result
 
+        claimed.addCallback(self._answered, "claim")
         claimed.addCallback(start)
-        claimed.addErrback(log_failure, "Claiming tasks failed")
+        claimed.addErrback(self._store_failed, "claim", "Claiming tasks failed")
         return claimed.addBoth(done)
+
+    def _answered(self, result: Any, what: str) -> Any:
+        """The store answered ``what`` again: say so once after an outage."""
+        if self._unreachable.pop(what, False):
+            log.info("The task queue answers again ({what})", what=what)
+        return result
+
+    def _store_failed(self, reason: Failure, what: str, message: str) -> int:
+        """
+        Log a failed store call: once, in a line, for as long as the store
+        cannot be reached (it is tried again on the next round); with its
+        traceback otherwise.
+        """
+        if not reason.check(StorageUnavailableError):
+            return log_failure(reason, message)
+        if not self._unreachable.get(what):
+            self._unreachable[what] = True
+            log.warn(
+                "{message}: {error}",
+                message=message,
+                error=error_line(reason),
+            )
+        return 0
 
     def _renew(self) -> Deferred[Any]:
         if not self._open:
@@ -365,7 +434,10 @@ class TaskService(service.Service):
             renewed.addCallback(
                 lambda _: self._call(self.store.purge, now - self.keep_finished)
             )
-        return renewed.addErrback(log_failure, "Renewing task claims failed")
+        renewed.addCallback(self._answered, "renew")
+        return renewed.addErrback(
+            self._store_failed, "renew", "Renewing task claims failed"
+        )
 
     def run_due(self) -> Deferred[int]:
         """
@@ -484,12 +556,17 @@ class TaskService(service.Service):
         )
         run.addErrback(log_failure, f"Storing the outcome of task {stored.id} failed")
 
+        ended: List[bool] = []
+
         def over(_: Any) -> None:
+            ended.append(True)
             self._running.pop(stored.id, None)
             self._poll_soon()
 
         run.addBoth(over)
-        if not run.called:
+        # Not ``run.called``: a run whose outcome is still being stored
+        # has been called, but waits.
+        if not ended:
             self._running[stored.id] = run
 
     def _lost(self, stored: StoredTask) -> None:
@@ -512,6 +589,15 @@ class TaskService(service.Service):
             json.loads(stored.arguments),
             Failure(TaskLostError(stored.attempts)),
         )
+
+
+def _shared(store: Optional[Store]) -> bool:
+    """Whether ``store`` is shared by processes: not ``None`` nor ``memory:``."""
+    if store is None:
+        return False
+    from ._storage_memory import MemoryStore
+
+    return not isinstance(store, MemoryStore)
 
 
 def _stop(loop: Optional[LoopingCall]) -> None:
@@ -542,12 +628,16 @@ def load_tasks(config: Any, api_modules: Sequence[Any]) -> List[APITasks]:
 def check_task_store(config: Any) -> None:
     """
     Open (creating it if needed) and close the queue ``[tasks] database``
-    of ``config``, so that shijid does not start with one it cannot use.
+    of ``config``, so that shijid does not start with one it cannot use;
+    nothing when the queue is on Redis (``[storage] url``).
 
     :raises ConfigError: it cannot be opened; the line says why.
     """
     from .config import ConfigError
 
+    storage = getattr(config, "storage", None)
+    if storage is not None and storage.backend == "redis":
+        return  # The queue is on the Redis server, which may be down now.
     path = str(config.tasks.database)
     store = SQLiteTaskStore(path)
     try:
@@ -562,13 +652,32 @@ def check_task_store(config: Any) -> None:
     raise ConfigError(config.path, f"cannot open {path}: {reason}", "tasks", "database")
 
 
+def task_queue(config: Any) -> TaskStore:
+    """
+    The task store of ``config``: on the Redis server of ``[storage] url``
+    when it names one (:class:`RedisTaskStore`), else the SQLite file
+    ``[tasks] database``.
+    """
+    settings = config.tasks
+    storage = getattr(config, "storage", None)
+    if storage is not None and storage.backend == "redis":
+        from ._task_store_redis import RedisTaskStore
+
+        return RedisTaskStore(storage.url, keep_finished=settings.keep_finished)
+    return SQLiteTaskStore(str(settings.database))
+
+
 def task_service(
-    config: Any, router: Any, metrics: Optional[Metrics] = None
+    config: Any,
+    router: Any,
+    metrics: Optional[Metrics] = None,
+    store: Optional[Store] = None,
 ) -> Optional[TaskService]:
     """
     The task service of a serving process of shijid: for the APIs of
-    ``router`` that have a ``tasks.py``, with ``[tasks]`` of ``config``;
-    ``None`` (and no file made) when none has.
+    ``router`` that have a ``tasks.py``, with ``[tasks]`` of ``config``,
+    its queue on :func:`task_queue`, its jobs led through ``store`` (the
+    process's shared store); ``None`` (and no file made) when none has.
 
     :raises ConfigError: an API's ``tasks.py`` cannot be used.
     """
@@ -578,7 +687,8 @@ def task_service(
     settings = config.tasks
     return TaskService(
         apis,
-        SQLiteTaskStore(str(settings.database)),
+        task_queue(config),
+        store=store,
         api_config=router.config,
         metrics=metrics,
         concurrency=settings.concurrency,

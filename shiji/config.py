@@ -32,8 +32,10 @@ __all__ = [
     "ConfigError",
     "GeneralConfig",
     "LoggingConfig",
+    "SessionsConfig",
     "ShijiConfig",
     "StatsdConfig",
+    "StorageConfig",
     "TasksConfig",
     "load_config",
 ]
@@ -185,6 +187,38 @@ class TasksConfig:
 
 
 @dataclass(frozen=True)
+class StorageConfig:
+    """The ``[storage]`` section: the store shared by every process."""
+
+    #: What :func:`shiji.storage.open_store` opens: ``sqlite:<path>``
+    #: (relative to the configuration file; by default
+    #: ``<configuration file name>.storage.sqlite`` beside it),
+    #: ``redis://host:port/db``, ``rediss://...``,
+    #: ``postgresql://user:password@host:port/database`` or ``memory:``.
+    url: str = ""
+
+    @property
+    def backend(self) -> str:
+        """
+        ``sqlite``, ``redis`` (for ``rediss`` too), ``postgresql`` (for
+        ``postgres`` too) or ``memory``.
+        """
+        scheme = self.url.partition(":")[0].lower()
+        return {"rediss": "redis", "postgres": "postgresql"}.get(scheme, scheme)
+
+
+@dataclass(frozen=True)
+class SessionsConfig:
+    """The ``[sessions]`` section: ``request.session``."""
+
+    #: The signed cookie carrying the session's id; ``__Host-`` is put
+    #: before it when ``[auth] cookie_secure`` is on.
+    cookie_name: str = "session"
+    #: Seconds a session lives unused; each use extends it (sliding).
+    max_age: float = 14 * 86400.0
+
+
+@dataclass(frozen=True)
 class ShijiConfig:
     """A whole, validated configuration file."""
 
@@ -194,6 +228,8 @@ class ShijiConfig:
     auth: AuthConfig = field(default_factory=AuthConfig)
     statsd: StatsdConfig = field(default_factory=StatsdConfig)
     tasks: TasksConfig = field(default_factory=TasksConfig)
+    storage: StorageConfig = field(default_factory=StorageConfig)
+    sessions: SessionsConfig = field(default_factory=SessionsConfig)
     #: ``(module_name, url_regex)`` for each API, in file order.
     apis: Tuple[Tuple[str, str], ...] = ()
     #: The raw options of each ``[config_<module_name>]`` section.
@@ -226,6 +262,8 @@ class ShijiConfig:
             redacted_arguments=logging.redacted_arguments,
             serve_docs=general.serve_docs,
             metric_names=self.statsd.names,
+            session_cookie=self.sessions.cookie_name,
+            session_max_age=self.sessions.max_age,
         )
 
 
@@ -361,6 +399,39 @@ def _json_strings(raw: str) -> Tuple[str, ...]:
     return tuple(value)
 
 
+def _store_url(raw: str) -> str:
+    url = _text(raw)
+    if not url:
+        return url  # the default
+    scheme, _, rest = url.partition(":")
+    scheme = scheme.lower()
+    if scheme in ("redis", "rediss"):
+        if not rest.startswith("//") or len(rest) <= 2:
+            raise ValueError("a URL such as redis://127.0.0.1:6379/0")
+    elif scheme in ("postgresql", "postgres"):
+        if not rest.startswith("//") or len(rest) <= 2:
+            raise ValueError("a URL such as postgresql://user:password@127.0.0.1/shiji")
+    elif scheme == "sqlite":
+        if not rest:
+            raise ValueError("a file, as in sqlite:shared.sqlite")
+    elif not (scheme == "memory" and not rest.strip("/")):
+        raise ValueError(
+            "sqlite:<path>, redis://host:port/db, rediss://...,"
+            " postgresql://user@host/database or memory:"
+        )
+    return url
+
+
+_COOKIE_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+
+
+def _cookie_name(raw: str) -> str:
+    name = _text(raw)
+    if not _COOKIE_NAME.fullmatch(name):
+        raise ValueError("a cookie name (letters, digits and !#$%&'*+-.^_`|~)")
+    return name
+
+
 def _json_object(raw: str) -> Dict[str, Any]:
     try:
         value = json.loads(raw)
@@ -434,10 +505,17 @@ SCHEMA: Dict[str, Dict[str, Parser]] = {
         "lease": _lease,
         "keep_finished": _seconds,
     },
+    "storage": {
+        "url": _store_url,
+    },
+    "sessions": {
+        "cookie_name": _cookie_name,
+        "max_age": _seconds,
+    },
 }
 
 #: Options whose values never appear in an error message.
-SECRET_OPTIONS = frozenset({"secure_cookies_secrets"})
+SECRET_OPTIONS = frozenset({"secure_cookies_secrets", "url"})
 
 _MODULE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 
@@ -503,6 +581,17 @@ def _tasks_section(path: Path, parser: configparser.ConfigParser) -> TasksConfig
     # share a queue.
     database = tasks.database or f"{path.name}.tasks.sqlite"
     return dataclasses.replace(tasks, database=(path.parent / database).resolve())
+
+
+def _storage_section(path: Path, parser: configparser.ConfigParser) -> StorageConfig:
+    storage: StorageConfig = _section(path, parser, "storage", StorageConfig)
+    if not storage.url:
+        storage = StorageConfig(url=f"sqlite:{path.name}.storage.sqlite")
+    if storage.backend == "sqlite":
+        # Relative to the configuration file, as every path of it.
+        file = path.parent / storage.url.partition(":")[2]
+        storage = StorageConfig(url=f"sqlite:{file.resolve()}")
+    return storage
 
 
 def load_config(path: Union[str, Path]) -> ShijiConfig:
@@ -598,6 +687,16 @@ def load_config(path: Union[str, Path]) -> ShijiConfig:
         except ValueError as e:
             raise ConfigError(path, str(e), "auth", "secure_cookies_secrets") from None
 
+    storage = _storage_section(path, parser)
+    if storage.backend == "redis" and parser.has_option("tasks", "database"):
+        raise ConfigError(
+            path,
+            "is not used when [storage] url names a Redis server (the queue "
+            "is kept there); remove it",
+            "tasks",
+            "database",
+        )
+
     return ShijiConfig(
         path=path,
         general=general,
@@ -605,6 +704,8 @@ def load_config(path: Union[str, Path]) -> ShijiConfig:
         auth=auth,
         statsd=_section(path, parser, "statsd", StatsdConfig),
         tasks=_tasks_section(path, parser),
+        storage=storage,
+        sessions=_section(path, parser, "sessions", SessionsConfig),
         apis=tuple(apis),
         api_options=api_options,
     )

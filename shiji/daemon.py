@@ -34,14 +34,17 @@ from twisted.internet import defer, error
 from twisted.logger import Logger
 from twisted.python import usage
 
+from . import auth
 from ._imports import import_failure
 from ._pidfile import PIDFileError
 from ._process import ProcessServices
 from ._reactor import global_reactor
 from ._reload import WATCHER_MISSING, ReloadService, check_reload, watcher_available
 from ._service_tree import ServiceTree
+from ._sessions import session_filter
 from ._signals import stop_reactor
 from ._site import Site
+from ._storage_service import StorageService, check_storage, store_for
 from ._tls import tls_options
 from ._watchdog import watchdogs
 from ._workers import WORKER_READY_FD, WorkerPool
@@ -49,6 +52,7 @@ from .auth import AuthBackend
 from .config import ConfigError, ShijiConfig, load_config
 from .metrics import Metrics
 from .statsd import StatsdClient
+from .storage import Store
 from .urldispatch import APIDefinitionError, APIRouter
 
 __all__ = [
@@ -214,6 +218,8 @@ def load_apis(
     if with_tasks:
         # So does a queue that cannot be opened (or created).
         check_task_store(config)
+    # And a shared store that cannot be opened.
+    check_storage(config)
     return route_map, api_config
 
 
@@ -270,9 +276,14 @@ def make_metrics(config: ShijiConfig) -> Optional[StatsdClient]:
     return StatsdClient(statsd.host, statsd.port, statsd.scheme)
 
 
-def make_site(config: ShijiConfig, metrics: Optional[Metrics] = None) -> Site:
+def make_site(
+    config: ShijiConfig,
+    metrics: Optional[Metrics] = None,
+    store: Optional[Store] = None,
+) -> Site:
     """
-    Import the APIs of ``config`` and build the site that serves them.
+    Import the APIs of ``config`` and build the site that serves them, with
+    ``store`` as the shared store (one in memory if not given).
 
     :raises ConfigError: see :func:`load_apis`; also a malformed API package.
     """
@@ -286,9 +297,22 @@ def make_site(config: ShijiConfig, metrics: Optional[Metrics] = None) -> Site:
             settings=settings,
             metrics=metrics,
             auth_backend=auth_backend,
+            store=store,
         )
     except APIDefinitionError as e:
         raise ConfigError(config.path, str(e), "apis") from None
+    if (
+        config.auth.secure_cookies_secrets is None
+        and auth.cookie_secrets is None  # nor did an API install_secure_cookies
+        and router.uses_filter(session_filter)
+    ):
+        raise ConfigError(
+            config.path,
+            "is required: sessions.session_filter keeps the session's id in a "
+            "signed cookie",
+            "auth",
+            "secure_cookies_secrets",
+        )
     docs = None
     if settings.serve_docs:
         from .docs import DocsResource
@@ -437,7 +461,10 @@ def build_service(
     if metrics is not None:
         metrics.setName("statsd")
         metrics.setServiceParent(top)
-    site = make_site(config, metrics)
+    # Before the task and HTTP services, so closed after both have stopped.
+    storage = StorageService(store_for(config))
+    storage.setServiceParent(top)
+    site = make_site(config, metrics, storage.store)
     watching = watchdogs(general, site, worker_fd)
     if worker_fd is None:
         # Started before the HTTP service, stopped after it: it watches the
@@ -457,7 +484,7 @@ def build_service(
 
     # Before the HTTP service, so stopped after it: requests still draining
     # may queue tasks.
-    tasks = task_service(config, site.router, metrics)
+    tasks = task_service(config, site.router, metrics, store=storage.store)
     if tasks is not None:
         tasks.setName("tasks")
         tasks.setServiceParent(top)

@@ -21,9 +21,15 @@ Background tasks and scheduled jobs of an API, declared in its
 
 A handler queues a run with ``task_id = await send_email.enqueue(to=...,
 subject=...)``. Every process of shijid that serves the APIs runs a
-:class:`TaskService`, which takes queued tasks from an SQLite queue shared by
-the processes and runs each once (at least once: see the README's
-"Background tasks and cron").
+:class:`TaskService`, which takes queued tasks from a queue shared by the
+processes and runs each once (at least once: see the README's "Background
+tasks and cron"): an SQLite file shared by the processes of one host
+(``[tasks] database``), or, when ``[storage] url`` names a Redis server,
+that server, shared by every host (``RedisTaskStore`` in
+``shiji._task_store_redis``). One process across all those sharing the
+``[storage]`` store times the scheduled jobs: the holder of its lease lock.
+When the queue cannot be reached, ``enqueue()`` fails with
+:class:`~shiji.webapi.StorageUnavailableError` (HTTP 503, error 218).
 """
 
 from ._task_declarations import (

@@ -58,6 +58,7 @@ from twisted.python.failure import Failure
 from ._reactor import global_reactor
 from ._settings import DEFAULT_SETTINGS
 from ._site import Site
+from ._storage_memory import MemoryStore
 from ._task_declarations import load_api_tasks
 from ._task_service import TaskService, call_at_once
 from ._task_store import SQLiteTaskStore
@@ -287,7 +288,7 @@ class TestConnection:
 
 
 # What configures the router, rather than how it is served.
-_ROUTER_OBJECTS = ("config", "metrics", "auth_backend")
+_ROUTER_OBJECTS = ("config", "metrics", "auth_backend", "store")
 _ROUTER_SETTINGS = frozenset(
     {
         "version_header",
@@ -318,8 +319,9 @@ class TestClient:
         ``twisted.internet.defer.TimeoutError``.
     :param clock: the site's clock (deadlines, timeouts, draining); a new
         ``Clock`` by default, advanced by the test (:attr:`clock`).
-    :param options: with a route map, ``APIRouter``'s ``config``, ``metrics``
-        and ``auth_backend``; and any setting shijid's configuration has, by
+    :param options: with a route map, ``APIRouter``'s ``config``, ``metrics``,
+        ``auth_backend`` and ``store`` (a :class:`~shiji.storage.Store`; by
+        default one in memory whose expiries follow :attr:`clock`); and any setting shijid's configuration has, by
         its name there: ``version_header``, ``cross_origin_domains``,
         ``request_timeout``, ``max_body_bytes``, ``header_timeout``,
         ``honor_x_realip`` (believe ``X-Real-IP`` and ``X-Forwarded-For``
@@ -353,6 +355,9 @@ class TestClient:
         }
         options.setdefault("serve_docs", False)
         options.setdefault("validate_responses", True)
+        #: The clock of the site's deadlines and timeouts, and of the
+        #: store's expiries and sessions.
+        self.clock = clock if clock is not None else Clock()
         if isinstance(apis, APIRouter):
             if router_objects or set(options) & _ROUTER_SETTINGS:
                 raise TypeError("router options go to APIRouter, not with a router")
@@ -360,9 +365,10 @@ class TestClient:
             settings = apis.settings.replace(**options)
         else:
             settings = DEFAULT_SETTINGS.replace(**options)
-            self.router = APIRouter(apis, settings=settings, **router_objects)
-        #: The clock of the site's deadlines and timeouts.
-        self.clock = clock if clock is not None else Clock()
+            router_objects.setdefault("store", MemoryStore(self.clock))
+            self.router = APIRouter(
+                apis, settings=settings, clock=self.clock, **router_objects
+            )
         docs = None
         if settings.serve_docs:
             from .docs import DocsResource

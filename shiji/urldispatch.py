@@ -69,13 +69,16 @@ from ._errors import (
 from ._filters import Filter, chained, checked_filters
 from ._lifecycle import Deprecation
 from ._query import decode_url_matches, query_arguments
+from ._reactor import global_reactor
 from ._request import APIRequest
 from ._response import render_call, write_error, write_failure
 from ._settings import DEFAULT_SETTINGS, Settings
+from ._storage_memory import MemoryStore
 from ._version_header import VersionHeader, version_and_mode
 from .auth import AuthBackend, CookieSigner, namespace_source
 from .auth._challenge import challenge
 from .metrics import Metrics, NullMetrics
+from .storage import Store
 
 __all__ = [
     "APIDefinitionError",
@@ -350,6 +353,10 @@ class APIRouter(resource.Resource):
     :param metrics: where ``request.metrics`` ships metrics.
     :param auth_backend: what ``auth.access`` and ``auth.login_required``
         ask who the caller is (see :class:`shiji.auth.AuthBackend`).
+    :param store: the shared store handlers find as ``request.store`` and
+        sessions are kept in (see :mod:`shiji.storage`); this process's
+        memory by default.
+    :param clock: what tells the time of sessions; the reactor by default.
     :param options: settings to change, by name: ``version_header``,
         ``version_in_query`` (take the version from the query string when
         the header is absent; off by default, since a browser sends a
@@ -379,6 +386,8 @@ class APIRouter(resource.Resource):
         settings: Optional[Settings] = None,
         metrics: Optional[Metrics] = None,
         auth_backend: Optional[AuthBackend] = None,
+        store: Optional[Store] = None,
+        clock: Any = None,
         **options: Any,
     ) -> None:
         super().__init__()
@@ -426,6 +435,9 @@ class APIRouter(resource.Resource):
         self.cookie_signer = CookieSigner(secrets) if secrets is not None else None
         self.cookie_secure = settings.cookie_secure
         self.auth_backend = auth_backend
+        self._clock = clock
+        #: The shared store (see :mod:`shiji.storage`).
+        self.store: Store = store if store is not None else MemoryStore(clock)
         self._version_header = settings.version_header.lower().encode("ascii")
         self._cors = CORSPolicy.build(
             settings.cross_origin_domains, settings.version_header
@@ -436,6 +448,15 @@ class APIRouter(resource.Resource):
             if settings.inhibit_http_caching
             else []
         )
+
+    def uses_filter(self, filter_function: Filter) -> bool:
+        """Whether some call of these APIs runs behind ``filter_function``."""
+        return any(filter_function in chain for chain in self._chains.values())
+
+    @property
+    def clock(self) -> Any:
+        """What tells the time of sessions: the reactor unless told otherwise."""
+        return self._clock if self._clock is not None else global_reactor()
 
     @property
     def route_map(self) -> List[Tuple[Pattern[str], ModuleType]]:
@@ -496,6 +517,7 @@ class APIRouter(resource.Resource):
         request.api_name = api.api_name
         request.api_config = self.config
         request.metrics = self.metrics
+        request.store = self.store
         request.api_router = self
         version_router: VersionRouter = api.version_router
         request.version_router = version_router

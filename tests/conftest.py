@@ -1,5 +1,7 @@
 import mylogin_api
 import pytest
+from postgres_server import fresh_postgres, postgres_server  # noqa: F401 (fixtures)
+from redis_server import fresh_redis, redis_server  # noqa: F401 (fixtures)
 
 from shiji.testing import TestClient
 

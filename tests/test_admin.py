@@ -252,6 +252,7 @@ BUILT_IN_CODES = {
     "RequestTooLargeError": 210,
     "RequestURITooLongError": 214,
     "ServiceUnavailableError": 217,
+    "StorageUnavailableError": 218,
     "UnexpectedServerError": 505,
     "UnknownAPICallError": 203,
     "UnknownAPIError": 208,

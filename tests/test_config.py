@@ -487,3 +487,103 @@ def test_a_configured_backend_guards_calls(shijid):
 def test_an_empty_metric_scheme_means_no_prefix(tmp_path):
     config = load_config(config_file(tmp_path, "[statsd]\nscheme:\n[apis]\na: b\n"))
     assert config.statsd.scheme == ""
+
+
+def test_the_store_is_an_sqlite_file_beside_the_configuration_by_default(tmp_path):
+    config = load_config(config_file(tmp_path, "[apis]\nmylogin_api = x\n"))
+    assert (
+        config.storage.url
+        == f"sqlite:{(tmp_path / 'shijid.conf.storage.sqlite').resolve()}"
+    )
+    assert config.storage.backend == "sqlite"
+    assert (config.sessions.cookie_name, config.sessions.max_age) == (
+        "session",
+        1209600.0,
+    )
+    settings = config.settings()
+    assert (settings.session_cookie, settings.session_max_age) == ("session", 1209600.0)
+
+
+@pytest.mark.parametrize(
+    "given, url, backend",
+    [
+        ("sqlite:shared/store.sqlite", "sqlite:{tmp}/shared/store.sqlite", "sqlite"),
+        ("sqlite:/var/lib/shiji.sqlite", "sqlite:/var/lib/shiji.sqlite", "sqlite"),
+        ("redis://127.0.0.1:6379/2", "redis://127.0.0.1:6379/2", "redis"),
+        (
+            "rediss://:pw@cache.example:6380/0",
+            "rediss://:pw@cache.example:6380/0",
+            "redis",
+        ),
+        ("memory:", "memory:", "memory"),
+        ("", "sqlite:{tmp}/shijid.conf.storage.sqlite", "sqlite"),
+    ],
+)
+def test_store_urls(tmp_path, given, url, backend):
+    config = load_config(
+        config_file(tmp_path, f"[apis]\nmylogin_api = x\n[storage]\nurl = {given}\n")
+    )
+    assert config.storage.url == url.format(tmp=tmp_path.resolve())
+    assert config.storage.backend == backend
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        "redis:",
+        "redis://",
+        "redis:/:hunter2@cache",
+        "http://cache:6379",
+        "sqlite:",
+        "memory:elsewhere",
+        "cache",
+    ],
+)
+def test_an_unusable_store_url_is_one_line_that_hides_the_value(tmp_path, given):
+    path = config_file(tmp_path, f"[apis]\nmylogin_api = x\n[storage]\nurl = {given}\n")
+    with pytest.raises(ConfigError) as raised:
+        load_config(path)
+    message = str(raised.value)
+    assert message.startswith(f"{path}: [storage] url: must be ")
+    # A Redis URL may carry a password: the value is never echoed.
+    assert ", not " not in message and "hunter2" not in message
+    assert "\n" not in message
+
+
+def test_sessions_options(tmp_path):
+    config = load_config(
+        config_file(
+            tmp_path,
+            "[apis]\nmylogin_api = x\n[sessions]\ncookie_name = sid\nmax_age = 3600\n",
+        )
+    )
+    assert (config.sessions.cookie_name, config.sessions.max_age) == ("sid", 3600.0)
+    for option, value, expected in (
+        ("cookie_name", "a b", "a cookie name"),
+        ("cookie_name", "a;b", "a cookie name"),
+        ("max_age", "soon", "a number of seconds"),
+        ("expiry", "1", None),
+    ):
+        path = config_file(
+            tmp_path, f"[apis]\nmylogin_api = x\n[sessions]\n{option} = {value}\n"
+        )
+        with pytest.raises(ConfigError) as raised:
+            load_config(path)
+        message = str(raised.value)
+        assert message.startswith(f"{path}: [sessions] {option}: ")
+        if expected:
+            assert expected in message
+
+
+def test_a_queue_file_is_refused_when_the_queue_is_in_redis(tmp_path):
+    path = config_file(
+        tmp_path,
+        "[apis]\nmylogin_api = x\n[tasks]\ndatabase = q.sqlite\n"
+        "[storage]\nurl = redis://127.0.0.1:6379/0\n",
+    )
+    with pytest.raises(ConfigError) as raised:
+        load_config(path)
+    assert str(raised.value) == (
+        f"{path}: [tasks] database: is not used when [storage] url names a "
+        "Redis server (the queue is kept there); remove it"
+    )

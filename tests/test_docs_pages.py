@@ -901,9 +901,9 @@ def test_the_commands_of_the_page_call_the_daemon(example):
         (409, "SampleNormalError"),
         (409, "ValueError"),
         (409, "ValueError"),
-        # The session cookie's placeholder is no signed session.
-        (409, "InvalidSecureCookieError"),
-        (409, "InvalidSecureCookieError"),
-        (409, "InvalidSecureCookieError"),
+        # The session cookie's placeholder names no session: not logged in.
+        (401, "InvalidAuthenticationError"),
+        (401, "InvalidAuthenticationError"),
+        (401, "InvalidAuthenticationError"),
         (200, None),
     ]

@@ -85,6 +85,12 @@ BUILT_IN = [
         503,
     ),
     (
+        "StorageUnavailableError",
+        218,
+        "The shared store cannot be reached; try again shortly.",
+        503,
+    ),
+    (
         "AccessDeniedError",
         501,
         "Insufficient permission to perform the requested action.",

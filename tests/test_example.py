@@ -1,10 +1,15 @@
 """
-examples/mylogin_api: the spec's PingCall and errors, in Python 3.
+examples/mylogin_api: the spec's PingCall and errors, in Python 3; what
+needs no shared store; the nightly job.
 """
 
+import mylogin_api
 import pytest
 import pytest_twisted
-from apitools import envelope, without_date
+from apitools import envelope, log_lines, without_date
+
+from shiji.metrics import NullMetrics
+from shiji.testing import TestClient
 
 PONG = "PONG! Right back at ya."
 
@@ -141,3 +146,64 @@ async def test_list_versions(client):
         200,
         {"all_versions": ["1.0"], "curr_version": "1.0"},
     )
+
+
+@pytest_twisted.ensureDeferred
+async def test_what_keeps_nothing_in_the_store_answers_without_one():
+    client = TestClient({"myloginapi": mylogin_api})
+    # Closed, the store fails every operation as an unreachable one does.
+    await client.router.store.close()
+    response = await client.get("/myloginapi/ping/123")
+    assert response.status == 200
+    response = await client.post(
+        "/myloginapi/ping?simple_auth_key=abc",
+        json={"client_tz": 1, "client_id": "c"},
+    )
+    assert response.status == 200
+    response = await client.get("/myloginapi/sample_error/advanced")
+    assert response.error["exception_class"] == "SampleAdvancedError"
+    response = await client.get("/myloginapi/list_versions")
+    assert response.status == 200
+
+
+class Recorder(NullMetrics):
+    """Metrics that remember the counters they are given."""
+
+    def __init__(self):
+        self.counted = []
+
+    def increment(self, name, value=1, sample_rate=1.0):
+        self.counted.append((name, value))
+
+
+@pytest.mark.parametrize("configured", [True, False])
+@pytest_twisted.ensureDeferred
+async def test_the_nightly_job_refreshes_the_database_statistics(tmp_path, configured):
+    from mylogin_api import config, passwords
+
+    if passwords.scrypt is None:
+        pytest.skip("the example's configuration needs scrypt")
+    settings = config.validate_config({"db_path": str(tmp_path / "users.sqlite")})
+    metrics = Recorder()
+    client = TestClient(
+        {"myloginapi": mylogin_api},
+        config={"mylogin_api": settings} if configured else {},
+        metrics=metrics,
+    )
+    try:
+        with log_lines("mylogin_api.tasks") as lines:
+            client.clock.advance(3 * 3600 + 17 * 60 - 1)
+            assert await client.run_tasks() == 0
+            assert lines == []
+            client.clock.advance(1)
+            assert await client.run_tasks() == 0
+        job = "mylogin_api.cron.optimize_database.ok"
+        if configured:
+            assert lines == ["Ran PRAGMA optimize on the user database"]
+            assert ("mylogin_api.database.optimized", 1) in metrics.counted
+        else:
+            assert lines == []
+            assert ("mylogin_api.database.optimized", 1) not in metrics.counted
+        assert (job, 1) in metrics.counted
+    finally:
+        settings["users"].close()

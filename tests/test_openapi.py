@@ -49,6 +49,9 @@ GUARDED = {
     "503": ["RequestTimeoutError", "ServiceUnavailableError"],
 }
 
+#: What a call keeping state in the shared store may answer besides.
+STORE = {"503": ["StorageUnavailableError"]}
+
 
 def merged(*tables):
     """Error tables merged status by status, each list sorted."""
@@ -193,14 +196,19 @@ def test_every_operation_lists_every_error_it_can_answer(document):
             },
         ),
         ("/users", "post"): merged(
-            body, {"409": ["EmailTakenError"], "429": ["TooManyAttemptsError"]}
+            body,
+            {"409": ["EmailTakenError"], "429": ["TooManyAttemptsError"]},
+            STORE,
         ),
         ("/login", "post"): merged(
-            body, {"401": ["LoginFailedError"], "429": ["TooManyAttemptsError"]}
+            body,
+            {"401": ["LoginFailedError"], "429": ["TooManyAttemptsError"]},
+            STORE,
         ),
-        ("/logout", "post"): guarded,
-        ("/me", "get"): guarded,
-        ("/me/sessions", "get"): merged(guarded, {"409": ["ValueError"]}),
+        # The session filter's: declared once, on the filter.
+        ("/logout", "post"): merged(guarded, STORE),
+        ("/me", "get"): merged(guarded, STORE),
+        ("/me/sessions", "get"): merged(guarded, {"409": ["ValueError"]}, STORE),
         # Shiji's own call raises none of the API's errors.
         ("/list_versions", "get"): ANY_CALL,
     }
@@ -433,9 +441,10 @@ def test_the_session_cookie_guards_what_the_auth_backend_guards(document):
             "in": "cookie",
             "name": "session",
             "description": (
-                "The signed session cookie that login sets: `session` (the "
-                "`cookie_name` option), or `__Host-session` when cookies are sent "
-                "over HTTPS only ([auth] cookie_secure)."
+                "The signed cookie holding the id of the server-side session "
+                "that login fills: `session` (shijid's [sessions] cookie_name), "
+                "or `__Host-session` when cookies are sent over HTTPS only "
+                "([auth] cookie_secure)."
             ),
         }
     }

@@ -1194,51 +1194,6 @@ def test_the_tasks_api_module_is_what_the_tests_use():
     assert tasks_api.api_name == "tasks_api"
 
 
-# The example
-
-
-@pytest_twisted.ensureDeferred
-async def test_the_example_deletes_expired_sessions_every_night(tmp_path):
-    import mylogin_api
-    from mylogin_api import config as example_config
-    from mylogin_api import passwords
-
-    if passwords.scrypt is None:
-        pytest.skip("the example's login service needs scrypt")
-    database = tmp_path / "users.sqlite"
-    settings = example_config.validate_config({"db_path": str(database)})
-    users = settings["users"]
-
-    def tokens():
-        connection = sqlite3.connect(database)
-        try:
-            rows = connection.execute("SELECT token FROM sessions ORDER BY token")
-            return [token for (token,) in rows.fetchall()]
-        finally:
-            connection.close()
-
-    try:
-        user_id = await users.create_user("a@example.com", "not a real hash")
-        await users.create_session("old", user_id, time.time() - 10)
-        await users.create_session("live", user_id, time.time() + 3600)
-        metrics = Recorder()
-        client = TestClient(
-            {"myloginapi": mylogin_api},
-            config={"mylogin_api": settings},
-            metrics=metrics,
-        )
-        client.clock.advance(3 * 3600 + 17 * 60 - 1)
-        assert await client.run_tasks() == 0
-        assert tokens() == ["live", "old"]
-        client.clock.advance(1)
-        assert await client.run_tasks() == 0
-        assert tokens() == ["live"]
-        assert ("mylogin_api.sessions.purged", 1) in metrics.counted
-        assert ("mylogin_api.cron.purge_expired_sessions.ok", 1) in metrics.counted
-    finally:
-        users.close()
-
-
 def test_without_tasks_no_service_runs_and_no_file_is_made(tmp_path):
     import probe_api
 

@@ -1,71 +1,28 @@
 """
-Limits on logins and signups, counted in each process's memory (each worker
-counts on its own).
+Limits on logins and signups, counted in the shared store
+(``request.store``), so that every process and every host serving the API
+counts together.
+
+Each limit counts over fixed windows aligned to the epoch: the counter of
+a key for the window ``floor(now / window)`` lives in the store as
+``mylogin_api:limits:<kind>:<sha256 of the email or address>:<window>``,
+and a refused caller is told to retry when that window ends. (A fixed
+window lets a caller spend a whole allowance just before a window ends and
+another just after: at most twice the limit in a short time, never more.)
 
 Every attempt counts from the moment it starts, before its password is
-checked, so attempts sent in parallel cannot slip past a limit while the
-first ones are still being checked; an attempt that succeeds gives its
-place back.
+checked, so attempts sent in parallel, to any process, cannot slip past a
+limit while the first ones are still being checked; an attempt that is
+refused, or that succeeds, gives its place back.
 """
 
-import time
-from collections import OrderedDict, deque
+import hashlib
+import math
 
+from twisted.internet import defer
 
-class SlidingWindow:
-    """At most ``limit`` events per key within the last ``window`` seconds."""
-
-    #: Keys remembered at most; the least recently used are forgotten first.
-    MAX_KEYS = 100_000
-
-    def __init__(self, limit, window, clock=time.monotonic):
-        self.limit = limit
-        self.window = window
-        self.clock = clock
-        self._events = OrderedDict()
-
-    def _recent(self, key):
-        events = self._events.get(key)
-        if events is None:
-            return None
-        cutoff = self.clock() - self.window
-        while events and events[0] <= cutoff:
-            events.popleft()
-        return events
-
-    def count(self, key):
-        """Events of ``key`` within the window."""
-        events = self._recent(key)
-        return len(events) if events else 0
-
-    def retry_after(self, key):
-        """Seconds until ``key`` may have another event; 0 if it may now."""
-        events = self._recent(key)
-        if not events or len(events) < self.limit:
-            return 0.0
-        return max(events[-self.limit] + self.window - self.clock(), 0.001)
-
-    def add(self, key):
-        """Count an event of ``key`` now; returns its time, for :meth:`remove`."""
-        events = self._recent(key)
-        if events is None:
-            events = self._events[key] = deque()
-        stamp = self.clock()
-        events.append(stamp)
-        self._events.move_to_end(key)
-        while len(self._events) > self.MAX_KEYS:
-            self._events.popitem(last=False)
-        return stamp
-
-    def remove(self, key, stamp):
-        """Uncount the event of ``key`` that :meth:`add` timed at ``stamp``."""
-        events = self._events.get(key)
-        if events is not None and stamp in events:
-            events.remove(stamp)
-
-    def clear(self, key):
-        """Forget every event of ``key``."""
-        self._events.pop(key, None)
+#: Where the counters are kept in the store.
+PREFIX = "mylogin_api:limits:"
 
 
 class TooMany(Exception):
@@ -76,26 +33,56 @@ class TooMany(Exception):
         self.retry_after = retry_after
 
 
+def _digest(*parts):
+    # Emails and addresses stay out of the store's keys; a NUL cannot occur
+    # in either, so no two pairs make the same text.
+    return hashlib.sha256("\0".join(parts).encode("utf-8")).hexdigest()
+
+
+class FixedWindow:
+    """At most ``limit`` events per key within each ``window`` seconds,
+    counted in the store under ``kind``."""
+
+    def __init__(self, kind, limit, window):
+        self.kind = kind
+        self.limit = limit
+        self.window = window
+
+    def key(self, now, *parts):
+        """The counter of ``parts`` for the window holding ``now``."""
+        number = math.floor(now / self.window)
+        return f"{PREFIX}{self.kind}:{_digest(*parts)}:{number}"
+
+    def retry_after(self, now):
+        """Seconds from ``now`` until the window holding it ends."""
+        return (math.floor(now / self.window) + 1) * self.window - now
+
+    def count(self, store, key, amount=1):
+        """A Deferred of the counter ``key`` after adding ``amount``."""
+        return store.incr(key, amount, expires_in=self.window)
+
+
 class LoginAttempt:
     """A login under way, holding its place in each limit."""
 
-    def __init__(self, limits, email, address, slowdown):
+    def __init__(self, limits, store, keys, slowdown):
         self.limits = limits
-        self.keys = ((email, address), address, email)
+        self.store = store
+        #: The counters it holds a place in: per account and address, per
+        #: address, per account.
+        self.keys = keys
+        #: Seconds to wait before checking the password.
         self.slowdown = slowdown
-        self.stamps = (
-            limits.per_account_and_address.add(self.keys[0]),
-            limits.per_address.add(address),
-            limits.per_account.add(email),
-        )
 
+    @defer.inlineCallbacks
     def succeeded(self):
         """The password was right: this address starts afresh for the
         account, and the attempt counts nowhere."""
+        pair, address, account = self.keys
         limits = self.limits
-        limits.per_account_and_address.clear(self.keys[0])
-        limits.per_address.remove(self.keys[1], self.stamps[1])
-        limits.per_account.remove(self.keys[2], self.stamps[2])
+        yield self.store.delete(pair)
+        yield limits.per_address.count(self.store, address, -1)
+        yield limits.per_account.count(self.store, account, -1)
 
 
 class AccessLimits:
@@ -125,40 +112,54 @@ class AccessLimits:
         login_slowdown,
         signup_attempts,
         signup_window,
-        clock=time.monotonic,
     ):
-        self.per_account_and_address = SlidingWindow(
-            login_attempts, login_window, clock
+        self.per_account_and_address = FixedWindow(
+            "login-account-address", login_attempts, login_window
         )
-        self.per_address = SlidingWindow(address_login_attempts, login_window, clock)
-        self.per_account = SlidingWindow(account_login_ceiling, login_window, clock)
+        self.per_address = FixedWindow(
+            "login-address", address_login_attempts, login_window
+        )
+        self.per_account = FixedWindow(
+            "login-account", account_login_ceiling, login_window
+        )
         self.login_slowdown = login_slowdown
-        self.signups = SlidingWindow(signup_attempts, signup_window, clock)
+        self.signups = FixedWindow("signup-address", signup_attempts, signup_window)
 
-    def start_login(self, email, address):
+    @defer.inlineCallbacks
+    def start_login(self, store, email, address, now):
         """
-        Admit a login attempt for ``email`` from ``address``, holding its
-        place in every limit; its ``slowdown`` says how long it must wait
-        before checking the password.
+        A Deferred admitting a login attempt for ``email`` from ``address``
+        at ``now`` (UNIX time), which holds its place in every limit; its
+        ``slowdown`` says how long it must wait before checking the
+        password.
 
-        :raises TooMany: a limit is reached.
+        :raises TooMany: a limit is reached (the attempt holds no place).
+        :raises StorageUnavailableError: the store cannot be reached.
         """
-        wait = max(
-            self.per_account_and_address.retry_after((email, address)),
-            self.per_address.retry_after(address),
-        )
-        if wait:
-            raise TooMany(wait)
-        slowdown = self.login_slowdown if self.per_account.retry_after(email) else 0
-        return LoginAttempt(self, email, address, slowdown)
+        pair_limit, address_limit = self.per_account_and_address, self.per_address
+        pair = pair_limit.key(now, email, address)
+        if (yield pair_limit.count(store, pair)) > pair_limit.limit:
+            yield pair_limit.count(store, pair, -1)
+            raise TooMany(pair_limit.retry_after(now))
+        from_address = address_limit.key(now, address)
+        if (yield address_limit.count(store, from_address)) > address_limit.limit:
+            yield address_limit.count(store, from_address, -1)
+            yield pair_limit.count(store, pair, -1)
+            raise TooMany(address_limit.retry_after(now))
+        account = self.per_account.key(now, email)
+        count = yield self.per_account.count(store, account)
+        slowdown = self.login_slowdown if count > self.per_account.limit else 0
+        return LoginAttempt(self, store, (pair, from_address, account), slowdown)
 
-    def start_signup(self, address):
+    @defer.inlineCallbacks
+    def start_signup(self, store, address, now):
         """
-        Admit a signup from ``address``.
+        A Deferred admitting a signup from ``address`` at ``now``.
 
         :raises TooMany: the address has signed up too often.
+        :raises StorageUnavailableError: the store cannot be reached.
         """
-        wait = self.signups.retry_after(address)
-        if wait:
-            raise TooMany(wait)
-        self.signups.add(address)
+        key = self.signups.key(now, address)
+        if (yield self.signups.count(store, key)) > self.signups.limit:
+            yield self.signups.count(store, key, -1)
+            raise TooMany(self.signups.retry_after(now))

@@ -1,7 +1,11 @@
 """
-Users and sessions in a database, through twisted.enterprise.adbapi so that
-queries run in threads and never block the reactor. SQLite by default;
-PostgreSQL with db_driver = psycopg2.
+Users in a database, through twisted.enterprise.adbapi so that queries run
+in threads and never block the reactor. SQLite by default; PostgreSQL with
+db_driver = psycopg2.
+
+Sessions are not kept here but in shijid's shared store (see
+:mod:`shiji.sessions`); a ``sessions`` table that an earlier version of the
+example made is left as it is, unused.
 """
 
 import sqlite3
@@ -16,10 +20,6 @@ SCHEMAS = {
             email TEXT NOT NULL UNIQUE,
             password_hash TEXT NOT NULL,
             created REAL NOT NULL)""",
-        """CREATE TABLE IF NOT EXISTS sessions (
-            token TEXT PRIMARY KEY,
-            user_id INTEGER NOT NULL REFERENCES users (id),
-            expires REAL NOT NULL)""",
     ],
     "psycopg2": [
         """CREATE TABLE IF NOT EXISTS users (
@@ -27,10 +27,6 @@ SCHEMAS = {
             email TEXT NOT NULL UNIQUE,
             password_hash TEXT NOT NULL,
             created DOUBLE PRECISION NOT NULL)""",
-        """CREATE TABLE IF NOT EXISTS sessions (
-            token TEXT PRIMARY KEY,
-            user_id BIGINT NOT NULL REFERENCES users (id),
-            expires DOUBLE PRECISION NOT NULL)""",
     ],
 }
 
@@ -57,7 +53,9 @@ class UserStore:
                 "sqlite3", connect, check_same_thread=False, cp_min=1, cp_max=1
             )
         else:
-            self.pool = adbapi.ConnectionPool(driver, connect)
+            # A connection the server closed (a restart) is dropped after
+            # the call that finds it so, and made anew for the next.
+            self.pool = adbapi.ConnectionPool(driver, connect, cp_reconnect=True)
 
     @staticmethod
     def create_schema(driver, connect):
@@ -107,46 +105,11 @@ class UserStore:
             lambda rows: rows[0] if rows else None
         )
 
-    def create_session(self, token, user_id, expires):
-        query = self._sql(
-            "INSERT INTO sessions (token, user_id, expires) VALUES (?, ?, ?)"
-        )
-        return self.pool.runOperation(query, (token, user_id, expires))
-
-    def session_user(self, token):
-        """A Deferred of ``(id, email)`` of the session's user, or None."""
-        query = self._sql(
-            "SELECT users.id, users.email FROM sessions JOIN users ON users.id = sessions.user_id"
-            " WHERE sessions.token = ? AND sessions.expires > ?"
-        )
-        return self.pool.runQuery(query, (token, time.time())).addCallback(
-            lambda rows: tuple(rows[0]) if rows else None
-        )
-
-    def sessions_of(self, user_id, offset, limit):
-        """A Deferred of the expiry times of a user's live sessions, soonest
-        first: ``limit`` of them from the ``offset``-th."""
-        query = self._sql(
-            "SELECT expires FROM sessions WHERE user_id = ? AND expires > ?"
-            " ORDER BY expires LIMIT ? OFFSET ?"
-        )
-        return self.pool.runQuery(
-            query, (user_id, time.time(), limit, offset)
-        ).addCallback(lambda rows: [row[0] for row in rows])
-
-    def delete_session(self, token):
-        return self.pool.runOperation(
-            self._sql("DELETE FROM sessions WHERE token = ?"), (token,)
-        )
-
-    def purge_expired_sessions(self, now=None):
-        """A Deferred of the number of expired sessions deleted."""
-
-        def purge(cursor):
-            cursor.execute(
-                self._sql("DELETE FROM sessions WHERE expires <= ?"),
-                (time.time() if now is None else now,),
-            )
-            return cursor.rowcount
-
-        return self.pool.runInteraction(purge)
+    def optimize(self):
+        """
+        A Deferred of the nightly upkeep's statement, once run: SQLite's
+        ``PRAGMA optimize`` (which refreshes the query planner's statistics
+        where they are stale), PostgreSQL's ``ANALYZE users``.
+        """
+        statement = "PRAGMA optimize" if self.driver == "sqlite3" else "ANALYZE users"
+        return self.pool.runOperation(statement).addCallback(lambda _: statement)

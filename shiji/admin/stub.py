@@ -13,7 +13,9 @@ from ..config import (
     AuthConfig,
     GeneralConfig,
     LoggingConfig,
+    SessionsConfig,
     StatsdConfig,
+    StorageConfig,
     TasksConfig,
 )
 
@@ -101,6 +103,16 @@ HELP: Dict[str, str] = {
         "unrenewed: the tasks of a process that died run again after it."
     ),
     "keep_finished": "Seconds finished tasks and past cron ticks are kept.",
+    "url": (
+        "The store shared by every process: sqlite:<path> (relative to this "
+        "file; empty: <this file>.storage.sqlite), redis://host:port/db, "
+        "rediss://... or memory:."
+    ),
+    "cookie_name": (
+        "The signed cookie holding request.session's id "
+        "(__Host-<name> with cookie_secure)."
+    ),
+    "max_age": "Seconds a session lives unused; each use extends it.",
 }
 
 DEFAULTS = {
@@ -109,6 +121,8 @@ DEFAULTS = {
     "auth": AuthConfig(),
     "statsd": StatsdConfig(),
     "tasks": TasksConfig(),
+    "storage": StorageConfig(),
+    "sessions": SessionsConfig(),
 }
 
 

@@ -3,18 +3,16 @@ Calls of mylogin_api 1.0.
 """
 
 import re
-import secrets
 import time
 from dataclasses import dataclass
 from typing import List
 
-from twisted.internet import defer, reactor, task, threads
+from twisted.internet import defer, task, threads
 
-from shiji import auth, urldispatch, webapi
-from shiji.webapi import Arg
+from shiji import auth, sessions, urldispatch, webapi
+from shiji.webapi import Arg, StorageUnavailableError
 
-from .. import limits, passwords, store
-from ..backend import session_cookie
+from .. import backend, limits, passwords, store
 from .errors import (
     EmailTakenError,
     LoginFailedError,
@@ -31,9 +29,10 @@ auth_scheme = {
     "in": "cookie",
     "name": "session",
     "description": (
-        "The signed session cookie that login sets: `session` (the "
-        "`cookie_name` option), or `__Host-session` when cookies are sent "
-        "over HTTPS only ([auth] cookie_secure)."
+        "The signed cookie holding the id of the server-side session that "
+        "login fills: `session` (shijid's [sessions] cookie_name), or "
+        "`__Host-session` when cookies are sent over HTTPS only ([auth] "
+        "cookie_secure)."
     ),
 }
 
@@ -228,6 +227,11 @@ def _settings(request):
     return request.api_config["mylogin_api"]
 
 
+def _now(request):
+    """The time (UNIX) of the router's clock, which the store's follows."""
+    return request.api_router.clock.seconds()
+
+
 class SignupCall(urldispatch.URLMatchJSONResource):
     """
     Create an account.
@@ -237,19 +241,21 @@ class SignupCall(urldispatch.URLMatchJSONResource):
 
     @webapi.json_arguments(CREDENTIALS)
     @webapi.returns(201, AccountResult, description="The new account.")
-    @webapi.raises(EmailTakenError, TooManyAttemptsError)
+    @webapi.raises(EmailTakenError, TooManyAttemptsError, StorageUnavailableError)
     @defer.inlineCallbacks
     def render_POST(self, request):
         """
         Create an account; the email must be unused, the password 8 to 1024
         characters long. Answers 201 with `{"result": {"id": ..., "email":
         ...}}`. Signups are limited per client address (HTTP 429 with
-        `Retry-After` past the limit), which also makes finding out which
-        emails have accounts slow.
+        `Retry-After` past the limit, counted by every server together),
+        which also makes finding out which emails have accounts slow.
         """
         email, password = request.jsonArgs["email"], request.jsonArgs["password"]
         try:
-            _settings(request)["limits"].start_signup(request.client_ip)
+            yield _settings(request)["limits"].start_signup(
+                request.store, request.client_ip, _now(request)
+            )
         except limits.TooMany as refused:
             raise TooManyAttemptsError(request, refused.retry_after) from None
         password_hash = yield passwords.hash_password(password)
@@ -268,6 +274,7 @@ class LoginCall(urldispatch.URLMatchJSONResource):
     """
 
     routes = r"login"
+    filters = [sessions.session_filter]
 
     @webapi.json_arguments(CREDENTIALS)
     @webapi.returns(200, AccountResult, description="The account logged in to.")
@@ -275,21 +282,24 @@ class LoginCall(urldispatch.URLMatchJSONResource):
     @defer.inlineCallbacks
     def render_POST(self, request):
         """
-        Check the email and password and set the signed session cookie.
-        Failed attempts are limited per account and client address, and
-        per client address (HTTP 429 with `Retry-After` past a limit);
-        logins to an account that many addresses failed to log in to are
-        slowed down. An unknown email takes as long to refuse as a wrong
-        password.
+        Check the email and password and start a session: its id comes in
+        a new signed session cookie, even if the caller had one. Failed
+        attempts are limited per account and client address, and per
+        client address (HTTP 429 with `Retry-After` past a limit); logins
+        to an account that many addresses failed to log in to are slowed
+        down. An unknown email takes as long to refuse as a wrong password.
         """
         settings = _settings(request)
         email, password = request.jsonArgs["email"], request.jsonArgs["password"]
         try:
-            attempt = settings["limits"].start_login(email, request.client_ip)
+            attempt = yield settings["limits"].start_login(
+                request.store, email, request.client_ip, _now(request)
+            )
         except limits.TooMany as refused:
             raise TooManyAttemptsError(request, refused.retry_after) from None
         if attempt.slowdown:
-            yield task.deferLater(reactor, attempt.slowdown, lambda: None)
+            clock = request.api_router.clock
+            yield task.deferLater(clock, attempt.slowdown, lambda: None)
         user = yield settings["users"].user_by_email(email)
         # An unknown email is checked against a hash no password matches,
         # so that it takes as long as a known one.
@@ -297,15 +307,13 @@ class LoginCall(urldispatch.URLMatchJSONResource):
         accepted = yield passwords.check_password(password, stored)
         if not (accepted and user is not None):
             raise LoginFailedError(request)
-        attempt.succeeded()
-        token = secrets.token_urlsafe(32)
-        days = settings["session_days"]
-        yield settings["users"].create_session(
-            token, user[0], time.time() + days * 86400
-        )
-        auth.set_secure_cookie(
-            request, session_cookie(request), token, expires_days=days
-        )
+        yield attempt.succeeded()
+        session = request.session
+        # A new id: one planted in the browser, or seen before the login,
+        # is worth nothing after it.
+        session.regenerate()
+        session["user_id"], session["email"] = user[0], user[1]
+        yield backend.list_session(request, user[0])
         return {"result": {"id": user[0], "email": user[1]}}
 
 
@@ -315,18 +323,14 @@ class LogoutCall(urldispatch.URLMatchJSONResource):
     """
 
     routes = r"logout"
+    filters = [sessions.session_filter]
 
     @auth.login_required()
     @webapi.returns(200, Message)
     @webapi.raises()
-    @defer.inlineCallbacks
     def render_POST(self, request):
-        """End the caller's session."""
-        settings = _settings(request)
-        name = session_cookie(request)
-        token = auth.get_secure_cookie(request, name)
-        yield settings["users"].delete_session(token)
-        auth.set_secure_cookie(request, name, "", expires_days=0)
+        """End the caller's session: it is deleted, and its cookie cleared."""
+        request.session.destroy()
         return {"result": "logged out"}
 
 
@@ -336,6 +340,7 @@ class MeCall(urldispatch.URLMatchJSONResource):
     """
 
     routes = r"me"
+    filters = [sessions.session_filter]
 
     @auth.login_required()
     @webapi.returns(200, AccountResult)
@@ -345,12 +350,20 @@ class MeCall(urldispatch.URLMatchJSONResource):
         return {"result": request.user}
 
 
+def _first_failure(failure):
+    """What failed first of a ``gatherResults``: answered as itself (a
+    ``StorageUnavailableError`` as HTTP 503)."""
+    failure.trap(defer.FirstError)
+    return failure.value.subFailure
+
+
 class SessionsCall(urldispatch.URLMatchJSONResource):
     """
     The caller's live sessions, a page at a time.
     """
 
     routes = r"me/sessions"
+    filters = [sessions.session_filter]
 
     @auth.login_required()
     @webapi.paged_results(default_page_len=20, max_page_len=100)
@@ -359,15 +372,22 @@ class SessionsCall(urldispatch.URLMatchJSONResource):
     @defer.inlineCallbacks
     def render_GET(self, request):
         """
-        When each of the caller's live sessions expires, soonest first:
-        `page_len` of them from page `page`.
+        When each of the caller's live sessions expires unless used again,
+        soonest first: `page_len` of them from page `page` (of the 100
+        newest logins at most).
         """
         page = request.args["page"][0]
         page_len = request.args["page_len"][0]
         offset = page * page_len
         expires = []
-        if page_len and offset < 2**62:  # beyond, no database has rows
-            expires = yield _settings(request)["users"].sessions_of(
-                request.user["id"], offset, page_len
-            )
+        if page_len and offset < backend.MAX_LISTED:
+            store = request.store
+            max_age = request.api_router.settings.session_max_age
+            ids = yield store.items(backend.USER_SESSIONS.format(request.user["id"]))
+            found = yield defer.gatherResults(
+                [sessions.expiry_of(store, id_, max_age) for id_ in set(ids)],
+                consumeErrors=True,
+            ).addErrback(_first_failure)
+            live = sorted(expiry for expiry in found if expiry is not None)
+            expires = live[offset : offset + page_len]
         return {"result": {"expires": expires, "page": page, "page_len": page_len}}

@@ -1,0 +1,63 @@
+"""
+:class:`OutageLog`: one line when a store stops answering and one when it
+answers again, instead of a line per refused operation.
+
+The clients of a store that cannot be reached are answered 503
+``StorageUnavailableError`` without the cause; this log is where the cause
+is told.
+"""
+
+from typing import TypeVar
+
+from twisted.internet.defer import Deferred
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from ._errors import StorageUnavailableError
+
+__all__ = ["OutageLog"]
+
+log = Logger(namespace="shiji.storage")
+
+_T = TypeVar("_T")
+
+
+class OutageLog:
+    """
+    Watches the outcomes of one store's operations (on the reactor's
+    thread): pass each operation's ``Deferred`` through :meth:`watch`.
+
+    :param name: how the lines name the store (never with a password).
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        #: The store is refusing operations as unreachable.
+        self.down = False
+
+    def watch(self, result: "Deferred[_T]") -> "Deferred[_T]":
+        """``result``, watched; it fires as it would have."""
+        return result.addCallbacks(self._answered, self._failed)
+
+    def _answered(self, value: _T) -> _T:
+        if self.down:
+            self.down = False
+            log.info("The shared store {store} answers again", store=self.name)
+        return value
+
+    def _failed(self, reason: Failure) -> Failure:
+        if reason.check(StorageUnavailableError):
+            if not self.down:
+                self.down = True
+                cause = getattr(reason.value, "__cause__", None)
+                why = f"{type(cause).__name__}: {cause}" if cause else "no answer"
+                log.warn(
+                    "The shared store {store} cannot be reached ({why}); calls "
+                    "that need it are answered 503 until it answers again",
+                    store=self.name,
+                    why=why,
+                )
+        elif self.down:
+            # A refusal (a wrong type, say) is an answer all the same.
+            self._answered(None)
+        return reason

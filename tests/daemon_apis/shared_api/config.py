@@ -1,0 +1,2 @@
+def validate_config(config_dict):
+    return dict(config_dict)

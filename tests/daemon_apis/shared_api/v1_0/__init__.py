@@ -1,0 +1,5 @@
+from shiji import urldispatch
+
+from . import calls
+
+call_router = urldispatch.CallRouter(calls)
