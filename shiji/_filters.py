@@ -30,6 +30,7 @@ from ._request import APIRequest
 __all__ = [
     "CallNext",
     "Filter",
+    "call_chain",
     "chained",
     "checked_filters",
     "filter_name",
@@ -163,6 +164,15 @@ def _settled(deferred: Deferred[Any]) -> object:
         deferred.addErrback(lambda reason: None)
         value.raiseException()
     return value
+
+
+def call_chain(*levels: Sequence[Filter]) -> Tuple[Filter, ...]:
+    """
+    The filters of a call, from its levels (API, version, call), outermost
+    first; a filter declared at several levels runs once, at the outermost
+    (a session filter running twice would save the session twice).
+    """
+    return tuple(dict.fromkeys(f for level in levels for f in level))
 
 
 def chained(

@@ -27,7 +27,10 @@ time passes, it stops timing ticks at once (the lock's holder may already
 be another process) and seeks the lock again on the next rounds. A new
 leader counts the ticks missed since the last one claimed, as on start, and
 the claim of each tick in the task store (:meth:`TaskStore.claim_tick`)
-still keeps two processes from running one tick. On stop, the leader
+still keeps two processes from running one tick; so does, first, a claim
+of it in the shared store (``shiji:cron-tick:<job>:<tick>``), for the
+processes whose task stores differ (a PostgreSQL store: each host keeps
+its own queue). On stop, the leader
 releases the lock, so another takes over at once. Without ``lock`` the
 scheduler leads alone (the per-tick claim keeps the processes of one queue
 from running a tick twice)::
@@ -78,6 +81,14 @@ LEASE_MARGIN = 0.1
 #: Ticks this recent are not counted as missed on start: another process
 #: may be about to claim them.
 MISSED_GRACE = 1.0
+
+
+#: Where ticks are claimed in the shared store: this, then the job and tick.
+TICK_PREFIX = "shiji:cron-tick:"
+
+#: Seconds a tick's claim is kept in the shared store: longer than any
+#: process is likely to have been stopped and catch up.
+TICK_MEMORY = 8 * 86400.0
 
 
 def _iso(tick: float) -> str:
@@ -313,15 +324,7 @@ class JobScheduler(service.Service):
             )
             if not count:
                 return None
-            claimed: Deferred[str] = call(
-                self.store.claim_tick,
-                key,
-                newest,
-                self.owner,
-                now,
-                self.lease,
-                job.catch_up,
-            )
+            claimed = self._claim_tick(key, newest, job.catch_up)
             shown = str(count) if exact else f"{count} or more"
             return claimed.addCallback(self._missed, api, job, newest, count, shown)
 
@@ -368,17 +371,36 @@ class JobScheduler(service.Service):
             return succeed(None)
         self._schedule(api, job)
         key = self._job_key(api, job)
-        claimed: Deferred[str] = self.runner.call_store(
-            self.store.claim_tick,
-            key,
-            tick,
-            self.owner,
-            self.runner.clock.seconds(),
-            self.lease,
-            True,
-        )
+        claimed = self._claim_tick(key, tick, True)
         claimed.addCallback(self._claimed, api, job, tick)
         return claimed.addErrback(self._claim_failed, key, tick)
+
+    def _claim_tick(self, key: str, tick: float, run: bool) -> Deferred[str]:
+        """
+        Claim ``tick`` of the job ``key``: in the shared store first (when
+        it is to run), then in the task store; what the task store says,
+        or ``taken`` when the shared store says another process has it.
+        """
+
+        def in_queue(mine: bool) -> Any:
+            if not mine:
+                return "taken"
+            return self.runner.call_store(
+                self.store.claim_tick,
+                key,
+                tick,
+                self.owner,
+                self.runner.clock.seconds(),
+                self.lease,
+                run,
+            )
+
+        if self.lock is None or not run:
+            return in_queue(True)  # type: ignore[no-any-return]
+        shared: Deferred[bool] = self.lock.add(
+            f"{TICK_PREFIX}{key}:{tick:.3f}", self.owner, TICK_MEMORY
+        )
+        return shared.addCallback(in_queue)
 
     def _claim_failed(self, reason: Failure, key: str, tick: float) -> None:
         if reason.check(StorageUnavailableError):

@@ -259,7 +259,9 @@ def session_filter(request: APIRequest, call_next: CallNext) -> Any:
     if isinstance(cookie, str) and cookie:
         raw = yield store.get(KEY_PREFIX + cookie)
         record = _parse(raw) if raw is not None else None
-        if record is not None:
+        # A session saved longer ago than max_age is over, even if the
+        # store keeps it longer (max_age was lowered since).
+        if record is not None and now - record["saved"] <= max_age:
             state = _State(cookie, record["data"])
             # Past a tenth of its life, a session used is saved again.
             state.changed = now - record["saved"] > max_age * _REFRESH_FRACTION
@@ -285,7 +287,11 @@ def _save(
     # Every write to the store first, the cookie last: an answer that
     # fails on the way carries no cookie for a session that is not there.
     saved = state.changed
-    if saved:
+    if saved and state.stored:
+        # Only while it is still there: a session that another request
+        # ended meanwhile (logout, a new id on login) stays ended.
+        saved = yield store.replace(KEY_PREFIX + state.id, state.record(now), max_age)
+    elif saved:
         yield store.set(KEY_PREFIX + state.id, state.record(now), max_age)
     for old in state.old_ids:
         yield store.delete(KEY_PREFIX + old)

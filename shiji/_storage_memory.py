@@ -202,6 +202,22 @@ class MemoryStore:
 
         return self._run(add)
 
+    def replace(
+        self, key: str, value: str, expires_in: Optional[float] = None
+    ) -> "Deferred[bool]":
+        def replace() -> bool:
+            now = self._now()
+            until = self._until(now, expires_in)
+            self._writing(now)
+            entry = self._live(key, now)
+            if entry is None:
+                return False
+            self._text(key, entry)
+            entry.value, entry.expires = value, until
+            return True
+
+        return self._run(replace)
+
     def delete(self, key: str) -> "Deferred[bool]":
         def delete() -> bool:
             now = self._now()

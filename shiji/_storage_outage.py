@@ -7,6 +7,7 @@ The clients of a store that cannot be reached are answered 503
 is told.
 """
 
+import re
 from typing import TypeVar
 
 from twisted.internet.defer import Deferred
@@ -15,11 +16,29 @@ from twisted.python.failure import Failure
 
 from ._errors import StorageUnavailableError
 
-__all__ = ["OutageLog"]
+__all__ = ["OutageLog", "shown_url"]
 
 log = Logger(namespace="shiji.storage")
 
 _T = TypeVar("_T")
+
+
+def shown_url(url: str, user: bool = False) -> str:
+    """
+    ``url`` (``scheme://[user[:password]@]host[:port][/path][?query]``)
+    without its password or query, to name a store; never raises. The
+    password may hold ``/``, ``#``, ``?`` or ``@`` unencoded: the host is
+    what follows the last ``@``.
+
+    :param user: keep the user name (what precedes the first ``:``).
+    """
+    scheme, _, rest = url.partition("://")
+    userinfo, at, place = rest.rpartition("@")
+    name = userinfo.partition(":")[0] if at and user else ""
+    if re.search(r"[/?#=&\s]", name):
+        name = "?"
+    place = re.split(r"[?#]", place, maxsplit=1)[0]
+    return f"{scheme}://{name + '@' if name else ''}{place}"
 
 
 class OutageLog:

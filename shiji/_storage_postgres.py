@@ -44,11 +44,13 @@ Keys, values, items, lock names and owners are stored as UTF-8 in
 
 import contextlib
 import importlib
+import math
 import re
 import select
 import threading
 import time
 from typing import Any, Callable, Dict, List, Optional, Tuple, Type, TypeVar
+from urllib.parse import unquote
 
 from twisted.enterprise import adbapi
 from twisted.internet import defer
@@ -58,6 +60,7 @@ from twisted.python.failure import Failure
 from ._errors import StorageUnavailableError
 from ._reactor import global_reactor
 from ._storage_memory import check_cap, check_expiry, parse_count
+from ._storage_outage import OutageLog, shown_url
 
 __all__ = ["PostgresStore"]
 
@@ -128,9 +131,26 @@ class _Retry(_Lost):
     """The server could not be used before anything was changed."""
 
 
-def _autocommit(connection: Any) -> None:
-    """The pool's ``cp_openfun``: each statement is its own transaction."""
-    connection.autocommit = True
+def _opener(timeout: float) -> Callable[[Any], None]:
+    """
+    The pool's ``cp_openfun``: each statement is its own transaction, and
+    the server cancels one (or its wait for a lock) that outlasts the
+    store's ``timeout``, which the store has given up on by then.
+    """
+    milliseconds = max(1, math.ceil(timeout * 1000))
+
+    def opened(connection: Any) -> None:
+        connection.autocommit = True
+        cursor = connection.cursor()
+        try:
+            cursor.execute(
+                f"SET statement_timeout = {milliseconds};"
+                f" SET lock_timeout = {milliseconds}"
+            )
+        finally:
+            cursor.close()
+
+    return opened
 
 
 class _Connection:
@@ -143,7 +163,17 @@ class _Connection:
 
     def __init__(self, pool: "adbapi.ConnectionPool") -> None:
         self._pool = pool
-        self.raw: Any = pool.connect()
+        try:
+            self.raw: Any = pool.connect()
+        except pool.dbapi.Error as e:
+            # A connection string the driver refuses: its text may quote
+            # the password, so only its kind is told.
+            refused = (pool.dbapi.ProgrammingError, pool.dbapi.InterfaceError)
+            if isinstance(e, refused) or _quotes_password(str(e), pool.connargs):
+                raise _Lost(
+                    f"the driver refused the connection string ({type(e).__name__})"
+                ) from None
+            raise
 
     def commit(self) -> None:
         """Nothing to do: the connection is in autocommit mode."""
@@ -249,7 +279,7 @@ class PostgresStore:
             cp_min=1,
             cp_max=connections,
             cp_noisy=False,
-            cp_openfun=_autocommit,
+            cp_openfun=_opener(timeout),
         )
         self._schema_ready = False
         self._schema_lock = threading.Lock()
@@ -258,6 +288,7 @@ class PostgresStore:
         self._used: Dict[int, float] = {}
         self._pending: List[Deferred[Any]] = []
         self._closed = False
+        self._outage = OutageLog(shown_dsn(dsn))
 
     # The pool
 
@@ -303,7 +334,7 @@ class PostgresStore:
             self._pending.remove(result)
             return outcome
 
-        return result.addBoth(done)
+        return self._outage.watch(result.addBoth(done))
 
     def _timed_out(self, failure: Failure) -> Failure:
         error = failure.value
@@ -459,6 +490,26 @@ SELECT 1""")
             )
 
         return _checked(expires_in) or self._run(add)
+
+    def replace(
+        self, key: str, value: str, expires_in: Optional[float] = None
+    ) -> "Deferred[bool]":
+        def replace(call: _Call) -> bool:
+            # The kind it had (before the update), and whether it was updated.
+            call.write(
+                f"WITH old AS (SELECT kind FROM {self._keys}"
+                f" WHERE key = %s AND {_LIVE}), new AS (UPDATE {self._keys}"
+                f" SET value = %s, expires = {_NOW} + %s::float8"
+                f" WHERE key = %s AND kind = %s AND {_LIVE} RETURNING 1)"
+                " SELECT (SELECT kind FROM old), (SELECT count(*) FROM new)",
+                (_b(key), _b(value), _seconds(expires_in), _b(key), VALUE),
+            )
+            kind, updated = call.cursor.fetchone()
+            if kind is not None:
+                _check_kind(key, kind, VALUE)
+            return bool(updated)
+
+        return _checked(expires_in) or self._run(replace)
 
     def delete(self, key: str) -> "Deferred[bool]":
         def delete(call: _Call) -> bool:
@@ -673,6 +724,28 @@ def _readable(connection: Any) -> bool:
         return bool(poller.poll(0))
     except Exception:  # closed, or no poll() here: check it
         return True
+
+
+_PASSWORD_PAIR = re.compile(r"""password\s*=\s*('(?:[^'\\]|\\.)*'|\S*)""", re.I)
+
+
+def shown_dsn(dsn: str) -> str:
+    """``dsn`` without its password, for the log; never raises."""
+    if "://" not in dsn:
+        return _PASSWORD_PAIR.sub("password=***", dsn)
+    return shown_url(dsn, user=True)
+
+
+def _quotes_password(text: str, connargs: Tuple[Any, ...]) -> bool:
+    """Whether ``text`` holds the password of the DSN in ``connargs``."""
+    dsn = str(connargs[0]) if connargs else ""
+    if "://" in dsn:
+        userinfo = dsn.partition("://")[2].rpartition("@")[0]
+        password = userinfo.partition(":")[2]
+        secrets = [password, unquote(password)]
+    else:
+        secrets = [m.group(1).strip("'") for m in _PASSWORD_PAIR.finditer(dsn)]
+    return any(secret and secret in text for secret in secrets)
 
 
 def _with_timeout(dsn: str, seconds: float) -> str:

@@ -24,7 +24,6 @@ import math
 import threading
 import time
 from typing import Any, Callable, List, Optional, TypeVar, cast
-from urllib.parse import urlsplit
 
 import redis
 from redis.backoff import NoBackoff
@@ -37,9 +36,9 @@ from twisted.python.threadpool import ThreadPool
 from ._errors import StorageUnavailableError
 from ._reactor import global_reactor
 from ._storage_memory import check_cap, check_expiry
-from ._storage_outage import OutageLog
+from ._storage_outage import OutageLog, shown_url
 
-__all__ = ["RedisStore"]
+__all__ = ["RedisStore", "unavailable_reply"]
 
 _T = TypeVar("_T")
 
@@ -98,18 +97,62 @@ end
 return 0
 """
 
-# Replies that mean the server cannot serve now (it may later).
-_UNAVAILABLE_REPLIES = ("LOADING", "MASTERDOWN", "NOAUTH", "WRONGPASS", "READONLY")
+# KEYS[1]: the key; ARGV[1]: the value; ARGV[2]: the expiry in ms, or "".
+_REPLACE = """
+local kind = redis.call('TYPE', KEYS[1])['ok']
+if kind == 'none' then
+    return 0
+end
+if kind ~= 'string' then
+    return redis.error_reply('WRONGTYPE Operation against a key holding the wrong kind of value')
+end
+if ARGV[2] == '' then
+    redis.call('SET', KEYS[1], ARGV[1])
+else
+    redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+end
+return 1
+"""
+
+# Replies that mean the server cannot serve now (it may later): the first
+# word of the reply.
+UNAVAILABLE_REPLIES = (
+    "LOADING",
+    "MASTERDOWN",
+    "NOAUTH",
+    "WRONGPASS",
+    "READONLY",
+    "OOM",
+    "MISCONF",
+    "BUSY",
+    "NOREPLICAS",
+    "CLUSTERDOWN",
+    "TRYAGAIN",
+)
+
+#: redis-py's classes of those replies (it strips their first word).
+UNAVAILABLE_ERRORS = (
+    redis.exceptions.ReadOnlyError,
+    redis.exceptions.OutOfMemoryError,
+    redis.exceptions.BusyLoadingError,
+    redis.exceptions.ClusterDownError,  # and MASTERDOWN
+    redis.exceptions.TryAgainError,
+)
+
+
+def unavailable_reply(error: Exception) -> bool:
+    """Whether the Redis error reply ``error`` says the server cannot serve now."""
+    if isinstance(error, UNAVAILABLE_ERRORS):
+        return True
+    words = str(error).split(None, 1)
+    if not words:
+        return False
+    return words[0] in UNAVAILABLE_REPLIES
 
 
 def _shown(url: str) -> str:
-    """``url`` without its user and password, for the log."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    port = f":{parts.port}" if parts.port else ""
-    return f"{parts.scheme}://{host}{port}{parts.path}"
+    """``url`` without its user and password, for the log; never raises."""
+    return shown_url(url)
 
 
 def _milliseconds(seconds: float, what: str = "expires_in") -> int:
@@ -163,12 +206,20 @@ class RedisStore:
         self.timeout = float(timeout)
         self.max_connections = max_connections
         self._outage = OutageLog(_shown(url))
-        self._client = self._new_client(max_connections)
+        try:
+            self._client = self._new_client(max_connections)
+        except ValueError:
+            # redis-py's text may quote the password.
+            raise ValueError(
+                f"{self._outage.name} is not a Redis URL redis-py takes"
+                " (percent-encode / # ? @ : in the password)"
+            ) from None
         self._incr = self._client.register_script(_INCR)
         self._push = self._client.register_script(_PUSH)
         self._acquire = self._client.register_script(_ACQUIRE)
         self._renew = self._client.register_script(_RENEW)
         self._release = self._client.register_script(_RELEASE)
+        self._replace = self._client.register_script(_REPLACE)
         self._threads: Optional[_Threads] = None
         self._reactor: Any = None
         self._shutdown_trigger: Any = None
@@ -244,9 +295,7 @@ class RedisStore:
     def _refusal(error: Exception, kind: str, key: str) -> Exception:
         """What a Redis error reply to an operation on ``key`` means."""
         text = str(error)
-        if isinstance(error, redis.exceptions.ReadOnlyError) or any(
-            word in text for word in _UNAVAILABLE_REPLIES
-        ):
+        if unavailable_reply(error):
             return StorageUnavailableError()
         if "WRONGTYPE" in text:
             if kind == "list":
@@ -287,6 +336,17 @@ class RedisStore:
             return defer.fail()
         return self._run(
             "value", key, lambda: bool(self._client.set(key, value, px=px, nx=True))
+        )
+
+    def replace(
+        self, key: str, value: str, expires_in: Optional[float] = None
+    ) -> "Deferred[bool]":
+        try:
+            px = "" if expires_in is None else str(_milliseconds(expires_in))
+        except ValueError:
+            return defer.fail()
+        return self._run(
+            "value", key, lambda: bool(self._replace(keys=[key], args=[value, px]))
         )
 
     def delete(self, key: str) -> "Deferred[bool]":

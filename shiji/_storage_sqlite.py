@@ -9,7 +9,9 @@ their read-modify-writes. A process waits up to ``busy_timeout`` seconds
 for another's write lock; past that, or when the file cannot be opened or
 written, the operation fails with
 :class:`~shiji._errors.StorageUnavailableError`, and the next one opens the
-file again if need be.
+file again if need be. An operation that waited ``busy_timeout`` for the
+store's thread (behind others waiting for a lock) fails so too, without
+touching the file, so that the waits do not add up.
 
 The blocking ``sqlite3`` calls run in one daemon thread of the store's own,
 started by the first operation and ended by :meth:`SQLiteStore.close`; a
@@ -34,7 +36,6 @@ its ``-wal`` and ``-shm`` files the mode of the database.
 """
 
 import contextlib
-import os
 import queue
 import sqlite3
 import threading
@@ -44,6 +45,7 @@ from typing import Any, Callable, List, Optional, Tuple, TypeVar
 from twisted.internet.defer import Deferred, fail, succeed
 from twisted.python.failure import Failure
 
+from . import _sqlite
 from ._errors import StorageUnavailableError
 from ._reactor import global_reactor
 from ._storage_memory import check_cap, check_expiry, parse_count
@@ -149,7 +151,8 @@ class SQLiteStore:
             )
             self._thread.start()
         result: Deferred[_T] = Deferred()
-        self._queue.put((lambda: self._perform(operation), result))
+        queued = time.monotonic()
+        self._queue.put((lambda: self._perform(operation, queued), result))
         return self._outage.watch(result)
 
     def _serve(self) -> None:
@@ -166,7 +169,15 @@ class SQLiteStore:
             else:
                 reactor.callFromThread(result.callback, outcome)
 
-    def _perform(self, operation: Callable[[sqlite3.Connection], _T]) -> _T:
+    def _perform(
+        self, operation: Callable[[sqlite3.Connection], _T], queued: float
+    ) -> _T:
+        waited = time.monotonic() - queued
+        if waited > self.busy_timeout:
+            # The operations before it waited for a lock: this one gives up
+            # without touching the file, so that waits do not add up.
+            late = TimeoutError(f"waited {waited:.1f}s for the store's thread")
+            raise _unavailable(late) from late
         try:
             if self._connection is None:
                 self._connection = self._open()
@@ -191,7 +202,7 @@ class SQLiteStore:
 
     def _open(self) -> sqlite3.Connection:
         """Open the file (created with mode 0600) and its tables."""
-        _create_private(self.path)
+        _sqlite.create_private(self.path)
         connection = sqlite3.connect(
             self.path,
             timeout=self.busy_timeout,
@@ -199,11 +210,13 @@ class SQLiteStore:
             check_same_thread=False,
         )
         try:
-            _rows(connection, f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
-            _rows(connection, "PRAGMA journal_mode=WAL")
+            _sqlite.rows(
+                connection, f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}"
+            )
+            _sqlite.rows(connection, "PRAGMA journal_mode=WAL")
             # WAL's commits survive a crash of the process; a power cut may
             # lose the last ones, never the database.
-            _rows(connection, "PRAGMA synchronous=NORMAL")
+            _sqlite.rows(connection, "PRAGMA synchronous=NORMAL")
             with _Transaction(connection):
                 _migrate(connection)
         except BaseException:
@@ -251,10 +264,10 @@ class SQLiteStore:
         self, key: str, value: str, expires_in: Optional[float] = None
     ) -> "Deferred[None]":
         def set_(db: sqlite3.Connection, now: float) -> None:
-            row = _first(db, _KEY, (key,))
+            row = _sqlite.first(db, _KEY, (key,))
             if row is not None and row[0] == LIST:
-                _change(db, _DELETE_ITEMS, (key,))
-            _change(db, _SET, (key, VALUE, value, _until(now, expires_in)))
+                _sqlite.change(db, _DELETE_ITEMS, (key,))
+            _sqlite.change(db, _SET, (key, VALUE, value, _until(now, expires_in)))
 
         return self._checked(expires_in) or self._write(set_)
 
@@ -264,19 +277,36 @@ class SQLiteStore:
         def add(db: sqlite3.Connection, now: float) -> bool:
             if _live_or_cleared(db, key, now) is not None:
                 return False
-            _change(db, _SET, (key, VALUE, value, _until(now, expires_in)))
+            _sqlite.change(db, _SET, (key, VALUE, value, _until(now, expires_in)))
             return True
 
         return self._checked(expires_in) or self._write(add)
 
-    def delete(self, key: str) -> "Deferred[bool]":
-        def delete(db: sqlite3.Connection, now: float) -> bool:
-            row = _first(db, _KEY, (key,))
+    def replace(
+        self, key: str, value: str, expires_in: Optional[float] = None
+    ) -> "Deferred[bool]":
+        def replace(db: sqlite3.Connection, now: float) -> bool:
+            row = _live(db, key, now)
             if row is None:
                 return False
-            _change(db, _DELETE_KEY, (key,))
+            _check_kind(key, row[0], VALUE)
+            _sqlite.change(
+                db,
+                "UPDATE shiji_store_keys SET value = ?, expires = ? WHERE key = ?",
+                (value, _until(now, expires_in), key),
+            )
+            return True
+
+        return self._checked(expires_in) or self._write(replace)
+
+    def delete(self, key: str) -> "Deferred[bool]":
+        def delete(db: sqlite3.Connection, now: float) -> bool:
+            row = _sqlite.first(db, _KEY, (key,))
+            if row is None:
+                return False
+            _sqlite.change(db, _DELETE_KEY, (key,))
             if row[0] == LIST:
-                _change(db, _DELETE_ITEMS, (key,))
+                _sqlite.change(db, _DELETE_ITEMS, (key,))
             return not _expired(row[2], now)
 
         return self._write(delete)
@@ -284,7 +314,7 @@ class SQLiteStore:
     def expire(self, key: str, expires_in: float) -> "Deferred[bool]":
         def expire(db: sqlite3.Connection, now: float) -> bool:
             return (
-                _change(
+                _sqlite.change(
                     db,
                     "UPDATE shiji_store_keys SET expires = ? WHERE key = ?"
                     " AND (expires IS NULL OR expires > ?)",
@@ -302,11 +332,13 @@ class SQLiteStore:
             row = _live_or_cleared(db, key, now)
             if row is None:
                 count = parse_count(key, "0", amount)
-                _change(db, _SET, (key, VALUE, str(count), _until(now, expires_in)))
+                _sqlite.change(
+                    db, _SET, (key, VALUE, str(count), _until(now, expires_in))
+                )
                 return count
             _check_kind(key, row[0], VALUE)
             count = parse_count(key, row[1], amount)
-            _change(
+            _sqlite.change(
                 db,
                 "UPDATE shiji_store_keys SET value = ? WHERE key = ?",
                 (str(count), key),
@@ -325,27 +357,27 @@ class SQLiteStore:
         def push(db: sqlite3.Connection, now: float) -> int:
             row = _live_or_cleared(db, key, now)
             if row is None:
-                _change(db, _SET, (key, LIST, None, _until(now, expires_in)))
+                _sqlite.change(db, _SET, (key, LIST, None, _until(now, expires_in)))
             else:
                 _check_kind(key, row[0], LIST)
                 if expires_in is not None:
-                    _change(
+                    _sqlite.change(
                         db,
                         "UPDATE shiji_store_keys SET expires = ? WHERE key = ?",
                         (now + expires_in, key),
                     )
-            _change(
+            _sqlite.change(
                 db,
                 "INSERT INTO shiji_store_items (key, value) VALUES (?, ?)",
                 (key, value),
             )
             length = int(
-                _first(
+                _sqlite.first(
                     db, "SELECT count(*) FROM shiji_store_items WHERE key = ?", (key,)
                 )[0]
             )
             if length > cap:
-                _change(
+                _sqlite.change(
                     db,
                     "DELETE FROM shiji_store_items WHERE seq IN (SELECT seq FROM"
                     " shiji_store_items WHERE key = ? ORDER BY seq LIMIT ?)",
@@ -366,7 +398,7 @@ class SQLiteStore:
             if row is None:
                 return None
             _check_kind(key, row[0], LIST)
-            first = _rows(
+            first = _sqlite.rows(
                 db,
                 "SELECT seq, value FROM shiji_store_items WHERE key = ?"
                 " ORDER BY seq LIMIT 2",
@@ -374,10 +406,12 @@ class SQLiteStore:
             )
             if len(first) < 2:
                 # The last item: the list goes with it.
-                _change(db, _DELETE_KEY, (key,))
+                _sqlite.change(db, _DELETE_KEY, (key,))
             if not first:
                 return None
-            _change(db, "DELETE FROM shiji_store_items WHERE seq = ?", (first[0][0],))
+            _sqlite.change(
+                db, "DELETE FROM shiji_store_items WHERE seq = ?", (first[0][0],)
+            )
             return str(first[0][1])
 
         return self._write(pop)
@@ -385,7 +419,7 @@ class SQLiteStore:
     def items(self, key: str) -> "Deferred[List[str]]":
         def items(db: sqlite3.Connection, now: float) -> List[str]:
             # One statement: the key and its items as of one moment.
-            rows = _rows(
+            rows = _sqlite.rows(
                 db,
                 "SELECT k.kind, i.value FROM shiji_store_keys AS k"
                 " LEFT JOIN shiji_store_items AS i ON i.key = k.key"
@@ -405,7 +439,7 @@ class SQLiteStore:
     def acquire(self, name: str, owner: str, lease: float) -> "Deferred[bool]":
         def acquire(db: sqlite3.Connection, now: float) -> bool:
             return (
-                _change(
+                _sqlite.change(
                     db,
                     "INSERT INTO shiji_store_locks (name, owner, expires)"
                     " VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET"
@@ -422,7 +456,7 @@ class SQLiteStore:
     def renew(self, name: str, owner: str, lease: float) -> "Deferred[bool]":
         def renew(db: sqlite3.Connection, now: float) -> bool:
             return (
-                _change(
+                _sqlite.change(
                     db,
                     "UPDATE shiji_store_locks SET expires = ?"
                     " WHERE name = ? AND owner = ? AND expires > ?",
@@ -435,14 +469,14 @@ class SQLiteStore:
 
     def release(self, name: str, owner: str) -> "Deferred[bool]":
         def release(db: sqlite3.Connection, now: float) -> bool:
-            row = _first(
+            row = _sqlite.first(
                 db,
                 "SELECT expires FROM shiji_store_locks WHERE name = ? AND owner = ?",
                 (name, owner),
             )
             if row is None:
                 return False
-            _change(db, "DELETE FROM shiji_store_locks WHERE name = ?", (name,))
+            _sqlite.change(db, "DELETE FROM shiji_store_locks WHERE name = ?", (name,))
             return bool(row[0] > now)
 
         return self._write(release)
@@ -502,7 +536,7 @@ def _check_kind(key: str, kind: int, wanted: int) -> None:
 
 def _live(db: sqlite3.Connection, key: str, now: float) -> Optional[Tuple[Any, ...]]:
     """``key``'s row (kind, value, expires) unless absent or expired."""
-    row = _first(db, _KEY, (key,))
+    row = _sqlite.first(db, _KEY, (key,))
     if row is None or _expired(row[2], now):
         return None
     return tuple(row)
@@ -512,80 +546,41 @@ def _live_or_cleared(
     db: sqlite3.Connection, key: str, now: float
 ) -> Optional[Tuple[Any, ...]]:
     """``key``'s live row; an expired one is deleted (in a transaction)."""
-    row = _first(db, _KEY, (key,))
+    row = _sqlite.first(db, _KEY, (key,))
     if row is None:
         return None
     if _expired(row[2], now):
-        _change(db, _DELETE_KEY, (key,))
+        _sqlite.change(db, _DELETE_KEY, (key,))
         if row[0] == LIST:
-            _change(db, _DELETE_ITEMS, (key,))
+            _sqlite.change(db, _DELETE_ITEMS, (key,))
         return None
     return tuple(row)
 
 
 def _purge(db: sqlite3.Connection, now: float) -> None:
     """Delete every expired key, list item and lock."""
-    _change(
+    _sqlite.change(
         db,
         "DELETE FROM shiji_store_items WHERE key IN (SELECT key FROM"
         " shiji_store_keys WHERE expires <= ? AND kind = ?)",
         (now, LIST),
     )
-    _change(db, "DELETE FROM shiji_store_keys WHERE expires <= ?", (now,))
-    _change(db, "DELETE FROM shiji_store_locks WHERE expires <= ?", (now,))
-
-
-def _create_private(path: str) -> None:
-    """
-    Create the file at ``path``, readable by its owner only, unless it
-    exists; raise what the system says if it cannot be read and written.
-    """
-    try:
-        descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        os.close(os.open(path, os.O_RDWR))
-        return
-    try:
-        os.fchmod(descriptor, 0o600)  # whatever the umask
-    finally:
-        os.close(descriptor)
+    _sqlite.change(db, "DELETE FROM shiji_store_keys WHERE expires <= ?", (now,))
+    _sqlite.change(db, "DELETE FROM shiji_store_locks WHERE expires <= ?", (now,))
 
 
 def _migrate(db: sqlite3.Connection) -> None:
     """Create the tables, unless the file holds a newer schema."""
-    version = _first(db, "PRAGMA user_version")[0]
+    version = _sqlite.first(db, "PRAGMA user_version")[0]
     if version > SCHEMA_VERSION:
         raise sqlite3.DatabaseError(
             f"its schema (version {version}) is newer than this Shiji's"
             f" ({SCHEMA_VERSION})"
         )
     for statement in _SCHEMA:
-        _change(db, statement)
+        _sqlite.change(db, statement)
     if version != SCHEMA_VERSION:
-        _change(db, f"PRAGMA user_version = {SCHEMA_VERSION}")
-
-
-def _rows(db: sqlite3.Connection, sql: str, parameters: Any = ()) -> List[Any]:
-    # Cursors are closed at once: PyPy's sqlite3 keeps a statement that is
-    # not closed in progress, and a transaction with one cannot commit.
-    cursor = db.execute(sql, parameters)
-    try:
-        return cursor.fetchall()
-    finally:
-        cursor.close()
-
-
-def _first(db: sqlite3.Connection, sql: str, parameters: Any = ()) -> Any:
-    rows = _rows(db, sql, parameters)
-    return rows[0] if rows else None
-
-
-def _change(db: sqlite3.Connection, sql: str, parameters: Any = ()) -> int:
-    cursor = db.execute(sql, parameters)
-    try:
-        return cursor.rowcount
-    finally:
-        cursor.close()
+        _sqlite.change(db, f"PRAGMA user_version = {SCHEMA_VERSION}")
 
 
 class _Transaction:
@@ -595,13 +590,13 @@ class _Transaction:
         self._connection = connection
 
     def __enter__(self) -> sqlite3.Connection:
-        _change(self._connection, "BEGIN IMMEDIATE")
+        _sqlite.change(self._connection, "BEGIN IMMEDIATE")
         return self._connection
 
     def __exit__(self, kind: object, value: object, traceback: object) -> None:
         if kind is None:
             try:
-                _change(self._connection, "COMMIT")
+                _sqlite.change(self._connection, "COMMIT")
             except BaseException:
                 self._roll_back()
                 raise
@@ -610,4 +605,4 @@ class _Transaction:
 
     def _roll_back(self) -> None:
         with contextlib.suppress(sqlite3.Error):  # none left to roll back
-            _change(self._connection, "ROLLBACK")
+            _sqlite.change(self._connection, "ROLLBACK")

@@ -120,7 +120,7 @@ class TaskService(service.Service):
     Runs the tasks and jobs of the APIs in ``apis``.
 
     :param apis: what each API's ``tasks.py`` declares.
-    :param queue: the task store, opened on start and closed on stop.
+    :param store: the task queue, opened on start and closed on stop.
     :param api_config: every API's validated configuration, by module name.
     :param metrics: where the counters and timers go.
     :param clock: the time (the reactor; a ``Clock`` in tests).
@@ -133,7 +133,7 @@ class TaskService(service.Service):
     :param lease: seconds a claim lasts unrenewed (renewed every third of it).
     :param keep_finished: seconds finished tasks are kept.
     :param shutdown_grace: seconds running tasks may take to finish on stop.
-    :param store: the store shared by the processes (``[storage]``): each
+    :param shared_store: the store shared by the processes (``[storage]``): each
         run's :attr:`TaskContext.store`, and the one whose lease lock
         elects the scheduler that times the jobs (see
         :mod:`shiji._job_scheduler`); ``None``, or a store of this process
@@ -143,7 +143,7 @@ class TaskService(service.Service):
     def __init__(
         self,
         apis: Sequence[APITasks],
-        queue: TaskStore,
+        store: TaskStore,
         *,
         api_config: Optional[Mapping[str, Any]] = None,
         metrics: Optional[Metrics] = None,
@@ -155,12 +155,13 @@ class TaskService(service.Service):
         lease: float = 60.0,
         keep_finished: float = 7 * 86400.0,
         shutdown_grace: float = 10.0,
-        store: Optional[Store] = None,
+        shared_store: Optional[Store] = None,
     ) -> None:
         self.apis = {api.module_name: api for api in apis}
-        self.store = queue
+        #: The task queue.
+        self.store = store
         #: The store shared by the processes, if any.
-        self.shared_store = store
+        self.shared_store = shared_store
         self.api_config = dict(api_config or {})
         self.metrics: Metrics = metrics if metrics is not None else NullMetrics()
         self.clock: Any = clock if clock is not None else global_reactor()
@@ -186,16 +187,16 @@ class TaskService(service.Service):
             api_config=self.api_config,
             in_thread=in_thread,
             call_store=call_store,
-            store=store,
+            store=shared_store,
         )
         #: Runs the scheduled jobs.
         self.jobs = JobScheduler(
             apis,
-            queue,
+            store,
             self.runner,
             owner=self.owner,
             lease=self.lease,
-            lock=store if _shared(store) else None,
+            lock=shared_store if _shared(shared_store) else None,
             monotonic=time.monotonic if clock is None else self.clock.seconds,
         )
         #: What failed with the store unreachable, logged once until it
@@ -688,7 +689,7 @@ def task_service(
     return TaskService(
         apis,
         task_queue(config),
-        store=store,
+        shared_store=store,
         api_config=router.config,
         metrics=metrics,
         concurrency=settings.concurrency,

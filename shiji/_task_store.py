@@ -24,12 +24,13 @@ brings an older schema up to date.
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import threading
 import uuid
 from dataclasses import dataclass, replace
-from typing import Any, List, Optional, Protocol, Sequence, Tuple
+from typing import List, Optional, Protocol, Sequence, Tuple
+
+from . import _sqlite
 
 __all__ = ["SQLiteTaskStore", "StoredTask", "TaskStore", "TickClaim"]
 
@@ -203,7 +204,7 @@ class SQLiteTaskStore:
             of this or an older schema.
         """
         if self.path != ":memory:":
-            _create_private(self.path)
+            _sqlite.create_private(self.path)
         connection = sqlite3.connect(
             self.path,
             timeout=self.busy_timeout,
@@ -211,9 +212,11 @@ class SQLiteTaskStore:
             check_same_thread=False,
         )
         try:
-            _rows(connection, f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
+            _sqlite.rows(
+                connection, f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}"
+            )
             if self.path != ":memory:":
-                _rows(connection, "PRAGMA journal_mode=WAL")
+                _sqlite.rows(connection, "PRAGMA journal_mode=WAL")
             with _Transaction(connection, self._lock) as db:
                 _migrate(db)
         except BaseException:
@@ -245,7 +248,7 @@ class SQLiteTaskStore:
     ) -> str:
         task_id = uuid.uuid4().hex
         with self._transaction() as db:
-            _change(
+            _sqlite.change(
                 db,
                 "INSERT INTO shiji_tasks (id, api, name, arguments, state, run_at,"
                 " created, max_runs) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -257,7 +260,7 @@ class SQLiteTaskStore:
         self, owner: str, now: float, lease: float, limit: int
     ) -> List[StoredTask]:
         with self._transaction() as db:
-            rows = _rows(
+            rows = _sqlite.rows(
                 db,
                 f"SELECT {_COLUMNS} FROM shiji_tasks"
                 " WHERE (state = ? AND run_at <= ?) OR (state = ? AND lease_until <= ?)"
@@ -279,13 +282,13 @@ class SQLiteTaskStore:
                 for task in found
                 if task.id not in lost_ids
             ]
-            _change_many(
+            _sqlite.change_many(
                 db,
                 "UPDATE shiji_tasks SET state = ?, owner = ?, lease_until = ?,"
                 " attempts = attempts + 1 WHERE id = ?",
                 [(RUNNING, owner, now + lease, task.id) for task in claimed],
             )
-            _change_many(
+            _sqlite.change_many(
                 db,
                 "UPDATE shiji_tasks SET state = ?, finished = ?, error = ?,"
                 " owner = NULL, lease_until = NULL WHERE id = ?",
@@ -298,13 +301,13 @@ class SQLiteTaskStore:
         self, owner: str, task_ids: Sequence[str], jobs: Sequence[str], until: float
     ) -> None:
         with self._transaction() as db:
-            _change_many(
+            _sqlite.change_many(
                 db,
                 "UPDATE shiji_tasks SET lease_until = ? WHERE id = ? AND owner = ?"
                 " AND state = ?",
                 [(until, task_id, owner, RUNNING) for task_id in task_ids],
             )
-            _change_many(
+            _sqlite.change_many(
                 db,
                 "UPDATE shiji_cron_jobs SET lease_until = ? WHERE job = ? AND owner = ?",
                 [(until, job, owner) for job in jobs],
@@ -312,7 +315,7 @@ class SQLiteTaskStore:
 
     def _settle(self, sql: str, parameters: Tuple[object, ...]) -> bool:
         with self._transaction() as db:
-            return _change(db, sql, parameters) == 1
+            return _sqlite.change(db, sql, parameters) == 1
 
     def finish(self, task_id: str, owner: str, now: float) -> bool:
         return self._settle(
@@ -337,14 +340,14 @@ class SQLiteTaskStore:
 
     def release(self, owner: str, task_ids: Sequence[str], now: float) -> None:
         with self._transaction() as db:
-            _change_many(
+            _sqlite.change_many(
                 db,
                 "UPDATE shiji_tasks SET state = ?, run_at = ?, owner = NULL,"
                 " lease_until = NULL, attempts = attempts - 1"
                 " WHERE id = ? AND owner = ? AND state = ?",
                 [(QUEUED, now, task_id, owner, RUNNING) for task_id in task_ids],
             )
-            _change(
+            _sqlite.change(
                 db,
                 "UPDATE shiji_cron_jobs SET owner = NULL, lease_until = NULL"
                 " WHERE owner = ?",
@@ -353,13 +356,13 @@ class SQLiteTaskStore:
 
     def purge(self, before: float) -> int:
         with self._transaction() as db:
-            purged = _change(
+            purged = _sqlite.change(
                 db,
                 "DELETE FROM shiji_tasks WHERE state IN (?, ?) AND finished < ?",
                 (DONE, FAILED, before),
             )
             # The newest tick of each job stays: it marks the last run.
-            _change(
+            _sqlite.change(
                 db,
                 "DELETE FROM shiji_cron_ticks WHERE tick < ? AND tick < (SELECT"
                 " last_tick FROM shiji_cron_jobs WHERE shiji_cron_jobs.job ="
@@ -371,11 +374,11 @@ class SQLiteTaskStore:
     def tasks(self, state: Optional[str] = None) -> List[StoredTask]:
         with self._transaction() as db:
             if state is None:
-                rows = _rows(
+                rows = _sqlite.rows(
                     db, f"SELECT {_COLUMNS} FROM shiji_tasks ORDER BY created, rowid"
                 )
             else:
-                rows = _rows(
+                rows = _sqlite.rows(
                     db,
                     f"SELECT {_COLUMNS} FROM shiji_tasks WHERE state = ?"
                     " ORDER BY created, rowid",
@@ -385,7 +388,7 @@ class SQLiteTaskStore:
 
     def last_tick(self, job: str) -> Optional[float]:
         with self._transaction() as db:
-            row = _first(
+            row = _sqlite.first(
                 db, "SELECT last_tick FROM shiji_cron_jobs WHERE job = ?", (job,)
             )
         return None if row is None else float(row[0])
@@ -394,7 +397,7 @@ class SQLiteTaskStore:
         self, job: str, tick: float, owner: str, now: float, lease: float, run: bool
     ) -> TickClaim:
         with self._transaction() as db:
-            inserted = _change(
+            inserted = _sqlite.change(
                 db,
                 "INSERT OR IGNORE INTO shiji_cron_ticks (job, tick, owner, outcome)"
                 " VALUES (?, ?, ?, ?)",
@@ -402,7 +405,7 @@ class SQLiteTaskStore:
             )
             if not inserted:
                 return "taken"
-            row = _first(
+            row = _sqlite.first(
                 db,
                 "SELECT owner, lease_until FROM shiji_cron_jobs WHERE job = ?",
                 (job,),
@@ -411,7 +414,7 @@ class SQLiteTaskStore:
             if busy or not run:
                 outcome = "busy" if busy else "missed"
                 _set_outcome(db, job, tick, outcome)
-                _change(
+                _sqlite.change(
                     db,
                     "INSERT INTO shiji_cron_jobs (job, last_tick) VALUES (?, ?)"
                     " ON CONFLICT (job) DO UPDATE SET last_tick ="
@@ -419,7 +422,7 @@ class SQLiteTaskStore:
                     (job, tick),
                 )
                 return outcome
-            _change(
+            _sqlite.change(
                 db,
                 "INSERT INTO shiji_cron_jobs (job, last_tick, owner, lease_until)"
                 " VALUES (?, ?, ?, ?) ON CONFLICT (job) DO UPDATE SET last_tick ="
@@ -432,7 +435,7 @@ class SQLiteTaskStore:
     def end_tick(self, job: str, tick: float, owner: str, outcome: str) -> None:
         with self._transaction() as db:
             _set_outcome(db, job, tick, outcome)
-            _change(
+            _sqlite.change(
                 db,
                 "UPDATE shiji_cron_jobs SET owner = NULL, lease_until = NULL"
                 " WHERE job = ? AND owner = ?",
@@ -440,25 +443,9 @@ class SQLiteTaskStore:
             )
 
 
-def _create_private(path: str) -> None:
-    """
-    Create the file at ``path``, readable by its owner only, unless it
-    exists; raise what the system says if it cannot be read and written.
-    """
-    try:
-        descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        os.close(os.open(path, os.O_RDWR))
-        return
-    try:
-        os.fchmod(descriptor, 0o600)  # whatever the umask
-    finally:
-        os.close(descriptor)
-
-
 def _migrate(db: sqlite3.Connection) -> None:
     """Create the tables, or bring those of an older schema up to date."""
-    version = _first(db, "PRAGMA user_version")[0]
+    version = _sqlite.first(db, "PRAGMA user_version")[0]
     if version > SCHEMA_VERSION:
         raise sqlite3.DatabaseError(
             f"its schema (version {version}) is newer than this Shiji's"
@@ -466,48 +453,21 @@ def _migrate(db: sqlite3.Connection) -> None:
         )
     if version == SCHEMA_VERSION:
         return
-    columns = [row[1] for row in _rows(db, "PRAGMA table_info(shiji_tasks)")]
+    columns = [row[1] for row in _sqlite.rows(db, "PRAGMA table_info(shiji_tasks)")]
     if columns and "max_runs" not in columns:
         # Tasks queued before have no limit on the runs a crash starts.
-        _change(db, "ALTER TABLE shiji_tasks ADD COLUMN max_runs INTEGER")
+        _sqlite.change(db, "ALTER TABLE shiji_tasks ADD COLUMN max_runs INTEGER")
     for statement in _SCHEMA:
-        _change(db, statement)
-    _change(db, f"PRAGMA user_version = {SCHEMA_VERSION}")
+        _sqlite.change(db, statement)
+    _sqlite.change(db, f"PRAGMA user_version = {SCHEMA_VERSION}")
 
 
 def _set_outcome(db: sqlite3.Connection, job: str, tick: float, outcome: str) -> None:
-    _change(
+    _sqlite.change(
         db,
         "UPDATE shiji_cron_ticks SET outcome = ? WHERE job = ? AND tick = ?",
         (outcome, job, tick),
     )
-
-
-def _rows(db: sqlite3.Connection, sql: str, parameters: Any = ()) -> List[Any]:
-    # Cursors are closed at once: PyPy's sqlite3 keeps a statement that is
-    # not closed in progress, and a transaction with one cannot commit.
-    cursor = db.execute(sql, parameters)
-    try:
-        return cursor.fetchall()
-    finally:
-        cursor.close()
-
-
-def _first(db: sqlite3.Connection, sql: str, parameters: Any = ()) -> Any:
-    rows = _rows(db, sql, parameters)
-    return rows[0] if rows else None
-
-
-def _change(db: sqlite3.Connection, sql: str, parameters: Any = ()) -> int:
-    cursor = db.execute(sql, parameters)
-    try:
-        return cursor.rowcount
-    finally:
-        cursor.close()
-
-
-def _change_many(db: sqlite3.Connection, sql: str, parameters: Any) -> None:
-    db.executemany(sql, parameters).close()
 
 
 class _Transaction:

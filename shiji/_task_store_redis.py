@@ -37,7 +37,8 @@ owner's claim is in doubt, and its next claim takes back first the tasks
 the owner holds in Redis but was never given (their run already counted),
 so that they run now rather than after their lease, as lost.
 
-When the server cannot be reached, every method raises
+When the server cannot be reached, or refuses to serve for now (out of
+memory, read-only, unable to persist, busy), every method raises
 :class:`~shiji._errors.StorageUnavailableError` (no command is retried by
 the client: a script whose answer was lost may have run); the client
 connects again on the next call.
@@ -53,6 +54,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from ._errors import StorageUnavailableError
+from ._storage_redis import unavailable_reply
 from ._task_store import QUEUED, StoredTask, TickClaim
 
 __all__ = ["RedisTaskStore"]
@@ -370,6 +372,11 @@ class RedisTaskStore:
         except (redis.ConnectionError, redis.TimeoutError) as e:
             # The client is told no more than that; the log has the cause.
             raise StorageUnavailableError() from e
+        except redis.ResponseError as e:
+            # Out of memory, read-only, unable to persist...: for now.
+            if unavailable_reply(e):
+                raise StorageUnavailableError() from e
+            raise
 
     def _script(self, name: str, *args: Any) -> Any:
         self._redis()

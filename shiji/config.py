@@ -19,6 +19,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
+from urllib.parse import urlsplit
 
 from ._answer_metrics import METRIC_NAMES
 from ._client_address import Network
@@ -399,6 +400,17 @@ def _json_strings(raw: str) -> Tuple[str, ...]:
     return tuple(value)
 
 
+#: The longest a session may live: ten years.
+_LONGEST_SESSION = 10 * 365 * 86400.0
+
+
+def _session_age(raw: str) -> float:
+    value = _seconds(raw)
+    if value > _LONGEST_SESSION:
+        raise ValueError("a number of seconds greater than 0, up to ten years")
+    return value
+
+
 def _store_url(raw: str) -> str:
     url = _text(raw)
     if not url:
@@ -419,6 +431,14 @@ def _store_url(raw: str) -> str:
             "sqlite:<path>, redis://host:port/db, rediss://...,"
             " postgresql://user@host/database or memory:"
         )
+    if scheme in ("redis", "rediss", "postgresql", "postgres"):
+        try:
+            _ = urlsplit(url).port  # raises for a port that is no number
+        except ValueError:  # its text quotes the URL: not passed on
+            raise ValueError(
+                "a URL whose port is a number"
+                " (percent-encode / # ? @ : in the password)"
+            ) from None
     return url
 
 
@@ -510,7 +530,7 @@ SCHEMA: Dict[str, Dict[str, Parser]] = {
     },
     "sessions": {
         "cookie_name": _cookie_name,
-        "max_age": _seconds,
+        "max_age": _session_age,
     },
 }
 
@@ -688,6 +708,14 @@ def load_config(path: Union[str, Path]) -> ShijiConfig:
             raise ConfigError(path, str(e), "auth", "secure_cookies_secrets") from None
 
     storage = _storage_section(path, parser)
+    if storage.backend == "memory" and general.workers > 1:
+        raise ConfigError(
+            path,
+            "memory: is one process's own, and each worker would keep its own "
+            "sessions and limits: use sqlite:<path> or redis://",
+            "storage",
+            "url",
+        )
     if storage.backend == "redis" and parser.has_option("tasks", "database"):
         raise ConfigError(
             path,

@@ -57,6 +57,16 @@ class Store(Protocol):
     ) -> "Deferred[bool]":
         """Store ``value`` only if ``key`` has none; whether it was stored."""
 
+    def replace(
+        self, key: str, value: str, expires_in: Optional[float] = None
+    ) -> "Deferred[bool]":
+        """
+        Store ``value`` only if ``key`` has a value (not expired); whether
+        it stored. Saving a session uses it so that a session deleted
+        meanwhile (logout) is not written back. Like :meth:`set`, it
+        replaces the expiry; a list under ``key`` is a ``ValueError``.
+        """
+
     def delete(self, key: str) -> "Deferred[bool]":
         """Remove ``key`` (a value, counter or list); whether it existed."""
 
@@ -132,7 +142,12 @@ def open_store(url: str, base: Union[str, Path, None] = None) -> Store:
             path = Path(base) / path
         return SQLiteStore(str(path))
     if scheme in ("redis", "rediss"):
-        from ._storage_redis import RedisStore
+        try:
+            from ._storage_redis import RedisStore
+        except ImportError:
+            raise ValueError(
+                "a redis:// URL with redis-py installed (pip install 'shiji[redis]')"
+            ) from None
 
         return RedisStore(url)
     if scheme in ("postgresql", "postgres"):

@@ -407,6 +407,7 @@ class TestClient:
                 metrics=metrics,
                 clock=self.clock,
                 call_store=call_at_once,
+                shared_store=self.router.store,
                 **task_options,
             )
             self.tasks.startService()

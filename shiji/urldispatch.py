@@ -66,7 +66,7 @@ from ._errors import (
     UnknownAPIVersionError,
     clip,
 )
-from ._filters import Filter, chained, checked_filters
+from ._filters import Filter, call_chain, chained, checked_filters
 from ._lifecycle import Deprecation
 from ._query import decode_url_matches, query_arguments
 from ._reactor import global_reactor
@@ -422,7 +422,7 @@ class APIRouter(resource.Resource):
             )
             for call_router in api.version_router.call_routers():
                 for call in call_router.calls:
-                    chain = outer + call_router.filters_of(call)
+                    chain = call_chain(outer, call_router.filters_of(call))
                     if chain:
                         self._chains[(api, call_router, call)] = chain
         self.config: Mapping[str, Any] = dict(config or {})

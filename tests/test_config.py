@@ -587,3 +587,32 @@ def test_a_queue_file_is_refused_when_the_queue_is_in_redis(tmp_path):
         f"{path}: [tasks] database: is not used when [storage] url names a "
         "Redis server (the queue is kept there); remove it"
     )
+
+
+def test_a_store_in_memory_is_refused_with_workers(tmp_path):
+    path = config_file(
+        tmp_path,
+        "[general]\nworkers = 2\n[apis]\nmylogin_api = x\n[storage]\nurl = memory:\n",
+    )
+    with pytest.raises(ConfigError) as raised:
+        load_config(path)
+    assert str(raised.value) == (
+        f"{path}: [storage] url: memory: is one process's own, and each worker "
+        "would keep its own sessions and limits: use sqlite:<path> or redis://"
+    )
+
+
+def test_a_session_lives_ten_years_at_most(tmp_path):
+    path = config_file(
+        tmp_path, "[apis]\nmylogin_api = x\n[sessions]\nmax_age = 1e12\n"
+    )
+    with pytest.raises(ConfigError) as raised:
+        load_config(path)
+    assert str(raised.value) == (
+        f"{path}: [sessions] max_age: must be a number of seconds greater than 0,"
+        " up to ten years, not '1e12'"
+    )
+    path = config_file(
+        tmp_path, "[apis]\nmylogin_api = x\n[sessions]\nmax_age = 315360000\n"
+    )
+    assert load_config(path).sessions.max_age == 315360000.0

@@ -1090,3 +1090,20 @@ def test_calls_without_filters_are_documented_as_before():
     assert "Filters" not in html_document(doc)
     operation = openapi_document(doc, "1.0")["paths"]["/echo/{word}"]["get"]
     assert "x-shiji-filters" not in operation
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_filter_declared_at_several_levels_runs_once_at_the_outermost():
+    outer, inner = plain("outer"), plain("inner")
+    api = make_api(
+        [echo_with([inner, outer])], api_filters=[outer], version_filters=[inner]
+    )
+    response = await TestClient({"f": api}).get("/f/echo/hi")
+    assert (response.status, response.json) == (200, {"word": "hi"})
+    assert Echo.seen == [
+        "outer in",
+        "inner in",
+        "handler",
+        "inner after call_next",
+        "outer after call_next",
+    ]

@@ -157,6 +157,9 @@ class FlakyStore(MemoryStore):
     def delete(self, key):
         return self._maybe("delete", super().delete, key)
 
+    def replace(self, key, value, expires_in=None):
+        return self._maybe("replace", super().replace, key, value, expires_in)
+
 
 def make_client(**options):
     options.setdefault("session_max_age", MAX_AGE)
@@ -407,7 +410,7 @@ async def test_a_value_json_cannot_hold_is_a_500_and_nothing_is_saved(client, lo
     gc.collect()
 
 
-@pytest.mark.parametrize("failing", ["get", "set", "delete"])
+@pytest.mark.parametrize("failing", ["get", "set", "replace", "delete"])
 @pytest_twisted.ensureDeferred
 async def test_an_unreachable_store_is_a_503_without_a_cookie(failing):
     client = flaky_client()
@@ -415,8 +418,9 @@ async def test_an_unreachable_store_is_a_503_without_a_cookie(failing):
     first = await client.post("/s/data?a=1")
     cookie = cookie_of(first)
     store.failing.add(failing)
-    # get fails at load; set at save; delete when the old id is dropped.
-    path = "/s/regenerate" if failing == "delete" else "/s/data?b=2"
+    # get fails at load; replace at the save of a stored session, set at
+    # that of a new id; delete when the old id is dropped.
+    path = "/s/data?b=2" if failing in ("get", "replace") else "/s/regenerate"
     response = await client.post(path, headers=sent(cookie))
     assert response.status == 503
     assert response.headers["retry-after"] == "1"
@@ -510,3 +514,52 @@ def test_a_session_is_a_mapping_of_json_values():
     del session["a"]
     assert dict(session) == {}
     assert repr(session) == "<Session (new) {}>"
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_request_under_way_at_logout_does_not_bring_the_session_back(client):
+    cookie = cookie_of(await client.post("/s/data?a=1"))
+    session_id = (await client.get("/s/data", headers=sent(cookie))).json["id"]
+    slow = client.post("/s/slow?by=late", headers=sent(cookie))
+    client.clock.advance(0.5)
+    response = await client.post("/s/destroy", headers=sent(cookie))
+    assert response.status == 200
+    assert record(client, session_id) is None
+    client.clock.advance(0.5)
+    response = await slow
+    assert (response.status, response.json) == (200, {"count": 1})
+    # Its save found the session ended: nothing written, no cookie sent.
+    assert response.header_values("set-cookie") == []
+    assert record(client, session_id) is None
+    response = await client.get("/s/data", headers=sent(cookie))
+    assert response.json["data"] == {}
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_request_under_way_at_login_does_not_bring_the_old_id_back(client):
+    cookie = cookie_of(await client.post("/s/data?a=1"))
+    old_id = (await client.get("/s/data", headers=sent(cookie))).json["id"]
+    slow = client.post("/s/slow?by=late", headers=sent(cookie))
+    client.clock.advance(0.5)
+    new_cookie = cookie_of(await client.post("/s/regenerate", headers=sent(cookie)))
+    client.clock.advance(0.5)
+    response = await slow
+    assert response.header_values("set-cookie") == []
+    assert record(client, old_id) is None
+    response = await client.get("/s/data", headers=sent(new_cookie))
+    assert response.json["data"] == {"a": "1"}
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_lowered_max_age_ends_the_sessions_saved_before_it(client):
+    cookie = cookie_of(await client.post("/s/data?a=1"))
+    shorter = make_client(
+        store=client.router.store, clock=client.clock, session_max_age=60.0
+    )
+    client.clock.advance(61)
+    response = await shorter.get("/s/data", headers=sent(cookie))
+    assert response.json["data"] == {}
+    assert response.header_values("set-cookie") == []
+    # Under the old max_age it would still be live.
+    response = await client.get("/s/data", headers=sent(cookie))
+    assert response.json["data"] == {"a": "1"}

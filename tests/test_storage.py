@@ -10,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -119,6 +120,44 @@ async def test_add_stores_only_if_absent_or_expired(store):
     await store.push("list", "x", cap=5)
     assert await store.add("list", "value") is False
     assert await store.items("list") == ["x"]
+
+
+@pytest_twisted.ensureDeferred
+async def test_replace_stores_only_over_a_live_value(store):
+    assert await store.replace("missing", "v") is False
+    assert await store.get("missing") is None
+    assert await store.add("missing", "first") is True  # nothing was stored
+
+    await store.set("a", "one")
+    assert await store.replace("a", "two") is True
+    assert await store.get("a") == "two"
+
+    await store.set("n", "5")
+    assert await store.incr("n") == 6
+    assert await store.replace("n", "counted") is True  # a counter is a value
+    assert await store.get("n") == "counted"
+
+    await store.push("list", "x", cap=5)
+    with pytest.raises(ValueError):
+        await store.replace("list", "value")
+    assert await store.items("list") == ["x"]
+
+
+@pytest_twisted.ensureDeferred
+async def test_replace_replaces_the_expiry_and_skips_expired_values(store):
+    await store.set("gains", "1")  # no expiry
+    await store.set("loses", "2", expires_in=SHORT)
+    await store.set("gone", "3", expires_in=SHORT)
+    assert await store.replace("gains", "one", expires_in=SHORT) is True
+    assert await store.replace("loses", "two") is True
+    await sleep(PAST_SHORT)
+    assert await store.get("gains") is None
+    assert await store.get("loses") == "two"
+    assert await store.replace("gone", "three", expires_in=60) is False
+    assert await store.get("gone") is None
+    with pytest.raises(ValueError):
+        await store.replace("loses", "v", expires_in=0)
+    assert await store.get("loses") == "two"
 
 
 @pytest_twisted.ensureDeferred
@@ -625,6 +664,39 @@ async def test_a_locked_database_is_unavailable_until_unlocked(tmp_path):
 
 
 @pytest_twisted.ensureDeferred
+async def test_operations_queued_behind_a_lock_do_not_wait_in_turn(tmp_path):
+    from twisted.internet import reactor
+
+    path = str(tmp_path / "locked.sqlite")
+    store = SQLiteStore(path, busy_timeout=0.2)
+    locker = sqlite3.connect(path, isolation_level=None)
+    try:
+        await store.set("a", "before")
+        locker.execute("BEGIN EXCLUSIVE")
+        started = time.monotonic()
+        writes = [store.set(f"k{i}", "v") for i in range(10)]
+        errors = [await failure_of(write) for write in writes]
+        elapsed = time.monotonic() - started
+        # The first waits busy_timeout for the lock; the others, queued
+        # meanwhile, give up when their turn comes, without waiting again.
+        assert elapsed < 0.6, elapsed
+        assert all(isinstance(e, StorageUnavailableError) for e in errors)
+        assert isinstance(errors[0].__cause__, sqlite3.OperationalError)
+        late = [e.__cause__ for e in errors[1:]]
+        assert all(isinstance(cause, TimeoutError) for cause in late), late
+        assert all("for the store's thread" in str(cause) for cause in late)
+        locker.execute("ROLLBACK")
+        assert await store.get("a") == "before"
+        await store.set("a", "after")
+        assert await store.get("a") == "after"
+        assert await store.get("k9") is None
+        assert await deferLater(reactor, 0, lambda: None) is None
+    finally:
+        locker.close()
+        await store.close()
+
+
+@pytest_twisted.ensureDeferred
 async def test_sqlite_purges_expired_rows(tmp_path):
     path = tmp_path / "purged.sqlite"
 
@@ -663,3 +735,37 @@ def _counts(path):
         )
     finally:
         connection.close()
+
+
+# The store's URL in the configuration
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis://:pass/word@127.0.0.1:6379/0",
+        "rediss://user:pa#ss@cache:6380",
+        "postgresql://u:s3c?ret@127.0.0.1/db",
+        "postgres://u:a:b@host:port/db",
+    ],
+)
+def test_a_store_url_whose_port_is_no_number_is_refused_unquoted(tmp_path, url):
+    from shiji.config import ConfigError, load_config
+
+    path = tmp_path / "shijid.conf"
+    path.write_text(f"[apis]\nmylogin_api = x\n[storage]\nurl = {url}\n")
+    with pytest.raises(ConfigError) as raised:
+        load_config(path)
+    assert str(raised.value) == (
+        f"{path}: [storage] url: must be a URL whose port is a number"
+        " (percent-encode / # ? @ : in the password)"
+    )
+    # Nor does a traceback of it: no error of the chain quotes the URL.
+    error, shown = raised.value, []
+    while error is not None:
+        shown.append(str(error))
+        error = error.__cause__ or (
+            None if error.__suppress_context__ else error.__context__
+        )
+    password = url.split("//", 1)[1].rpartition("@")[0]
+    assert shown and not any(password in text for text in shown), shown

@@ -367,3 +367,87 @@ async def test_many_adds_of_one_key_at_once_store_one(fresh_postgres):
     finally:
         await closing(one)
         await closing(two)
+
+
+# What the log and the server are told
+
+
+def _url_with_password(server, password="s3cret"):
+    user_and_host = server.url.split("//", 1)[1]
+    user, _, place = user_and_host.partition("@")
+    return f"postgresql://{user}:{password}@{place}"
+
+
+@pytest_twisted.ensureDeferred
+async def test_an_outage_is_logged_once_without_the_password(fresh_postgres):
+    from apitools import log_lines
+
+    url = _url_with_password(fresh_postgres)
+    opened = PostgresStore(url)
+    shown = fresh_postgres.url  # the same, without the password
+    try:
+        with log_lines("shiji.storage") as lines:
+            await opened.set("kept", "v")
+            fresh_postgres.stop()
+            for _ in range(3):
+                error = await failure_of(opened.get("kept"))
+                assert isinstance(error, StorageUnavailableError)
+            assert len(lines) == 1, lines
+            assert lines[0].startswith(
+                f"The shared store {shown} cannot be reached ("
+            ), lines
+            assert lines[0].endswith(
+                "); calls that need it are answered 503 until it answers again"
+            )
+            fresh_postgres.start()
+            assert await opened.get("kept") == "v"
+            assert await opened.get("kept") == "v"
+        assert lines[1:] == [f"The shared store {shown} answers again"]
+        assert not any("s3cret" in line for line in lines)
+    finally:
+        await closing(opened)
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_server_gives_up_on_a_statement_when_the_store_does(fresh_postgres):
+    opened = PostgresStore(fresh_postgres.dsn, timeout=1.5)
+
+    def settings(connection):
+        cursor = connection.raw.cursor()
+        try:
+            cursor.execute("SHOW statement_timeout")
+            statement = cursor.fetchone()[0]
+            cursor.execute("SHOW lock_timeout")
+            return statement, cursor.fetchone()[0]
+        finally:
+            cursor.close()
+
+    try:
+        await opened.set("a", "v")
+        assert await opened._pool.runWithConnection(settings) == ("1500ms", "1500ms")
+    finally:
+        await closing(opened)
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_dsn_the_driver_refuses_is_unavailable_without_the_password(
+    fresh_postgres,
+):
+    from apitools import log_lines
+
+    url = _url_with_password(fresh_postgres, "s3cret%zz")
+    opened = PostgresStore(url)
+    try:
+        with log_lines("shiji.storage") as lines:
+            error = await failure_of(opened.get("a"))
+        assert isinstance(error, StorageUnavailableError), repr(error)
+        assert "s3cret" not in repr(error.__cause__)
+        assert error.__cause__.__cause__ is None
+        assert len(lines) == 1
+        assert "s3cret" not in lines[0]
+        assert lines[0].startswith(
+            f"The shared store {fresh_postgres.url} cannot be reached (_Lost: the"
+            " driver refused the connection string ("
+        ), lines
+    finally:
+        await closing(opened)

@@ -289,3 +289,109 @@ async def test_close_stops_the_threads_and_refuses_operations(fresh_redis):
     assert len(store_threads()) == before
     unused = RedisStore(fresh_redis.url)
     await unused.close()
+
+
+@pytest.fixture
+def configured(fresh_redis):
+    """A client of the test server; its changed settings restored after."""
+    client = redis.Redis.from_url(fresh_redis.url, socket_timeout=5)
+    saved = {
+        name: client.config_get(name)[name]
+        for name in ("maxmemory", "maxmemory-policy")
+    }
+    try:
+        yield client
+    finally:
+        for name, value in saved.items():
+            client.config_set(name, value)
+        client.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_server_out_of_memory_is_unavailable(fresh_redis, configured, opened):
+    from shiji._task_store_redis import RedisTaskStore
+
+    store = open_redis(opened, fresh_redis.url)
+    await store.set("kept", "v")
+    await store.push("list", "x", cap=5)
+    configured.config_set("maxmemory-policy", "noeviction")
+    configured.config_set("maxmemory", 1)
+    writes = [
+        lambda: store.set("a", "v"),
+        lambda: store.add("b", "v"),
+        lambda: store.replace("kept", "w"),  # a script
+        lambda: store.incr("n"),
+        lambda: store.push("list", "y", cap=5),
+        lambda: store.acquire("lock", "me", 60),
+    ]
+    for write in writes:
+        error, _ = await unavailable(write(), within=TIMEOUT + 1)
+        assert isinstance(error.__cause__, redis.exceptions.ResponseError)
+        assert "OOM" in str(error.__cause__) or isinstance(
+            error.__cause__, redis.exceptions.OutOfMemoryError
+        ), repr(error.__cause__)
+    # Reads are answered all the same.
+    assert await store.get("kept") == "v"
+    tasks = RedisTaskStore(fresh_redis.url, keep_finished=60.0)
+    tasks.open()
+    try:
+        with pytest.raises(StorageUnavailableError) as caught:
+            tasks.enqueue("api", "job", "{}", 0.0, 0.0)
+        assert isinstance(caught.value.__cause__, redis.exceptions.ResponseError)
+    finally:
+        tasks.close()
+    configured.config_set("maxmemory", 0)
+    assert await store.replace("kept", "w") is True
+    assert await store.get("kept") == "w"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "MISCONF Redis is configured to save RDB snapshots, but it's currently"
+        " unable to persist to disk.",
+        "BUSY Redis is busy running a script.",
+        "NOREPLICAS Not enough good replicas to write.",
+        "READONLY You can't write against a read only replica.",
+    ],
+)
+def test_refusals_for_now_are_unavailable(text):
+    from shiji._storage_redis import unavailable_reply
+
+    assert unavailable_reply(redis.exceptions.ResponseError(text)) is True
+    refusal = RedisStore._refusal(redis.exceptions.ResponseError(text), "value", "k")
+    assert isinstance(refusal, StorageUnavailableError)
+
+
+def test_other_replies_are_not_unavailable():
+    from shiji._storage_redis import unavailable_reply
+
+    for text in ("ERR syntax error", "WRONGTYPE Operation against a key", ""):
+        assert unavailable_reply(redis.exceptions.ResponseError(text)) is False
+
+
+@pytest.mark.parametrize(
+    "url, shown",
+    [
+        ("redis://:pa/ss@127.0.0.1:6379/0", "redis://127.0.0.1:6379/0"),
+        ("redis://user:p#w@cache:6380/1", "redis://cache:6380/1"),
+        ("rediss://:x?y@cache:6380", "rediss://cache:6380"),
+        ("redis://:secret@cache:6380/2?password=secret", "redis://cache:6380/2"),
+    ],
+)
+def test_the_store_is_named_without_its_password(url, shown):
+    from shiji._storage_redis import _shown
+
+    name = _shown(url)
+    assert name == shown
+    try:
+        store = RedisStore(url)  # nothing connects yet
+    except ValueError as e:
+        # A port that is no number: told without the password.
+        assert str(e) == (
+            f"{shown} is not a Redis URL redis-py takes"
+            " (percent-encode / # ? @ : in the password)"
+        )
+        assert e.__cause__ is None and e.__suppress_context__
+    else:
+        assert store.close().called

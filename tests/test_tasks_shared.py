@@ -16,7 +16,7 @@ import pytest
 import redis
 from apitools import log_lines
 from daemons import TESTS, Daemon
-from twisted.internet.defer import fail
+from twisted.internet.defer import fail, succeed
 from twisted.internet.task import Clock
 
 from shiji._errors import StorageUnavailableError
@@ -415,7 +415,7 @@ def test_a_task_finds_the_shared_store_in_its_context():
         clock=Clock(),
         call_store=call_at_once,
         in_thread=call_at_once,
-        store=memory,
+        shared_store=memory,
     )
     service.startService()
     fired(shared.record.enqueue("x"))
@@ -460,6 +460,12 @@ class Lock:
 
     def release(self, name, owner):
         return self._call("release", name, owner)
+
+    def add(self, key, value, expires_in=None):
+        self.calls.append(("add", key))
+        if self.down:
+            return fail(StorageUnavailableError())
+        return self.store.add(key, value, expires_in)
 
 
 class Cluster:
@@ -533,10 +539,17 @@ def test_the_leader_renews_every_third_of_the_lease():
     one, lock = cluster.scheduler("one")
     assert lock.calls == [("acquire", "one")]
     cluster.clock.pump([1] * 10)
-    assert lock.calls == [("acquire", "one"), ("renew", "one")]
+    leases = [call for call in lock.calls if call[0] != "add"]
+    assert leases == [("acquire", "one"), ("renew", "one")]
     assert one.valid_until == 1010.0 + 27.0
+    # Each tick is claimed in the store too.
+    assert [call for call in lock.calls if call[0] == "add"] == [
+        ("add", f"shiji:cron-tick:shared_api.tick:{second}.000")
+        for second in range(1001, 1011)
+    ]
     cluster.clock.pump([1] * 20)
-    assert lock.calls[1:] == [("renew", "one")] * 3
+    leases = [call for call in lock.calls if call[0] != "add"]
+    assert leases[1:] == [("renew", "one")] * 3
     assert one.leading
 
 
@@ -549,7 +562,8 @@ def test_a_failed_renewal_stops_the_ticks_before_the_lease_ends(cron_log):
     cluster.clock.pump([1] * 5)  # the renewal at 1010 fails, before its tick
     assert not one.leading
     ticks = cluster.ticks()
-    assert ticks[-1] == "tick@1970-01-01T00:16:49+00:00"
+    # The ticks meanwhile could not be claimed in the store: none ran.
+    assert ticks[-1] == "tick@1970-01-01T00:16:45+00:00"
     assert cluster.metrics.counted.count("tasks.cron.leader_lost") == 1
     # The lock holds in the store until 1030: nobody ticks meanwhile.
     cluster.clock.pump([1] * 19)
@@ -568,7 +582,7 @@ def test_a_failed_renewal_stops_the_ticks_before_the_lease_ends(cron_log):
     ]
     # The ticks it missed are counted from the last one claimed; none ran twice.
     assert sorted(Counter(cluster.ticks()).values()) == [1] * len(cluster.ticks())
-    assert any("missed 20 tick(s)" in line for line in cron_log)
+    assert any("missed 24 tick(s)" in line for line in cron_log)
 
 
 def test_a_lead_that_runs_out_unrenewed_stops_at_its_margin(cron_log):
@@ -769,3 +783,54 @@ def test_an_outage_of_redis_runs_no_tick_twice_and_loses_no_task(
     assert Counter(ticks).most_common(1)[0][1] == 1
     logs = one.log_text() + two.log_text()
     assert "Cron leadership lost: " in logs
+
+
+def test_a_task_under_the_test_client_finds_the_routers_store():
+    client = TestClient({"shared": shared_api})
+    fired(shared.record.enqueue("x"))
+    assert fired(client.run_tasks()) == 1
+    [found] = shared.STORES
+    assert found is client.router.store
+
+
+class EveryoneLeads(Lock):
+    """A lock that every scheduler believes it holds (a stale leader)."""
+
+    def acquire(self, name, owner, lease):
+        return succeed(True)
+
+    def renew(self, name, owner, lease):
+        return succeed(True)
+
+
+def test_two_leaders_with_their_own_queues_run_each_tick_once():
+    # Hosts whose task queues differ (a PostgreSQL store: a queue per host)
+    # still claim each tick once, in the shared store.
+    cluster = Cluster()
+    schedulers = []
+    for owner in ("one", "two"):
+        queue = SQLiteTaskStore(":memory:")
+        queue.open()
+        runner = Runner(
+            clock=cluster.clock,
+            metrics=cluster.metrics,
+            api_config={},
+            in_thread=lambda function: _at_once(function),
+            call_store=lambda function, *args: _at_once(lambda: function(*args)),
+        )
+        scheduler = JobScheduler(
+            [cluster.api],
+            queue,
+            runner,
+            owner=owner,
+            lease=cluster.lease,
+            lock=EveryoneLeads(cluster.memory),
+        )
+        scheduler.startService()
+        scheduler.begin()
+        schedulers.append(scheduler)
+    assert [scheduler.leading for scheduler in schedulers] == [True, True]
+    cluster.clock.pump([1] * 5)
+    assert cluster.ticks() == [
+        f"tick@1970-01-01T00:16:4{second}+00:00" for second in range(1, 6)
+    ]

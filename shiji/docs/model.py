@@ -20,7 +20,7 @@ from types import ModuleType
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Type
 
 from .. import _errors
-from .._filters import Filter, checked_filters, filter_name
+from .._filters import Filter, call_chain, checked_filters, filter_name
 from .._lifecycle import Deprecation
 from ..urldispatch import (
     APIDefinitionError,
@@ -566,7 +566,7 @@ def describe_api(api: Any) -> APIDoc:
         pattern, module = api.api_versions[key]
         call_router: CallRouter = module.call_router
         calls = tuple(
-            _describe_call(call, api_filters + call_router.filters_of(call))
+            _describe_call(call, call_chain(api_filters, call_router.filters_of(call)))
             for call in call_router.calls
         )
         # One error per exception_class: the first of Shiji's (a subclass
