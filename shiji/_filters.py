@@ -19,7 +19,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Coroutine
 from types import ModuleType
-from typing import Any, Callable, List, Sequence, Tuple
+from typing import Any, Callable, List, Sequence, Set, Tuple
 
 from twisted.internet.defer import Deferred, ensureDeferred, fail, succeed
 from twisted.python.failure import Failure
@@ -172,7 +172,16 @@ def call_chain(*levels: Sequence[Filter]) -> Tuple[Filter, ...]:
     first; a filter declared at several levels runs once, at the outermost
     (a session filter running twice would save the session twice).
     """
-    return tuple(dict.fromkeys(f for level in levels for f in level))
+    # By identity: a filter need not be hashable, and two that compare
+    # equal are still two.
+    chain: List[Filter] = []
+    seen: Set[int] = set()
+    for level in levels:
+        for found in level:
+            if id(found) not in seen:
+                seen.add(id(found))
+                chain.append(found)
+    return tuple(chain)
 
 
 def chained(

@@ -86,8 +86,8 @@ MISSED_GRACE = 1.0
 #: Where ticks are claimed in the shared store: this, then the job and tick.
 TICK_PREFIX = "shiji:cron-tick:"
 
-#: Seconds a tick's claim is kept in the shared store: longer than any
-#: process is likely to have been stopped and catch up.
+#: Seconds a tick's claim is kept in the shared store beyond twice the
+#: job's period: longer than a process is likely to have been stopped.
 TICK_MEMORY = 8 * 86400.0
 
 
@@ -324,7 +324,7 @@ class JobScheduler(service.Service):
             )
             if not count:
                 return None
-            claimed = self._claim_tick(key, newest, job.catch_up)
+            claimed = self._claim_tick(key, job, newest, job.catch_up)
             shown = str(count) if exact else f"{count} or more"
             return claimed.addCallback(self._missed, api, job, newest, count, shown)
 
@@ -371,11 +371,13 @@ class JobScheduler(service.Service):
             return succeed(None)
         self._schedule(api, job)
         key = self._job_key(api, job)
-        claimed = self._claim_tick(key, tick, True)
+        claimed = self._claim_tick(key, job, tick, True)
         claimed.addCallback(self._claimed, api, job, tick)
         return claimed.addErrback(self._claim_failed, key, tick)
 
-    def _claim_tick(self, key: str, tick: float, run: bool) -> Deferred[str]:
+    def _claim_tick(
+        self, key: str, job: CronJob, tick: float, run: bool
+    ) -> Deferred[str]:
         """
         Claim ``tick`` of the job ``key``: in the shared store first (when
         it is to run), then in the task store; what the task store says,
@@ -397,8 +399,11 @@ class JobScheduler(service.Service):
 
         if self.lock is None or not run:
             return in_queue(True)  # type: ignore[no-any-return]
+        # Kept while a leader catching up may still count the tick missed:
+        # until the next tick, and a good while more.
+        period = max(job.schedule.next_tick(tick) - tick, 0.0)
         shared: Deferred[bool] = self.lock.add(
-            f"{TICK_PREFIX}{key}:{tick:.3f}", self.owner, TICK_MEMORY
+            f"{TICK_PREFIX}{key}:{tick:.3f}", self.owner, 2 * period + TICK_MEMORY
         )
         return shared.addCallback(in_queue)
 

@@ -260,8 +260,11 @@ def session_filter(request: APIRequest, call_next: CallNext) -> Any:
         raw = yield store.get(KEY_PREFIX + cookie)
         record = _parse(raw) if raw is not None else None
         # A session saved longer ago than max_age is over, even if the
-        # store keeps it longer (max_age was lowered since).
-        if record is not None and now - record["saved"] <= max_age:
+        # store would keep it longer (max_age was lowered since): deleted,
+        # so that raising max_age again does not bring it back.
+        if record is not None and now - record["saved"] > max_age:
+            yield store.delete(KEY_PREFIX + cookie)
+        elif record is not None:
             state = _State(cookie, record["data"])
             # Past a tenth of its life, a session used is saved again.
             state.changed = now - record["saved"] > max_age * _REFRESH_FRACTION

@@ -38,6 +38,10 @@ def shown_url(url: str, user: bool = False) -> str:
     if re.search(r"[/?#=&\s]", name):
         name = "?"
     place = re.split(r"[?#]", place, maxsplit=1)[0]
+    if re.search(r"[=&\s]", place):
+        # The last "@" was in the query (user=name@server&password=...):
+        # nothing after it can be trusted not to be a secret.
+        return f"{scheme}://..."
     return f"{scheme}://{name + '@' if name else ''}{place}"
 
 

@@ -144,10 +144,15 @@ def unavailable_reply(error: Exception) -> bool:
     """Whether the Redis error reply ``error`` says the server cannot serve now."""
     if isinstance(error, UNAVAILABLE_ERRORS):
         return True
-    words = str(error).split(None, 1)
+    text = str(error)
+    words = text.split(None, 1)
     if not words:
         return False
-    return words[0] in UNAVAILABLE_REPLIES
+    # Before Redis 7, a refusal inside a script comes wrapped:
+    # "ERR Error running script (...): ... -OOM command not allowed ...".
+    return words[0] in UNAVAILABLE_REPLIES or any(
+        f"-{reply} " in text for reply in UNAVAILABLE_REPLIES
+    )
 
 
 def _shown(url: str) -> str:

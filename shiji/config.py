@@ -431,7 +431,8 @@ def _store_url(raw: str) -> str:
             "sqlite:<path>, redis://host:port/db, rediss://...,"
             " postgresql://user@host/database or memory:"
         )
-    if scheme in ("redis", "rediss", "postgresql", "postgres"):
+    # PostgreSQL's libpq reads its own URLs (several hosts, h1:5432,h2:5433).
+    if scheme in ("redis", "rediss"):
         try:
             _ = urlsplit(url).port  # raises for a port that is no number
         except ValueError:  # its text quotes the URL: not passed on

@@ -321,8 +321,8 @@ class TestClient:
         ``Clock`` by default, advanced by the test (:attr:`clock`).
     :param options: with a route map, ``APIRouter``'s ``config``, ``metrics``,
         ``auth_backend`` and ``store`` (a :class:`~shiji.storage.Store`; by
-        default one in memory whose expiries follow :attr:`clock`); and any setting shijid's configuration has, by
-        its name there: ``version_header``, ``cross_origin_domains``,
+        default one in memory whose expiries follow :attr:`clock`); and any
+        setting shijid's configuration has, by its name there: ``version_header``, ``cross_origin_domains``,
         ``request_timeout``, ``max_body_bytes``, ``header_timeout``,
         ``honor_x_realip`` (believe ``X-Real-IP`` and ``X-Forwarded-For``
         from ``trusted_proxies``, loopback by default), ``redacted_arguments``,
@@ -399,6 +399,7 @@ class TestClient:
         if found:
             task_options = dict(tasks or {})
             task_options.setdefault("in_thread", call_at_once)
+            task_options.setdefault("shared_store", self.router.store)
             store = task_options.pop("store", None) or SQLiteTaskStore(":memory:")
             self.tasks = TaskService(
                 found,
@@ -407,7 +408,6 @@ class TestClient:
                 metrics=metrics,
                 clock=self.clock,
                 call_store=call_at_once,
-                shared_store=self.router.store,
                 **task_options,
             )
             self.tasks.startService()

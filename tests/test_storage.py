@@ -745,8 +745,7 @@ def _counts(path):
     [
         "redis://:pass/word@127.0.0.1:6379/0",
         "rediss://user:pa#ss@cache:6380",
-        "postgresql://u:s3c?ret@127.0.0.1/db",
-        "postgres://u:a:b@host:port/db",
+        "redis://u:a:b@host:port/db",
     ],
 )
 def test_a_store_url_whose_port_is_no_number_is_refused_unquoted(tmp_path, url):
@@ -769,3 +768,12 @@ def test_a_store_url_whose_port_is_no_number_is_refused_unquoted(tmp_path, url):
         )
     password = url.split("//", 1)[1].rpartition("@")[0]
     assert shown and not any(password in text for text in shown), shown
+
+
+def test_a_postgresql_url_is_left_to_libpq(tmp_path):
+    from shiji.config import load_config
+
+    url = "postgresql://u@h1:5432,h2:5433/db?target_session_attrs=read-write"
+    path = tmp_path / "shijid.conf"
+    path.write_text(f"[apis]\nmylogin_api = x\n[storage]\nurl = {url}\n")
+    assert load_config(path).storage.url == url

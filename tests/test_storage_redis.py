@@ -353,6 +353,10 @@ async def test_a_server_out_of_memory_is_unavailable(fresh_redis, configured, op
         "BUSY Redis is busy running a script.",
         "NOREPLICAS Not enough good replicas to write.",
         "READONLY You can't write against a read only replica.",
+        # A refusal inside a script, as Redis before 7 wraps it.
+        "ERR Error running script (call to f_0123): @user_script:3:"
+        " @user_script: 3: -OOM command not allowed when used memory >"
+        " 'maxmemory'.",
     ],
 )
 def test_refusals_for_now_are_unavailable(text):
@@ -366,7 +370,12 @@ def test_refusals_for_now_are_unavailable(text):
 def test_other_replies_are_not_unavailable():
     from shiji._storage_redis import unavailable_reply
 
-    for text in ("ERR syntax error", "WRONGTYPE Operation against a key", ""):
+    for text in (
+        "ERR syntax error",
+        "WRONGTYPE Operation against a key",
+        "ERR Error running script (call to f_0123): @user_script:2: WRONGTYPE",
+        "",
+    ):
         assert unavailable_reply(redis.exceptions.ResponseError(text)) is False
 
 
@@ -377,6 +386,7 @@ def test_other_replies_are_not_unavailable():
         ("redis://user:p#w@cache:6380/1", "redis://cache:6380/1"),
         ("rediss://:x?y@cache:6380", "rediss://cache:6380"),
         ("redis://:secret@cache:6380/2?password=secret", "redis://cache:6380/2"),
+        ("redis://cache:6380/2?user=x@corp&password=secret", "redis://..."),
     ],
 )
 def test_the_store_is_named_without_its_password(url, shown):
