@@ -160,8 +160,6 @@ class APIRequest:
     url_matches: Mapping[str, str] = _EMPTY
     #: The router that dispatched the request.
     api_router: Optional[APIRouter] = None
-    #: The shared store (see :mod:`shiji.storage`): the router's.
-    store: Any = None
     #: The version router of the API serving the request.
     version_router: Optional[VersionRouter] = None
     #: The JSON body's arguments, set by ``json_arguments``.
@@ -492,7 +490,16 @@ class APIRequest:
                 return CACHED
         return None
 
-    # The session
+    # The store and the session
+
+    @property
+    def store(self) -> Any:
+        """
+        The shared store (a :class:`shiji.storage.Store`): the router's;
+        ``None`` before the request is routed.
+        """
+        router = self.api_router
+        return router.store if router is not None else None
 
     _session: Optional[Session] = None
 

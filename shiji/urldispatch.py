@@ -517,7 +517,6 @@ class APIRouter(resource.Resource):
         request.api_name = api.api_name
         request.api_config = self.config
         request.metrics = self.metrics
-        request.store = self.store
         request.api_router = self
         version_router: VersionRouter = api.version_router
         request.version_router = version_router
