@@ -24,7 +24,14 @@ from twisted.internet.defer import Deferred
 
 from ._errors import StorageUnavailableError
 
-__all__ = ["MemoryStore", "check_cap", "check_expiry", "parse_count"]
+__all__ = [
+    "MemoryStore",
+    "check_cap",
+    "check_expiry",
+    "parse_count",
+    "refused_expiry",
+    "unavailable",
+]
 
 _T = TypeVar("_T")
 
@@ -47,6 +54,26 @@ def check_expiry(expires_in: float, what: str = "expires_in") -> float:
     if not (math.isfinite(seconds) and seconds > 0):
         raise ValueError(f"{what} must be a number of seconds above 0, not {seconds}")
     return seconds
+
+
+def refused_expiry(
+    seconds: Optional[float], required: bool = False, what: str = "expires_in"
+) -> "Optional[Deferred[Any]]":
+    """A failed ``Deferred`` if ``seconds`` is no expiry, else ``None``."""
+    if seconds is None and not required:
+        return None
+    try:
+        check_expiry(seconds, what)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return defer.fail()
+    return None
+
+
+def unavailable(cause: BaseException) -> StorageUnavailableError:
+    """The error of a store that ``cause`` keeps from answering."""
+    error = StorageUnavailableError()
+    error.__cause__ = cause
+    return error
 
 
 def check_cap(cap: int) -> int:

@@ -57,9 +57,14 @@ from twisted.internet import defer
 from twisted.internet.defer import Deferred, fail, succeed
 from twisted.python.failure import Failure
 
-from ._errors import StorageUnavailableError
 from ._reactor import global_reactor
-from ._storage_memory import check_cap, check_expiry, parse_count
+from ._storage_memory import (
+    check_cap,
+    check_expiry,
+    parse_count,
+    refused_expiry,
+    unavailable,
+)
 from ._storage_outage import OutageLog, shown_url
 
 __all__ = ["PostgresStore"]
@@ -301,7 +306,7 @@ class PostgresStore:
         used before anything was changed.
         """
         if self._closed:
-            return fail(_unavailable(_Closed()))
+            return fail(unavailable(_Closed()))
 
         def attempt(tries: int) -> "Deferred[_T]":
             d: Deferred[_T] = self._pool.runWithConnection(
@@ -323,7 +328,7 @@ class PostgresStore:
                 error = error.__cause__ or error
             elif not isinstance(error, self._unreachable):
                 return failure  # type: ignore[return-value]
-            raise _unavailable(error) from error
+            raise unavailable(error) from error
 
         result = attempt(0)
         result.addTimeout(self.timeout, global_reactor())
@@ -339,7 +344,7 @@ class PostgresStore:
     def _timed_out(self, failure: Failure) -> Failure:
         error = failure.value
         if isinstance(error, defer.TimeoutError):
-            raise _unavailable(error) from error
+            raise unavailable(error) from error
         return failure
 
     def _perform(
@@ -471,7 +476,7 @@ SELECT 1""")
                 (_b(key), VALUE, _b(value), _seconds(expires_in)),
             )
 
-        return _checked(expires_in) or self._run(set_)
+        return refused_expiry(expires_in) or self._run(set_)
 
     def add(
         self, key: str, value: str, expires_in: Optional[float] = None
@@ -489,7 +494,7 @@ SELECT 1""")
                 == 1
             )
 
-        return _checked(expires_in) or self._run(add)
+        return refused_expiry(expires_in) or self._run(add)
 
     def replace(
         self, key: str, value: str, expires_in: Optional[float] = None
@@ -509,7 +514,7 @@ SELECT 1""")
                 _check_kind(key, kind, VALUE)
             return bool(updated)
 
-        return _checked(expires_in) or self._run(replace)
+        return refused_expiry(expires_in) or self._run(replace)
 
     def delete(self, key: str) -> "Deferred[bool]":
         def delete(call: _Call) -> bool:
@@ -533,7 +538,7 @@ SELECT 1""")
                 == 1
             )
 
-        return _checked(expires_in, True) or self._run(expire)
+        return refused_expiry(expires_in, True) or self._run(expire)
 
     def incr(
         self, key: str, amount: int = 1, expires_in: Optional[float] = None
@@ -559,7 +564,7 @@ SELECT 1""")
 
         if isinstance(amount, bool) or not isinstance(amount, int):
             return fail(ValueError(f"amount must be an integer, not {amount!r}"))
-        return _checked(expires_in) or self._run(incr)
+        return refused_expiry(expires_in) or self._run(incr)
 
     # Lists
 
@@ -592,7 +597,7 @@ SELECT 1""")
             check_cap(cap)
         except ValueError:
             return fail()
-        return _checked(expires_in) or self._run(push)
+        return refused_expiry(expires_in) or self._run(push)
 
     def pop(self, key: str) -> "Deferred[Optional[str]]":
         def pop(call: _Call) -> Optional[str]:
@@ -645,7 +650,7 @@ SELECT 1""")
                 == 1
             )
 
-        return _checked(lease, True, "lease") or self._run(acquire)
+        return refused_expiry(lease, True, "lease") or self._run(acquire)
 
     def renew(self, name: str, owner: str, lease: float) -> "Deferred[bool]":
         def renew(call: _Call) -> bool:
@@ -658,7 +663,7 @@ SELECT 1""")
                 == 1
             )
 
-        return _checked(lease, True, "lease") or self._run(renew)
+        return refused_expiry(lease, True, "lease") or self._run(renew)
 
     def release(self, name: str, owner: str) -> "Deferred[bool]":
         def release(call: _Call) -> bool:
@@ -692,25 +697,6 @@ SELECT 1""")
 
         shut()
         return result
-
-
-def _checked(
-    seconds: Optional[float], required: bool = False, what: str = "expires_in"
-) -> "Optional[Deferred[Any]]":
-    """A failed ``Deferred`` if ``seconds`` is no expiry, else ``None``."""
-    if seconds is None and not required:
-        return None
-    try:
-        check_expiry(seconds, what)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return fail()
-    return None
-
-
-def _unavailable(cause: BaseException) -> StorageUnavailableError:
-    error = StorageUnavailableError()
-    error.__cause__ = cause
-    return error
 
 
 def _readable(connection: Any) -> bool:

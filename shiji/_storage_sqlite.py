@@ -46,9 +46,13 @@ from twisted.internet.defer import Deferred, fail, succeed
 from twisted.python.failure import Failure
 
 from . import _sqlite
-from ._errors import StorageUnavailableError
 from ._reactor import global_reactor
-from ._storage_memory import check_cap, check_expiry, parse_count
+from ._storage_memory import (
+    check_cap,
+    parse_count,
+    refused_expiry,
+    unavailable,
+)
 from ._storage_outage import OutageLog
 
 __all__ = ["SQLiteStore"]
@@ -143,7 +147,7 @@ class SQLiteStore:
     def _call(self, operation: Callable[[sqlite3.Connection], _T]) -> "Deferred[_T]":
         """Run ``operation`` with the connection in the store's thread."""
         if self._closed:
-            return fail(_unavailable(_Closed()))
+            return fail(unavailable(_Closed()))
         if self._thread is None:
             self._reactor = global_reactor()
             self._thread = threading.Thread(
@@ -177,20 +181,20 @@ class SQLiteStore:
             # The operations before it waited for a lock: this one gives up
             # without touching the file, so that waits do not add up.
             late = TimeoutError(f"waited {waited:.1f}s for the store's thread")
-            raise _unavailable(late) from late
+            raise unavailable(late) from late
         try:
             if self._connection is None:
                 self._connection = self._open()
             return operation(self._connection)
         except (OSError, sqlite3.OperationalError) as e:
             self._forget_if_broken(e)
-            raise _unavailable(e) from e
+            raise unavailable(e) from e
         except sqlite3.DatabaseError as e:
             if type(e) is not sqlite3.DatabaseError:
                 raise  # IntegrityError, ProgrammingError...: a mistake here
             # "file is not a database", a schema from a newer Shiji...
             self._forget_if_broken(e)
-            raise _unavailable(e) from e
+            raise unavailable(e) from e
 
     def _forget_if_broken(self, error: Exception) -> None:
         """Close the connection unless the error was only a busy wait."""
@@ -269,7 +273,7 @@ class SQLiteStore:
                 _sqlite.change(db, _DELETE_ITEMS, (key,))
             _sqlite.change(db, _SET, (key, VALUE, value, _until(now, expires_in)))
 
-        return self._checked(expires_in) or self._write(set_)
+        return refused_expiry(expires_in) or self._write(set_)
 
     def add(
         self, key: str, value: str, expires_in: Optional[float] = None
@@ -280,7 +284,7 @@ class SQLiteStore:
             _sqlite.change(db, _SET, (key, VALUE, value, _until(now, expires_in)))
             return True
 
-        return self._checked(expires_in) or self._write(add)
+        return refused_expiry(expires_in) or self._write(add)
 
     def replace(
         self, key: str, value: str, expires_in: Optional[float] = None
@@ -297,7 +301,7 @@ class SQLiteStore:
             )
             return True
 
-        return self._checked(expires_in) or self._write(replace)
+        return refused_expiry(expires_in) or self._write(replace)
 
     def delete(self, key: str) -> "Deferred[bool]":
         def delete(db: sqlite3.Connection, now: float) -> bool:
@@ -323,7 +327,7 @@ class SQLiteStore:
                 == 1
             )
 
-        return self._checked(expires_in, True) or self._write(expire)
+        return refused_expiry(expires_in, True) or self._write(expire)
 
     def incr(
         self, key: str, amount: int = 1, expires_in: Optional[float] = None
@@ -347,7 +351,7 @@ class SQLiteStore:
 
         if isinstance(amount, bool) or not isinstance(amount, int):
             return fail(ValueError(f"amount must be an integer, not {amount!r}"))
-        return self._checked(expires_in) or self._write(incr)
+        return refused_expiry(expires_in) or self._write(incr)
 
     # Lists
 
@@ -390,7 +394,7 @@ class SQLiteStore:
             check_cap(cap)
         except ValueError:
             return fail()
-        return self._checked(expires_in) or self._write(push)
+        return refused_expiry(expires_in) or self._write(push)
 
     def pop(self, key: str) -> "Deferred[Optional[str]]":
         def pop(db: sqlite3.Connection, now: float) -> Optional[str]:
@@ -451,7 +455,7 @@ class SQLiteStore:
                 == 1
             )
 
-        return self._checked(lease, True, "lease") or self._write(acquire)
+        return refused_expiry(lease, True, "lease") or self._write(acquire)
 
     def renew(self, name: str, owner: str, lease: float) -> "Deferred[bool]":
         def renew(db: sqlite3.Connection, now: float) -> bool:
@@ -465,7 +469,7 @@ class SQLiteStore:
                 == 1
             )
 
-        return self._checked(lease, True, "lease") or self._write(renew)
+        return refused_expiry(lease, True, "lease") or self._write(renew)
 
     def release(self, name: str, owner: str) -> "Deferred[bool]":
         def release(db: sqlite3.Connection, now: float) -> bool:
@@ -499,24 +503,6 @@ class SQLiteStore:
         if self._connection is not None:
             self._connection.close()
             self._connection = None
-
-    def _checked(
-        self, seconds: Optional[float], required: bool = False, what: str = "expires_in"
-    ) -> "Optional[Deferred[Any]]":
-        """A failed ``Deferred`` if ``seconds`` is no expiry, else ``None``."""
-        if seconds is None and not required:
-            return None
-        try:
-            check_expiry(seconds, what)  # type: ignore[arg-type]
-        except (TypeError, ValueError):
-            return fail()
-        return None
-
-
-def _unavailable(cause: BaseException) -> StorageUnavailableError:
-    error = StorageUnavailableError()
-    error.__cause__ = cause
-    return error
 
 
 def _until(now: float, expires_in: Optional[float]) -> Optional[float]:

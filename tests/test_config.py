@@ -616,3 +616,30 @@ def test_a_session_lives_ten_years_at_most(tmp_path):
         tmp_path, "[apis]\nmylogin_api = x\n[sessions]\nmax_age = 315360000\n"
     )
     assert load_config(path).sessions.max_age == 315360000.0
+
+
+def test_session_calls_without_cookie_secrets_exit_1_with_one_line(tmp_path):
+    path, line = failing_run(
+        tmp_path,
+        text=(
+            f"[general]\nlisten_ip = 127.0.0.1\nlisten_port = 0\n"
+            f"base_path = {ROOT / 'examples'}\n"
+            "[apis]\nmylogin_api = myloginapi\n"
+            f"[config_mylogin_api]\ndb_path = {tmp_path / 'users.sqlite'}\n"
+        ),
+    )
+    assert line == (
+        f"shijid: error: {path}: [auth] secure_cookies_secrets: is required: "
+        "sessions.session_filter keeps the session's id in a signed cookie"
+    )
+
+
+def test_a_store_file_that_cannot_be_made_exits_1_with_one_line(tmp_path):
+    missing = tmp_path / "missing"
+    path, line = failing_run(
+        tmp_path, {"storage": {"url": "sqlite:missing/store.sqlite"}}
+    )
+    assert line == (
+        f"shijid: error: {path}: [storage] url: cannot open "
+        f"{missing.resolve() / 'store.sqlite'}: {missing.resolve()} is not a directory"
+    )
