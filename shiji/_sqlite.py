@@ -8,7 +8,7 @@ import os
 import sqlite3
 from typing import Any, List
 
-__all__ = ["change", "change_many", "create_private", "first", "rows"]
+__all__ = ["change", "change_many", "connect", "create_private", "first", "rows"]
 
 
 def create_private(path: str) -> None:
@@ -25,6 +25,27 @@ def create_private(path: str) -> None:
         os.fchmod(descriptor, 0o600)  # whatever the umask
     finally:
         os.close(descriptor)
+
+
+def connect(path: str, busy_timeout: float) -> sqlite3.Connection:
+    """
+    Open ``path`` (created for its owner only; ``:memory:`` too) in
+    autocommit mode, usable from any one thread at a time, waiting up to
+    ``busy_timeout`` seconds for a lock, in WAL mode unless in memory.
+    """
+    if path != ":memory:":
+        create_private(path)
+    connection = sqlite3.connect(
+        path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
+    )
+    try:
+        rows(connection, f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
+        if path != ":memory:":
+            rows(connection, "PRAGMA journal_mode=WAL")
+    except BaseException:
+        connection.close()
+        raise
+    return connection
 
 
 def rows(db: sqlite3.Connection, sql: str, parameters: Any = ()) -> List[Any]:

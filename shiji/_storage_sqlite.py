@@ -206,18 +206,8 @@ class SQLiteStore:
 
     def _open(self) -> sqlite3.Connection:
         """Open the file (created with mode 0600) and its tables."""
-        _sqlite.create_private(self.path)
-        connection = sqlite3.connect(
-            self.path,
-            timeout=self.busy_timeout,
-            isolation_level=None,
-            check_same_thread=False,
-        )
+        connection = _sqlite.connect(self.path, self.busy_timeout)
         try:
-            _sqlite.rows(
-                connection, f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}"
-            )
-            _sqlite.rows(connection, "PRAGMA journal_mode=WAL")
             # WAL's commits survive a crash of the process; a power cut may
             # lose the last ones, never the database.
             _sqlite.rows(connection, "PRAGMA synchronous=NORMAL")

@@ -203,20 +203,8 @@ class SQLiteTaskStore:
         :raises sqlite3.Error: it cannot be opened, or is not a database
             of this or an older schema.
         """
-        if self.path != ":memory:":
-            _sqlite.create_private(self.path)
-        connection = sqlite3.connect(
-            self.path,
-            timeout=self.busy_timeout,
-            isolation_level=None,
-            check_same_thread=False,
-        )
+        connection = _sqlite.connect(self.path, self.busy_timeout)
         try:
-            _sqlite.rows(
-                connection, f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}"
-            )
-            if self.path != ":memory:":
-                _sqlite.rows(connection, "PRAGMA journal_mode=WAL")
             with _Transaction(connection, self._lock) as db:
                 _migrate(db)
         except BaseException:
